@@ -1,0 +1,30 @@
+"""ArcFace: additive angular margin."""
+
+import keras
+
+from keras_arcface.heads import margins
+from keras_arcface.heads.base import MarginHead
+
+
+@keras.saving.register_keras_serializable(package="keras_arcface")
+class ArcFaceLayer(MarginHead):
+    """ArcFace (Deng et al., CVPR 2019): target logit s cos(theta_y + m); defaults s=64, m=0.5.
+
+    Where theta_y + m > pi the target is s (cos theta_y - m sin m) (InsightFace's fallback),
+    so it never increases with theta.  ``easy_margin=True`` applies the margin only where
+    cos theta_y > 0.  See :func:`keras_arcface.heads.margins.arcface_target`.
+    """
+
+    def __init__(self, num_classes, scale=64.0, margin=0.5, easy_margin=False, **kwargs):
+        super().__init__(num_classes, **kwargs)
+        self.scale = float(scale)
+        self.margin = float(margin)
+        self.easy_margin = bool(easy_margin)
+
+    def target_cosine(self, cos_theta_y, training=None):
+        return margins.arcface_target(cos_theta_y, self.margin, self.easy_margin)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"scale": self.scale, "margin": self.margin, "easy_margin": self.easy_margin})
+        return config

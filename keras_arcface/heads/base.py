@@ -1,0 +1,159 @@
+"""The base class of every margin head: class centres, cosines, labels and the target swap."""
+
+import warnings
+
+import keras
+from keras import ops
+
+from keras_arcface.heads.labels import prepare_labels
+
+_NORM_EPSILON = 1e-12
+
+
+def head_dtype(dtype=None):
+    """A head computes in float32 under mixed policies (float64 stays float64).
+
+    Logits and the softmax must not be float16/bfloat16: margins of 0.35 rad on s = 64
+    logits need float32 resolution.  The embedding is cast to float32 on entry.
+    """
+    policy = keras.dtype_policies.get(dtype) if dtype is not None else keras.config.dtype_policy()
+    if policy.compute_dtype in ("float16", "bfloat16"):
+        return "float32"
+    return policy.name if dtype is None else dtype
+
+
+def l2_normalize_rows(x):
+    """x / ||x|| per row; zero rows stay zero (finite gradient: the norm is floored)."""
+    return x * ops.rsqrt(ops.maximum(ops.sum(x * x, axis=-1, keepdims=True), _NORM_EPSILON))
+
+
+def row_norm(x):
+    """||x|| per row as (B, 1), floored so its gradient is finite at x = 0."""
+    return ops.sqrt(ops.maximum(ops.sum(x * x, axis=-1, keepdims=True), _NORM_EPSILON))
+
+
+def split_inputs(inputs, labels=None):
+    """Accept ``head(emb)``, ``head(emb, labels=y)`` and ``head([emb, y])``."""
+    if isinstance(inputs, (list, tuple)):
+        if len(inputs) == 1:
+            inputs = inputs[0]
+        elif len(inputs) == 2:
+            if labels is not None:
+                raise ValueError("labels were given twice: in the input pair and as labels=")
+            inputs, labels = inputs
+        else:
+            raise ValueError(f"a head takes embeddings or [embeddings, labels]; got {len(inputs)} inputs")
+    return inputs, labels
+
+
+class MarginHead(keras.layers.Layer):
+    """Shared machinery: W (d, C) class centres, cos theta_j = <x/||x||, W_j/||W_j||>.
+
+    ``call(inputs, labels=None, training=None)``:
+      * with labels: ``scale * cos theta_j`` for j != y and ``scale * target(cos theta_y)``
+        for the labelled class (the margin), float32;
+      * without labels: the margin-free ``scale * cos theta_j`` (inference, or training
+        through :class:`~keras_arcface.heads.loss.MarginLoss`, which adds the margin).
+
+    Subclasses define :meth:`target_cosine` (a call to one formula of ``margins.py``) and
+    the scale.  Labels are validated by :func:`~keras_arcface.heads.labels.prepare_labels`.
+    """
+
+    #: False for heads whose target equals cos theta_y (NormFace) or that have no margin.
+    has_margin = True
+    #: False for heads whose logits cannot be turned back into cosines by one constant.
+    supports_margin_loss = True
+
+    def __init__(self, num_classes, kernel_initializer="glorot_uniform", kernel_regularizer=None,
+                 dtype=None, **kwargs):
+        super().__init__(dtype=head_dtype(dtype), **kwargs)
+        if int(num_classes) != num_classes or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        self.num_classes = int(num_classes)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self._margin_loss_attached = False
+        self._warned_missing_margin_loss = False
+
+    # -- weights ---------------------------------------------------------------------------
+    def build(self, input_shape):
+        if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(
+                input_shape[0], (list, tuple)):
+            input_shape = input_shape[0]
+        embedding_size = input_shape[-1]
+        if embedding_size is None:
+            raise ValueError("the embedding size (last axis) must be known to build a head")
+        self.kernel = self.add_weight(
+            name="kernel", shape=(int(embedding_size), self.num_classes),
+            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+
+    # -- formulas, overridden per head -----------------------------------------------------
+    def logit_scale(self, embeddings):
+        """The factor multiplying every cosine: s (a float) or ||x|| (B, 1)."""
+        return self.scale
+
+    def target_cosine(self, cos_theta_y, training=None):
+        """The labelled class's value on the cosine scale (the margin formula)."""
+        return cos_theta_y
+
+    # -- the shared path -------------------------------------------------------------------
+    def cosine(self, embeddings):
+        """cos theta_j, (B, C): one B x d x C matmul, W's column norms divided out after."""
+        kernel_norm = ops.sqrt(ops.maximum(ops.sum(self.kernel * self.kernel, axis=0), _NORM_EPSILON))
+        return ops.matmul(l2_normalize_rows(embeddings), self.kernel) / kernel_norm
+
+    def margin_logits(self, cos_theta, labels, scale, training=None):
+        """scale * cos theta_j with the labelled entry replaced by scale * target(cos theta_y).
+
+        ``labels`` are prepared int32 ids; -1 (invalid in a graph) replaces nothing.
+        """
+        if not self.has_margin:
+            return scale * cos_theta
+        safe_labels = ops.clip(labels, 0, self.num_classes - 1)
+        cos_theta_y = ops.take_along_axis(cos_theta, safe_labels[:, None], axis=1)[:, 0]
+        target = self.target_cosine(cos_theta_y, training=training)
+        is_target = ops.equal(ops.arange(self.num_classes, dtype="int32")[None, :], labels[:, None])
+        return scale * ops.where(is_target, target[:, None], cos_theta)
+
+    def call(self, inputs, labels=None, training=None):
+        embeddings, labels = split_inputs(inputs, labels)
+        embeddings = ops.cast(embeddings, self.compute_dtype)
+        cos_theta = self.cosine(embeddings)
+        scale = self.logit_scale(embeddings)
+        if labels is None:
+            if training and self.has_margin:
+                self._warn_missing_margin_loss()
+            return scale * cos_theta
+        labels = prepare_labels(labels, self.num_classes)
+        return self.margin_logits(cos_theta, labels, scale, training=training)
+
+    def _warn_missing_margin_loss(self):
+        if self._margin_loss_attached or self._warned_missing_margin_loss:
+            return
+        self._warned_missing_margin_loss = True
+        warnings.warn(
+            f"{type(self).__name__} is training without labels, so its logits carry no margin. "
+            "Pass labels (head([embeddings, labels])) or compile with loss=head.loss.",
+            stacklevel=3)
+
+    @property
+    def loss(self):
+        """A :class:`MarginLoss` for ``model.compile(loss=head.loss)`` in a Sequential model."""
+        from keras_arcface.heads.loss import MarginLoss
+
+        return MarginLoss(self)
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(
+                input_shape[0], (list, tuple)):
+            input_shape = input_shape[0]
+        return tuple(input_shape[:-1]) + (self.num_classes,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "num_classes": self.num_classes,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+        })
+        return config

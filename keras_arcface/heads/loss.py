@@ -1,0 +1,49 @@
+"""The loss form of a head, for Sequential models where labels only reach the loss."""
+
+import keras
+from keras import ops
+
+from keras_arcface.heads.labels import prepare_labels
+
+
+@keras.saving.register_keras_serializable(package="keras_arcface")
+class MarginLoss(keras.losses.Loss):
+    """Margin softmax cross-entropy from a head's margin-free logits and fit's labels.
+
+    ``keras.Sequential([backbone, ArcFaceLayer(N)])`` cannot pass labels to the head, so the
+    head returns s cos theta_j and this loss applies the head's own margin (the same
+    :meth:`MarginHead.margin_logits`, hence the same formula) before a float32
+    cross-entropy: the loss equals that of ``head([embeddings, labels])``.
+    Rows whose label is invalid inside a compiled graph (-1) contribute zero loss.
+    Use it as ``model.compile(loss=head.loss)``.
+    """
+
+    def __init__(self, head, name=None, reduction="sum_over_batch_size", dtype=None):
+        if isinstance(head, dict):
+            head = keras.saving.deserialize_keras_object(head)
+        if not head.supports_margin_loss:
+            raise NotImplementedError(f"{type(head).__name__} has no loss form; pass labels to it")
+        super().__init__(name=name or f"{head.name}_margin_loss", reduction=reduction,
+                         dtype=dtype or "float32")
+        self.head = head
+        head._margin_loss_attached = True
+
+    def call(self, y_true, y_pred):
+        logits = ops.cast(y_pred, "float32")
+        labels = prepare_labels(y_true, self.head.num_classes)
+        if self.head.has_margin:
+            scale = self.head.scale
+            logits = self.head.margin_logits(logits / scale, labels, scale, training=True)
+        valid = labels >= 0
+        per_row = keras.losses.sparse_categorical_crossentropy(
+            ops.where(valid, labels, 0), logits, from_logits=True)
+        return ops.where(valid, per_row, 0.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config["head"] = keras.saving.serialize_keras_object(self.head)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,108 @@
+"""The margin formulas, one function each: the single implementation every path calls.
+
+Each function maps the target cosine ``cos_y = cos(theta_y)`` (a float tensor, any shape)
+to the target value on the cosine scale; the head multiplies it by its scale (``s``, or
+``||x||`` for SphereFace).  Non-target classes always keep ``cos(theta_j)``.
+
+Numerics: cosines are clipped to ``[-1 + COSINE_EPSILON, 1 - COSINE_EPSILON]`` before any
+``sqrt``/``acos``, so values and gradients stay finite for every theta in [0, pi].
+Only ``keras.ops`` is used: the same code runs on TensorFlow, JAX and under XLA.
+"""
+
+import math
+
+from keras import ops
+
+#: Cosines are kept this far inside [-1, 1] before sqrt/acos (float32 resolves it).
+COSINE_EPSILON = 1e-7
+
+
+def clip_cosine(cos_theta):
+    """cos theta clipped to [-1 + eps, 1 - eps], the domain where acos/sqrt have finite slopes."""
+    return ops.clip(cos_theta, -1.0 + COSINE_EPSILON, 1.0 - COSINE_EPSILON)
+
+
+def sine_from_cosine(cos_theta):
+    """sin theta = sqrt(1 - cos^2 theta) for theta in [0, pi], with a finite gradient."""
+    cos_theta = clip_cosine(cos_theta)
+    return ops.sqrt(1.0 - cos_theta * cos_theta)
+
+
+def cosface_target(cos_theta, margin):
+    """CosFace / AM-Softmax (Wang et al., CVPR 2018): cos(theta) - m."""
+    return cos_theta - margin
+
+
+def arcface_target(cos_theta, margin, easy_margin=False):
+    """ArcFace (Deng et al., CVPR 2019): cos(theta + m), computed without acos.
+
+    cos(theta + m) = cos theta cos m - sin theta sin m.  Where theta + m > pi the angle
+    would wrap and the target would grow again; there we use InsightFace's fallback
+    ``cos theta - m sin m``, which keeps the target non-increasing in theta over [0, pi]
+    (it steps down from -1 to -cos m - m sin m at theta = pi - m).
+    ``easy_margin`` applies the margin only where cos theta > 0 (theta < pi/2).
+    """
+    cos_theta = clip_cosine(cos_theta)
+    cos_m, sin_m = math.cos(margin), math.sin(margin)
+    with_margin = cos_theta * cos_m - sine_from_cosine(cos_theta) * sin_m
+    if easy_margin:
+        return ops.where(cos_theta > 0.0, with_margin, cos_theta)
+    wraps = cos_theta <= math.cos(math.pi - margin)
+    return ops.where(wraps, cos_theta - margin * sin_m, with_margin)
+
+
+def combined_margin_target(cos_theta, m1, m2, m3):
+    """Combined margin (ArcFace paper, Sec. 3.4): cos(m1 theta + m2) - m3.
+
+    m1 = 1, m2 = m, m3 = 0 is ArcFace; (1, 0, m) is CosFace; (m, 0, 0) is a SphereFace-style
+    multiplicative margin without psi.  Where m1 theta + m2 > pi the cosine would turn up
+    again; there the target continues as ``cos theta - cos theta* - 1 - m3`` with
+    theta* = (pi - m2) / m1: continuous at theta* and decreasing, so the target never
+    increases with theta.
+    """
+    cos_theta = clip_cosine(cos_theta)
+    theta = ops.arccos(cos_theta)
+    with_margin = ops.cos(m1 * theta + m2) - m3
+    theta_star = (math.pi - m2) / m1
+    if theta_star >= math.pi:
+        return with_margin
+    extension = cos_theta - math.cos(theta_star) - 1.0 - m3
+    return ops.where(theta > theta_star, extension, with_margin)
+
+
+def chebyshev_cos_multiple(cos_theta, m):
+    """cos(m theta) as the Chebyshev polynomial T_m(cos theta): no acos, smooth gradient."""
+    previous, current = ops.ones_like(cos_theta), cos_theta
+    if m == 0:
+        return previous
+    for _ in range(m - 1):
+        previous, current = current, 2.0 * cos_theta * current - previous
+    return current
+
+
+def sphereface_psi(cos_theta, m):
+    """SphereFace (Liu et al., CVPR 2017): psi(theta) = (-1)^k cos(m theta) - 2k.
+
+    k = floor(m theta / pi), i.e. theta in [k pi/m, (k+1) pi/m], so psi decreases
+    monotonically from 1 at theta = 0 to -2m + 1 at theta = pi.  k is counted from the
+    thresholds cos(j pi / m), so no acos is needed; it carries no gradient.
+    """
+    m = int(m)
+    cos_theta = clip_cosine(cos_theta)
+    k = ops.zeros_like(cos_theta)
+    for j in range(1, m):
+        k = k + ops.cast(cos_theta <= math.cos(j * math.pi / m), cos_theta.dtype)
+    sign = 1.0 - 2.0 * ops.mod(k, 2.0)
+    return sign * chebyshev_cos_multiple(cos_theta, m) - 2.0 * k
+
+
+def sphereface_lambda(iteration, base=1000.0, gamma=0.12, power=1.0, lambda_min=5.0):
+    """SphereFace's annealing: lambda = max(lambda_min, base (1 + gamma iter)^(-power))."""
+    iteration = ops.cast(iteration, "float32")
+    return ops.maximum(lambda_min, base * ops.power(1.0 + gamma * iteration, -power))
+
+
+def sphereface_target(cos_theta, m, lambda_value):
+    """SphereFace's annealed target on the cosine scale: (lambda cos theta + psi) / (1 + lambda)."""
+    lambda_value = ops.cast(lambda_value, cos_theta.dtype)
+    return (lambda_value * cos_theta + sphereface_psi(cos_theta, m)) / (1.0 + lambda_value)

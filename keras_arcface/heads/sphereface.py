@@ -1,0 +1,70 @@
+"""SphereFace / A-Softmax: multiplicative angular margin with lambda annealing."""
+
+import keras
+
+from keras_arcface.heads import margins
+from keras_arcface.heads.base import MarginHead, row_norm
+
+
+@keras.saving.register_keras_serializable(package="keras_arcface")
+class SphereFaceLayer(MarginHead):
+    """SphereFace (Liu et al., CVPR 2017), W normalised, integer margin m (default 4).
+
+    Target logit f_y = (lambda ||x|| cos theta_y + ||x|| psi(theta_y)) / (1 + lambda), with
+    psi(theta) = (-1)^k cos(m theta) - 2k on [k pi/m, (k+1) pi/m]; others ||x|| cos theta_j.
+    lambda = max(lambda_min, base (1 + gamma iter)^(-power)), iter a non-trainable counter
+    that advances once per training call (so it is saved, restored and resumed).
+    ``scale=s`` gives the feature-normalised variant: s replaces ||x||.
+
+    SphereFace needs its labels inside the layer (``head([embeddings, labels])``): the
+    margin-free logits cannot give back ||x|| nor the step's lambda, so ``head.loss`` (the
+    Sequential form) is not offered for it.
+    """
+
+    supports_margin_loss = False
+
+    def __init__(self, num_classes, margin=4, scale=None, lambda_base=1000.0, lambda_gamma=0.12,
+                 lambda_power=1.0, lambda_min=5.0, **kwargs):
+        super().__init__(num_classes, **kwargs)
+        if int(margin) != margin or margin < 1:
+            raise ValueError(f"SphereFace's margin m must be a positive integer, got {margin!r}")
+        self.margin = int(margin)
+        self.scale = None if scale is None else float(scale)
+        self.lambda_base = float(lambda_base)
+        self.lambda_gamma = float(lambda_gamma)
+        self.lambda_power = float(lambda_power)
+        self.lambda_min = float(lambda_min)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.iteration = self.add_weight(
+            name="iteration", shape=(), dtype="int32", initializer="zeros", trainable=False,
+            aggregation="only_first_replica")
+
+    def current_lambda(self):
+        """lambda at the current iteration counter."""
+        return margins.sphereface_lambda(self.iteration, self.lambda_base, self.lambda_gamma,
+                                         self.lambda_power, self.lambda_min)
+
+    def logit_scale(self, embeddings):
+        return row_norm(embeddings) if self.scale is None else self.scale
+
+    def target_cosine(self, cos_theta_y, training=None):
+        target = margins.sphereface_target(cos_theta_y, self.margin, self.current_lambda())
+        if training:
+            self.iteration.assign(self.iteration + 1)
+        return target
+
+    @property
+    def loss(self):
+        raise NotImplementedError(
+            "SphereFaceLayer needs its labels: build the training model as "
+            "head([embeddings, labels]) (a functional model) and use "
+            "SparseCategoricalCrossentropy(from_logits=True).")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"margin": self.margin, "scale": self.scale,
+                       "lambda_base": self.lambda_base, "lambda_gamma": self.lambda_gamma,
+                       "lambda_power": self.lambda_power, "lambda_min": self.lambda_min})
+        return config

@@ -1,0 +1,35 @@
+"""keras-arcface: margin-based softmax heads and a face-recognition model zoo for Keras 3."""
+
+import pathlib
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+
+setup(
+    name="keras-arcface",
+    version="0.1.0",
+    description="Margin-softmax heads (ArcFace, CosFace, SphereFace, ...) and face models for Keras 3",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_arcface", "keras_arcface.*"]),
+    install_requires=[
+        "keras>=3.13",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        # The TensorFlow backend (graph mode, XLA, MirroredStrategy); JAX users skip it.
+        "tensorflow": ["tensorflow>=2.20"],
+        "jax": ["jax>=0.4.30"],
+        # Tests and the README's figure.
+        "dev": ["tensorflow>=2.20", "pytest>=8", "matplotlib>=3.8"],
+    },
+    entry_points={"console_scripts": ["keras-arcface=keras_arcface.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Topic :: Scientific/Engineering :: Image Recognition",
+    ],
+)

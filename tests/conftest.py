@@ -1,0 +1,36 @@
+"""Test settings shared by every test: quiet TensorFlow, a fixed seed, the shared data path."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _reset_keras_state():
+    """Every test starts at the float32 policy with a fresh seed."""
+    keras.config.set_dtype_policy("float32")
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20240607)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under KERAS_BACKEND=jax only the backend-neutral tests (marked ``backend_neutral``) run."""
+    if keras.backend.backend() == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"TensorFlow-only test; backend is {keras.backend.backend()}")
+    for item in items:
+        if "backend_neutral" not in item.keywords:
+            item.add_marker(skip)
