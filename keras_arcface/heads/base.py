@@ -131,17 +131,16 @@ class MarginHead(keras.layers.Layer):
         if self._margin_loss_attached or self._warned_missing_margin_loss:
             return
         self._warned_missing_margin_loss = True
+        remedy = " or compile with loss=head.margin_loss()" if self.supports_margin_loss else ""
         warnings.warn(
             f"{type(self).__name__} is training without labels, so its logits carry no margin. "
-            "Pass labels (head([embeddings, labels])) or compile with loss=head.loss.",
-            stacklevel=3)
+            f"Pass labels (head([embeddings, labels])){remedy}.", stacklevel=3)
 
-    @property
-    def loss(self):
-        """A :class:`MarginLoss` for ``model.compile(loss=head.loss)`` in a Sequential model."""
+    def margin_loss(self, **kwargs):
+        """A :class:`MarginLoss` for ``model.compile(loss=head.margin_loss())`` (Sequential)."""
         from keras_arcface.heads.loss import MarginLoss
 
-        return MarginLoss(self)
+        return MarginLoss(self, **kwargs)
 
     def compute_output_shape(self, input_shape):
         if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(

@@ -15,12 +15,10 @@ class MarginLoss(keras.losses.Loss):
     :meth:`MarginHead.margin_logits`, hence the same formula) before a float32
     cross-entropy: the loss equals that of ``head([embeddings, labels])``.
     Rows whose label is invalid inside a compiled graph (-1) contribute zero loss.
-    Use it as ``model.compile(loss=head.loss)``.
+    Use it as ``model.compile(loss=head.margin_loss())``.
     """
 
     def __init__(self, head, name=None, reduction="sum_over_batch_size", dtype=None):
-        if isinstance(head, dict):
-            head = keras.saving.deserialize_keras_object(head)
         if not head.supports_margin_loss:
             raise NotImplementedError(f"{type(head).__name__} has no loss form; pass labels to it")
         super().__init__(name=name or f"{head.name}_margin_loss", reduction=reduction,
@@ -40,10 +38,15 @@ class MarginLoss(keras.losses.Loss):
         return ops.where(valid, per_row, 0.0)
 
     def get_config(self):
+        # The head's own config, without its build state: a loaded loss gets an unbuilt copy
+        # of the head (the margin needs no weights), and the model keeps the built one.
         config = super().get_config()
-        config["head"] = keras.saving.serialize_keras_object(self.head)
+        config["head"] = {"class_name": keras.saving.get_registered_name(type(self.head)),
+                          "config": self.head.get_config()}
         return config
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        head_spec = config.pop("head")
+        head_class = keras.saving.get_registered_object(head_spec["class_name"])
+        return cls(head_class.from_config(head_spec["config"]), **config)

@@ -17,7 +17,7 @@ class SphereFaceLayer(MarginHead):
     ``scale=s`` gives the feature-normalised variant: s replaces ||x||.
 
     SphereFace needs its labels inside the layer (``head([embeddings, labels])``): the
-    margin-free logits cannot give back ||x|| nor the step's lambda, so ``head.loss`` (the
+    margin-free logits cannot give back ||x|| nor the step's lambda, so ``margin_loss()`` (the
     Sequential form) is not offered for it.
     """
 
@@ -55,8 +55,7 @@ class SphereFaceLayer(MarginHead):
             self.iteration.assign(self.iteration + 1)
         return target
 
-    @property
-    def loss(self):
+    def margin_loss(self, **kwargs):
         raise NotImplementedError(
             "SphereFaceLayer needs its labels: build the training model as "
             "head([embeddings, labels]) (a functional model) and use "

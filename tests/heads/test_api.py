@@ -38,7 +38,7 @@ def test_sequential_fit_trains_with_the_margin(case, rng):
     backbone = _backbone()
     head = head_class(NUM_CLASSES, **kwargs)
     model = keras.Sequential([backbone, head])
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss=head.loss)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss=head.margin_loss())
     loss = float(model.train_on_batch(x, y))  # learning rate 0: the loss at initialisation
     embeddings = ops.convert_to_numpy(backbone(x)).astype("float64")
     kernel = ops.convert_to_numpy(head.kernel).astype("float64")
@@ -67,7 +67,7 @@ def test_sequential_with_a_plain_loss_warns_that_no_margin_is_applied(rng):
 
 def test_sphereface_has_no_loss_form_and_says_why():
     with pytest.raises(NotImplementedError, match="needs its labels"):
-        SphereFaceLayer(NUM_CLASSES).loss
+        SphereFaceLayer(NUM_CLASSES).margin_loss()
 
 
 @pytest.mark.parametrize("case", HEAD_CASES, ids=CASE_IDS)
@@ -112,7 +112,7 @@ def test_margin_loss_equals_cross_entropy_of_labelled_head(case, rng):
     y = rng.integers(0, NUM_CLASSES, 12).astype("int32")
     head = head_class(NUM_CLASSES, **kwargs)
     labelled = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, head([emb, y]))
-    via_loss = head.loss(y, head(emb))
+    via_loss = head.margin_loss()(y, head(emb))
     assert float(via_loss) == pytest.approx(float(labelled), rel=1e-5)
 
 
@@ -129,7 +129,7 @@ def test_bad_labels_raise_clear_errors_in_eager_mode(bad, message, rng):
         with pytest.raises(ValueError, match=message):
             head_class(NUM_CLASSES)([emb, np.array(bad)])
     with pytest.raises(ValueError, match=message):
-        ArcFaceLayer(NUM_CLASSES).loss(np.array(bad), np.zeros((3, NUM_CLASSES), "float32"))
+        ArcFaceLayer(NUM_CLASSES).margin_loss()(np.array(bad), np.zeros((3, NUM_CLASSES), "float32"))
 
 
 def test_label_shapes_and_dtypes(rng):
