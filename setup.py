@@ -23,8 +23,8 @@ setup(
         # The TensorFlow backend (graph mode, XLA, MirroredStrategy); JAX users skip it.
         "tensorflow": ["tensorflow>=2.20"],
         "jax": ["jax>=0.4.30"],
-        # Tests and the README's figure.
-        "dev": ["tensorflow>=2.20", "pytest>=8", "matplotlib>=3.8"],
+        # Tests (TensorFlow and JAX backends) and the README's figure.
+        "dev": ["tensorflow>=2.20", "jax>=0.4.30", "pytest>=8", "matplotlib>=3.8"],
     },
     entry_points={"console_scripts": ["keras-arcface=keras_arcface.cli:main"]},
     classifiers=[

@@ -82,7 +82,8 @@ def test_sphereface_counter_advances_per_training_step_only(rng):
     y = np.array([0, 1, 2, 3], "int32")
     head([x, y])
     head([x, y], training=False)
-    head(x, training=True)
+    with pytest.warns(UserWarning, match="carry no margin"):
+        head(x, training=True)
     assert int(ops.convert_to_numpy(head.iteration)) == 0
     for _ in range(5):
         head([x, y], training=True)

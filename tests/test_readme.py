@@ -1,0 +1,29 @@
+"""The README's Python code blocks run, in order, in one namespace."""
+
+import pathlib
+import re
+
+import pytest
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_blocks():
+    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+
+
+@pytest.mark.backend_neutral
+def test_readme_python_blocks_run():
+    blocks = python_blocks()
+    assert len(blocks) >= 2
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
+    assert namespace["vectors"].shape == (4, 16)
+    assert namespace["model"].loss.head is namespace["head"]
+
+
+def test_readme_gives_the_two_commands():
+    text = README.read_text(encoding="utf-8")
+    assert 'pip install -e ".[dev]" && keras-arcface demo' in text
+    assert "python -m pytest" in text
