@@ -37,9 +37,10 @@ class SphereFaceLayer(MarginHead):
 
     def build(self, input_shape):
         super().build(input_shape)
+        # Every replica advances its own copy by one per step (no cross-replica sync point,
+        # so the step can be XLA-compiled per replica under MirroredStrategy); copies agree.
         self.iteration = self.add_weight(
-            name="iteration", shape=(), dtype="int32", initializer="zeros", trainable=False,
-            aggregation="only_first_replica")
+            name="iteration", shape=(), dtype="int32", initializer="zeros", trainable=False)
 
     def current_lambda(self):
         """lambda at the current iteration counter."""
