@@ -20,12 +20,12 @@ HEADS = {
 }
 
 
-def get_head(name, num_classes, **params):
+def get_head(head_name, num_classes, **params):
     """Build a head from its short name, e.g. ``get_head("arcface", 1000, margin=0.5)``."""
     try:
-        head_class = HEADS[name.lower()]
+        head_class = HEADS[head_name.lower()]
     except KeyError:
-        raise ValueError(f"unknown head {name!r}; choose one of {sorted(HEADS)}") from None
+        raise ValueError(f"unknown head {head_name!r}; choose one of {sorted(HEADS)}") from None
     return head_class(num_classes, **params)
 
 

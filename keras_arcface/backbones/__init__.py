@@ -1,0 +1,27 @@
+"""Face-embedding backbones, by name: MobileFaceNet and IResNet-18/34/50/100."""
+
+import functools
+
+from keras_arcface.backbones.flops import count_macs
+from keras_arcface.backbones.iresnet import IResNet
+from keras_arcface.backbones.mobilefacenet import MobileFaceNet
+
+#: name -> constructor; every constructor takes embedding_size= and input_shape=.
+BACKBONES = {
+    "mobilefacenet": MobileFaceNet,
+    "iresnet18": functools.partial(IResNet, 18),
+    "iresnet34": functools.partial(IResNet, 34),
+    "iresnet50": functools.partial(IResNet, 50),
+    "iresnet100": functools.partial(IResNet, 100),
+}
+
+
+def get_backbone(name, **params):
+    """Build a backbone by name, e.g. ``get_backbone("iresnet50", embedding_size=512)``."""
+    try:
+        return BACKBONES[name.lower()](**params)
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
+
+
+__all__ = ["BACKBONES", "IResNet", "MobileFaceNet", "count_macs", "get_backbone"]

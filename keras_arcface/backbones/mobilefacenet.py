@@ -1,0 +1,61 @@
+"""MobileFaceNet (Chen et al., CCBR 2018): a 0.99M-parameter face embedding network."""
+
+import keras
+
+from keras_arcface.backbones.blocks import batch_norm, conv, float32_output, prelu
+
+# (expansion t, output channels c, repeats n, first stride s), Table 1 of the paper.
+BOTTLENECKS = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
+
+
+def _conv_bn(x, filters, kernel_size, strides, name, activation=True, depthwise=False, padding=None):
+    x = conv(filters, kernel_size, strides, name=f"{name}_conv", padding=padding, groups_depthwise=depthwise)(x)
+    x = batch_norm(f"{name}_bn")(x)
+    return prelu(f"{name}_prelu")(x) if activation else x
+
+
+def _bottleneck(x, expansion, filters, strides, name):
+    channels = x.shape[-1]
+    y = _conv_bn(x, channels * expansion, 1, 1, f"{name}_expand")
+    y = _conv_bn(y, None, 3, strides, f"{name}_dw", depthwise=True)
+    y = _conv_bn(y, filters, 1, 1, f"{name}_project", activation=False)
+    if strides == 1 and channels == filters:
+        y = keras.layers.Add(name=f"{name}_add")([x, y])
+    return y
+
+
+@keras.saving.register_keras_serializable(package="keras_arcface")
+class MobileFaceNet(keras.Model):
+    """MobileFaceNet: conv3x3/2 64, dw3x3 64, five bottleneck stages (t, c, n, s) =
+    (2,64,5,2) (4,128,1,2) (2,128,6,1) (4,128,1,2) (2,128,2,1), conv1x1 512, a linear global
+    depthwise conv (GDConv, kernel = the final feature map, 7x7 at 112x112), a linear 1x1 conv
+    to the embedding and BatchNorm.  PReLU activations.  0.99M parameters at 128-d.
+
+    The embedding is float32 under any mixed policy.  ``input_shape`` must be divisible by 16.
+    """
+
+    def __init__(self, embedding_size=128, input_shape=(112, 112, 3), name="mobilefacenet", **kwargs):
+        height, width = input_shape[0], input_shape[1]
+        if height % 16 or width % 16:
+            raise ValueError(f"MobileFaceNet needs a size divisible by 16, got {input_shape}")
+        inputs = keras.Input(tuple(input_shape), name="image")
+        x = _conv_bn(inputs, 64, 3, 2, "stem")
+        x = _conv_bn(x, None, 3, 1, "stem_dw", depthwise=True)
+        for stage, (expansion, filters, repeats, strides) in enumerate(BOTTLENECKS):
+            for i in range(repeats):
+                x = _bottleneck(x, expansion, filters, strides if i == 0 else 1, f"stage{stage}_block{i}")
+        x = _conv_bn(x, 512, 1, 1, "head_conv")
+        x = _conv_bn(x, None, (height // 16), 1, "gdconv", activation=False, depthwise=True, padding=0)
+        x = _conv_bn(x, embedding_size, 1, 1, "linear", activation=False)
+        x = keras.layers.Flatten(name="flatten")(x)
+        super().__init__(inputs, float32_output(x), name=name, **kwargs)
+        self.embedding_size = int(embedding_size)
+        self.image_shape = tuple(int(d) for d in input_shape)
+
+    def get_config(self):
+        return {"embedding_size": self.embedding_size, "input_shape": list(self.image_shape),
+                "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,60 @@
+"""Batches of faces for ``model.fit``: a ``keras.utils.PyDataset`` (no TensorFlow needed)."""
+
+import math
+
+import keras
+import numpy as np
+
+from keras_arcface.data.images import preprocess, read_image
+
+
+class FaceBatches(keras.utils.PyDataset):
+    """Shuffled batches ``((images, labels), labels)`` with random horizontal flips.
+
+    Deterministic for a seed: epoch e uses permutation ``default_rng((seed, e))`` and batch b
+    flips with ``default_rng((seed, e, b))``, whatever the worker order.  Images are taken from
+    ``folder.images`` when present, else read from ``folder.paths``.  Incomplete last batches
+    are dropped when ``drop_remainder`` (static shapes for XLA and even replica splits).
+    """
+
+    def __init__(self, folder, batch_size, shuffle=True, flip=True, seed=0, drop_remainder=True,
+                 start_epoch=0, labels_as_input=True, **kwargs):
+        super().__init__(**kwargs)
+        if batch_size < 1 or batch_size > len(folder.labels):
+            raise ValueError(f"batch_size must be in [1, {len(folder.labels)}], got {batch_size}")
+        self.folder = folder
+        self.batch_size = int(batch_size)
+        self.shuffle, self.flip, self.seed = bool(shuffle), bool(flip), int(seed)
+        self.drop_remainder = bool(drop_remainder)
+        self.labels_as_input = bool(labels_as_input)
+        self.epoch = int(start_epoch)
+        self._order = self._permutation()
+
+    def _permutation(self):
+        count = len(self.folder.labels)
+        if not self.shuffle:
+            return np.arange(count)
+        return np.random.default_rng((self.seed, self.epoch)).permutation(count)
+
+    def __len__(self):
+        count = len(self.folder.labels)
+        return count // self.batch_size if self.drop_remainder else math.ceil(count / self.batch_size)
+
+    def batch_images(self, indices):
+        if self.folder.images is not None:
+            return self.folder.images[indices]
+        return np.stack([read_image(self.folder.paths[i]) for i in indices])
+
+    def __getitem__(self, index):
+        indices = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        images = self.batch_images(indices)
+        if self.flip:
+            flips = np.random.default_rng((self.seed, self.epoch, index)).random(len(indices)) < 0.5
+            images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
+        x = preprocess(images)
+        y = self.folder.labels[indices]
+        return ((x, y), y) if self.labels_as_input else (x, y)
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._order = self._permutation()

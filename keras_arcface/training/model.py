@@ -1,0 +1,114 @@
+"""The training model: backbone + head on [images, labels], with an XLA step per replica."""
+
+import keras
+
+from keras_arcface.heads import get_head
+
+
+@keras.saving.register_keras_serializable(package="keras_arcface")
+class MarginTrainingModel(keras.Model):
+    """The functional training model, with a TensorFlow train step that fixes two things.
+
+    1. XLA under ``MirroredStrategy`` (``per_replica_xla=True``):
+       ``model.compile(jit_compile=True)`` inside a ``MirroredStrategy`` scope fails in Keras
+       3.15 / TF 2.21 ("Trying to access resource .../replica_1 ... located in device CPU:1
+       from device CPU:0", keras-team/keras#18627, #21366): Keras compiles the whole step,
+       optimizer and all-reduce included, as one XLA function traced once.  Here each replica
+       gets its own ``tf.function(jit_compile=True)``, traced under that replica's device, for
+       the forward pass, the loss and the gradients; the gradient all-reduce and the update
+       run outside XLA, as Keras does them.  Compile with ``jit_compile=False``.
+    2. Loss scaling across replicas: Keras' ``LossScaleOptimizer`` decides to apply or skip a
+       step from the *first* replica's local gradients only; when another replica overflows in
+       float16 its inf is summed into the update and every weight turns NaN (seen with ArcFace
+       s = 64, BatchNorm, mixed_float16 on 2 CPUs).  Here the replicas first agree (an
+       all-reduce of their overflow flags) and every replica's gradients carry the overflow.
+
+    On other backends the standard Keras step runs (JAX compiles every step with XLA).
+    """
+
+    per_replica_xla = False
+
+    def _forward_backward(self, x, y, sample_weight):
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                      training=True)
+            scaled = self.optimizer.scale_loss(loss)
+        return loss, y_pred, tape.gradient(scaled, self.trainable_weights)
+
+    def _xla_forward_backward_for_this_replica(self):
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        replica = int(tf.get_static_value(context.replica_id_in_sync_group)) if context else 0
+        compiled = self.__dict__.setdefault("_xla_step_by_replica", {})
+        if replica not in compiled:
+            compiled[replica] = tf.function(self._forward_backward, jit_compile=True)
+        return compiled[replica]
+
+    def _agree_on_overflow(self, gradients):
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if (not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer) or context is None
+                or context.num_replicas_in_sync == 1):
+            return gradients
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in gradients if g is not None])
+        # merge_call (not all_reduce): it synchronises the replica threads, so the collective
+        # keys of this reduction and of the optimizer's gradient all-reduce stay in step.
+        overflowed = context.merge_call(
+            lambda strategy, flags: strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None),
+            args=(1.0 - tf.cast(finite, "float32"),))
+        poison = tf.where(overflowed > 0.5, float("nan"), 0.0)
+        return [None if g is None else g + tf.cast(poison, g.dtype) for g in gradients]
+
+    def train_step(self, *args):
+        if keras.backend.backend() != "tensorflow":
+            return super().train_step(*args)
+        import tensorflow as tf
+        from keras.src.losses import loss as loss_module
+        from keras.src.trainers.data_adapters import data_adapter_utils
+
+        x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(args[0])
+        step = self._xla_forward_backward_for_this_replica() if self.per_replica_xla else self._forward_backward
+        loss, y_pred, gradients = step(x, y, sample_weight)
+        batch = tf.shape(tf.nest.flatten(x)[0])[0]
+        self._loss_tracker.update_state(loss_module.unscale_loss_for_distribution(loss),
+                                        sample_weight=batch)
+        self.optimizer.apply(self._agree_on_overflow(gradients), self.trainable_weights)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+
+def build_training_model(backbone, head, per_replica_xla=False):
+    """[images, labels] -> margin logits; the backbone alone is the embedding model."""
+    images = keras.Input(backbone.input_shape[1:], name="images")
+    labels = keras.Input((), dtype="int32", name="labels")
+    logits = head([backbone(images), labels])
+    model = MarginTrainingModel([images, labels], logits, name="training_model")
+    model.per_replica_xla = bool(per_replica_xla)
+    return model
+
+
+def build_from_config(config, num_classes):
+    """Backbone and head from a :class:`TrainConfig`."""
+    from keras_arcface.backbones import get_backbone
+
+    size = config.image_size
+    backbone = get_backbone(config.backbone, embedding_size=config.embedding_size,
+                            input_shape=(size, size, 3), **config.backbone_params)
+    head = get_head(config.head, num_classes, name="head", **config.head_params)
+    return backbone, head
+
+
+def compile_for_training(model, optimizer, jit_compile):
+    """Compile with float32 sparse cross-entropy; XLA per replica when distributed on TF."""
+    per_replica = getattr(model, "per_replica_xla", False)
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=bool(jit_compile) and not per_replica)
+    # Build the optimizer now (in the strategy scope): its loss scale must be a variable
+    # before the first step is traced, or the trace bakes in the initial scale.
+    model.optimizer.build(model.trainable_variables)
+    return model

@@ -1,0 +1,101 @@
+"""The training entry point: ``train(config)`` and ``keras-arcface train``."""
+
+import dataclasses
+import json
+import pathlib
+import time
+
+import keras
+
+from keras_arcface.data import FaceBatches, FaceFolder
+from keras_arcface.training.callbacks import EpochCheckpoint, NaNGuard
+from keras_arcface.training.config import TrainConfig
+from keras_arcface.training.distribute import distribution_scope
+from keras_arcface.training.model import build_from_config, build_training_model, compile_for_training
+from keras_arcface.training.optimizers import make_optimizer
+
+
+@dataclasses.dataclass
+class TrainResult:
+    output_dir: str
+    history: dict
+    seconds: float
+    samples_per_second: float
+    num_classes: int
+    num_images: int
+
+
+def load_faces(config):
+    folders = [FaceFolder.scan(path, image_size=(config.image_size, config.image_size),
+                               exclude=config.exclude_identities) for path in config.data_dirs]
+    return folders[0] if len(folders) == 1 else FaceFolder.merge(folders)
+
+
+def train(config, faces=None, verbose="auto", callbacks=()):
+    """Train ``config.backbone`` with ``config.head`` on the face folders; resumable.
+
+    Output directory: ``config.json``, ``label_map.json``, ``backup/`` (resume state, written
+    every epoch), ``checkpoints/epoch-NNN.weights.h5``, and at the end ``backbone.weights.h5``
+    (the embedding model), ``training_model.weights.h5`` (backbone and head), ``history.json``.  Run the same call again after
+    a crash or kill and it continues from the last finished epoch (model, optimizer, SphereFace
+    counter and epoch number restored by ``keras.callbacks.BackupAndRestore``).
+    """
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig(**config)
+    output = pathlib.Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    saved_config = output / "config.json"
+    if saved_config.exists() and (output / "backup").exists():
+        previous = json.loads(saved_config.read_text())
+        if previous != json.loads(config.to_json()):
+            raise ValueError(f"{output} holds a run with another configuration; resume it with the "
+                             "same settings or choose a new output directory")
+    config.save(saved_config)
+    keras.config.set_dtype_policy(config.precision)
+    keras.utils.set_random_seed(config.seed)
+
+    faces = faces if faces is not None else load_faces(config)
+    faces.save_label_map(output / "label_map.json")
+    batches = FaceBatches(faces, config.batch_size, flip=config.flip, seed=config.seed)
+    steps_per_epoch = len(batches) if not config.max_steps_per_epoch else min(
+        len(batches), config.max_steps_per_epoch)
+
+    per_replica_xla = (config.jit_compile and config.devices > 1
+                       and keras.backend.backend() == "tensorflow")
+    with distribution_scope(config.devices):
+        backbone, head = build_from_config(config, faces.num_classes)
+        model = build_training_model(backbone, head, per_replica_xla=per_replica_xla)
+        compile_for_training(model, make_optimizer(config, steps_per_epoch), config.jit_compile)
+
+    checkpoints = EpochCheckpoint(output / "checkpoints", keep=config.keep_checkpoints)
+    all_callbacks = [keras.callbacks.BackupAndRestore(str(output / "backup"), delete_checkpoint=False),
+                     checkpoints, NaNGuard(checkpoints), *callbacks]
+    if config.tensorboard:
+        all_callbacks.append(keras.callbacks.TensorBoard(str(output / "tensorboard")))
+    start = time.perf_counter()
+    history = model.fit(batches, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+                        callbacks=all_callbacks, verbose=verbose)
+    seconds = time.perf_counter() - start
+    backbone.save_weights(output / "backbone.weights.h5")
+    model.save_weights(output / "training_model.weights.h5")
+    (output / "history.json").write_text(json.dumps(history.history, indent=1))
+    samples = len(history.history.get("loss", [])) * steps_per_epoch * config.batch_size
+    return TrainResult(str(output), history.history, seconds, samples / seconds if samples else 0.0,
+                       faces.num_classes, len(faces.labels))
+
+
+def load_trained(output_dir, precision="float32"):
+    """(backbone, head, config, label_map) of a finished run, rebuilt under ``precision``."""
+    output = pathlib.Path(output_dir)
+    config = TrainConfig.load(output / "config.json")
+    label_map = json.loads((output / "label_map.json").read_text())
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        backbone, head = build_from_config(config, len(label_map))
+        build_training_model(backbone, head).load_weights(output / "training_model.weights.h5")
+    finally:
+        keras.config.set_dtype_policy(previous)
+    return backbone, head, config, label_map
+
+

@@ -1,0 +1,117 @@
+"""Backbones: published sizes and MACs, float32 embeddings, serialization, float64 gradients."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_arcface.backbones import BACKBONES, IResNet, MobileFaceNet, count_macs, get_backbone
+from tests.testing import value_and_grads
+
+
+def _trainable(model):
+    return sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+
+
+def test_mobilefacenet_matches_the_paper():
+    """Chen et al. 2018: 0.99M parameters, 221M multiply-adds at 112x112, 128-d."""
+    model = MobileFaceNet()
+    weights = sum(int(np.prod(v.shape)) for v in model.trainable_variables if "prelu" not in v.path)
+    assert weights == 995_584 and weights < 1_000_000  # convolutions and BatchNorm scale/offset
+    assert _trainable(model) == 1_003_136  # plus 7,552 PReLU slopes
+    assert count_macs(model) == pytest.approx(221e6, rel=0.005)
+    assert model.output_shape == (None, 128)
+    assert MobileFaceNet(embedding_size=512).output_shape == (None, 512)
+
+
+@pytest.mark.parametrize("depth, params_m, gmacs", [(18, 24.0, 2.61), (34, 34.1, 4.46), (50, 43.6, 6.31),
+                                                     (100, 65.2, 12.09)])
+def test_iresnet_sizes_match_insightface(depth, params_m, gmacs):
+    model = get_backbone(f"iresnet{depth}")
+    assert _trainable(model) / 1e6 == pytest.approx(params_m, rel=0.003)
+    assert count_macs(model) / 1e9 == pytest.approx(gmacs, rel=0.003)
+    assert model.output_shape == (None, 512)
+
+
+def test_registry_and_errors():
+    assert set(BACKBONES) == {"mobilefacenet", "iresnet18", "iresnet34", "iresnet50", "iresnet100"}
+    with pytest.raises(ValueError, match="unknown backbone"):
+        get_backbone("resnet")
+    with pytest.raises(ValueError, match="divisible by 16"):
+        MobileFaceNet(input_shape=(100, 100, 3))
+    with pytest.raises(ValueError, match="depth"):
+        IResNet(depth=20)
+
+
+TINY = [
+    ("mobilefacenet", lambda **kw: MobileFaceNet(embedding_size=8, input_shape=(32, 32, 3), **kw)),
+    ("iresnet", lambda **kw: IResNet(embedding_size=8, input_shape=(16, 16, 3), stage_depths=(1, 1, 1, 1),
+                                     base_width=4, **kw)),
+]
+
+
+@pytest.mark.backend_neutral
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("name, build", TINY, ids=[t[0] for t in TINY])
+def test_embedding_is_float32_under_mixed_policies(name, build, policy):
+    keras.config.set_dtype_policy(policy)
+    model = build()
+    x = np.random.default_rng(0).normal(size=(2,) + model.input_shape[1:]).astype("float32")
+    out = model(x)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    assert np.all(np.isfinite(ops.convert_to_numpy(out)))
+
+
+@pytest.mark.backend_neutral
+@pytest.mark.parametrize("name, build", TINY, ids=[t[0] for t in TINY])
+def test_save_load_round_trips(name, build, tmp_path):
+    model = build()
+    x = np.random.default_rng(0).normal(size=(3,) + model.input_shape[1:]).astype("float32")
+    model(x, training=True)  # move BatchNorm statistics off their initial values
+    want = ops.convert_to_numpy(model(x))
+    assert type(model).from_config(model.get_config()).get_config() == model.get_config()
+    model.save(tmp_path / "b.keras")
+    loaded = keras.models.load_model(tmp_path / "b.keras")
+    assert type(loaded) is type(model)
+    np.testing.assert_array_equal(ops.convert_to_numpy(loaded(x)), want)
+    model.save_weights(tmp_path / "b.weights.h5")
+    fresh = build()
+    fresh.load_weights(tmp_path / "b.weights.h5")
+    np.testing.assert_array_equal(ops.convert_to_numpy(fresh(x)), want)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="Keras canonicalises float64 to float32 in its JAX ops")
+@pytest.mark.parametrize("name, build", TINY, ids=[t[0] for t in TINY])
+def test_float64_gradients_match_finite_differences(name, build):
+    """d(sum of w * embedding)/d(pixels), autodiff vs central differences, in float64, eval mode."""
+    keras.config.set_dtype_policy("float64")
+    keras.config.set_floatx("float64")  # the Input layer's dtype
+    try:
+        model = build()
+    finally:
+        keras.config.set_floatx("float32")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1,) + model.input_shape[1:])
+    weights = rng.normal(size=(8,))
+
+    def objective(images):
+        return ops.sum(model(images, training=False) * weights)
+
+    _, (grad,) = value_and_grads(objective, x)
+    # central differences over every pixel would take minutes; compare 24 random pixels
+    pixels = rng.choice(x.size, 24, replace=False)
+    numeric = []
+    for pixel in pixels:
+        step = np.zeros(x.size)
+        step[pixel] = 1e-5
+        step = step.reshape(x.shape)
+        up, down = (float(ops.convert_to_numpy(objective(x + s))) for s in (step, -step))
+        numeric.append((up - down) / 2e-5)
+    np.testing.assert_allclose(grad.reshape(-1)[pixels], numeric, rtol=1e-5, atol=1e-8)
+    keras.config.set_dtype_policy("float32")
+    x32 = x.astype("float32")
+    model32 = build()
+    model32.set_weights([w.astype("float32") for w in model.get_weights()])
+    np.testing.assert_allclose(ops.convert_to_numpy(model32(x32)), ops.convert_to_numpy(model(x)),
+                               rtol=1e-4, atol=1e-4)
