@@ -68,7 +68,10 @@ def train(config, faces=None, verbose="auto", callbacks=()):
         compile_for_training(model, make_optimizer(config, steps_per_epoch), config.jit_compile)
 
     checkpoints = EpochCheckpoint(output / "checkpoints", keep=config.keep_checkpoints)
-    all_callbacks = [keras.callbacks.BackupAndRestore(str(output / "backup"), delete_checkpoint=False),
+    # double_checkpoint: a kill while the backup is being written leaves the previous one to
+    # resume from (the newest file fails to open and Keras falls back).
+    all_callbacks = [keras.callbacks.BackupAndRestore(str(output / "backup"), delete_checkpoint=False,
+                                                      double_checkpoint=True),
                      checkpoints, NaNGuard(checkpoints), *callbacks]
     if config.tensorboard:
         all_callbacks.append(keras.callbacks.TensorBoard(str(output / "tensorboard")))

@@ -1,0 +1,44 @@
+"""The JAX backend: DataParallel over 2 host devices, and the GPU speed script on tiny sizes."""
+
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed"),
+    pytest.mark.skipif(os.environ.get("KERAS_BACKEND") == "jax", reason="runs its own JAX processes"),
+]
+
+
+def _env():
+    return dict(os.environ, PYTHONPATH=str(ROOT), KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+                TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def test_data_parallel_training_on_two_host_devices():
+    done = subprocess.run([sys.executable, str(ROOT / "tests/training/jax_data_parallel_check.py")],
+                          capture_output=True, text=True, env=_env(), timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout)
+    assert result["devices"] == 2 and result["distribution"] == "DataParallel"
+    assert np.all(np.isfinite(result["losses"])) and len(result["losses"]) == 2
+
+
+def test_gpu_speed_script_runs_tiny_on_cpu(tmp_path):
+    out = tmp_path / "speed.jsonl"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/train_speed.py"), "--tiny", "--json", str(out)],
+                          capture_output=True, text=True, env=_env(), timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["backbone"] for r in rows] == ["mobilefacenet", "iresnet50"]
+    for row in rows:
+        assert row["backend"] == "jax" and row["precision"] == "mixed_bfloat16"
+        assert row["samples_per_s"] > 0 and np.isfinite(row["final_loss"])
+    assert "samples/s" in done.stdout

@@ -1,0 +1,144 @@
+"""The training entry point: outputs, every precision x XLA, resume after SIGKILL, NaN guard."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_arcface.cli import main
+from keras_arcface.training import TrainConfig, TrainingDivergedError, load_trained, train
+from tests.conftest import SHARED_DATA
+from tests.faces import make_face_folder
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TINY_IRESNET = {"backbone": "iresnet18", "backbone_params": {"stage_depths": [1, 1, 1, 1], "base_width": 8},
+                "embedding_size": 16, "image_size": 32}
+
+
+def _config(tmp_path, **overrides):
+    faces = tmp_path / "faces"
+    if not faces.exists():
+        make_face_folder(faces, identities=4, per_identity=8, size=32)
+    values = dict(data_dirs=[str(faces)], output_dir=str(tmp_path / "run"), epochs=2, batch_size=8,
+                  warmup_epochs=0.5, learning_rate=0.02, **TINY_IRESNET)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.mark.backend_neutral
+def test_train_writes_the_model_label_map_and_config(tmp_path):
+    config = _config(tmp_path, head="cosface")
+    result = train(config, verbose=0)
+    out = pathlib.Path(result.output_dir)
+    for name in ("config.json", "label_map.json", "backbone.weights.h5", "training_model.weights.h5",
+                 "history.json", "checkpoints/epoch-002.weights.h5"):
+        assert (out / name).exists(), name
+    assert json.loads((out / "label_map.json").read_text()) == {f"id_{k}": k for k in range(4)}
+    assert TrainConfig.load(out / "config.json") == config
+    assert len(result.history["loss"]) == 2 and np.all(np.isfinite(result.history["loss"]))
+    backbone, head, loaded_config, label_map = load_trained(out)
+    assert loaded_config == config and head.num_classes == 4
+    x = np.zeros((1, 32, 32, 3), "float32")
+    assert ops.convert_to_numpy(backbone(x)).shape == (1, 16)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="JAX always compiles")
+@pytest.mark.parametrize("precision", ["float32", "mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+def test_every_precision_with_and_without_xla(tmp_path, precision, jit):
+    result = train(_config(tmp_path, precision=precision, jit_compile=jit, head="arcface", epochs=1), verbose=0)
+    assert np.all(np.isfinite(result.history["loss"]))
+    backbone, _, _, _ = load_trained(result.output_dir)  # rebuilt in float32 from mixed training
+    assert backbone.dtype_policy.name == "float32"
+
+
+def test_cli_train_and_exclude_list(tmp_path, capsys):
+    config = _config(tmp_path)
+    exclude = tmp_path / "exclude.csv"
+    exclude.write_text("id_a,n_a\nid_3,8\n")
+    code = main(["train", "--data", *config.data_dirs, "--output", str(tmp_path / "cli"),
+                 "--backbone", "iresnet18", "--image-size", "32", "--embedding-size", "16", "--epochs", "1",
+                 "--batch-size", "8", "--head", "sphereface", "--head-params", '{"margin": 3}',
+                 "--exclude", str(exclude), "--lr", "0.01"])
+    assert code == 0
+    assert "on 24 images of 3 identities" in capsys.readouterr().out
+
+
+def test_nan_guard_stops_with_the_last_good_checkpoint(tmp_path):
+    class Poison(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                kernel = self.model.get_layer("head").kernel
+                kernel.assign(ops.full(kernel.shape, float("nan")))
+
+    with pytest.raises(TrainingDivergedError, match=r"loss is nan at epoch 2, step 1.*epoch-001\.weights\.h5"):
+        train(_config(tmp_path, epochs=3), verbose=0, callbacks=[Poison()])
+    out = tmp_path / "run"
+    assert (out / "checkpoints" / "epoch-001.weights.h5").exists()
+    assert not (out / "checkpoints" / "epoch-002.weights.h5").exists()
+
+
+def test_resume_after_sigkill_mid_epoch(tmp_path):
+    """Kill the training process during epoch 2; the same command finishes epochs 2 and 3."""
+    make_face_folder(tmp_path / "faces", identities=4, per_identity=40, size=32)
+    command = [sys.executable, "-m", "keras_arcface.cli", "train", "--data", str(tmp_path / "faces"),
+               "--output", str(tmp_path / "run"), "--backbone", "mobilefacenet", "--image-size", "32",
+               "--embedding-size", "16", "--epochs", "3", "--batch-size", "8", "--head", "sphereface",
+               "--lr", "0.01"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    first_checkpoint = tmp_path / "run" / "checkpoints" / "epoch-001.weights.h5"
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while not first_checkpoint.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into epoch 2 (20 steps of about 0.1 s)
+    assert process.poll() is None, "training ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "run" / "history.json").exists()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history["loss"]) == 2, "the second run must do epochs 2 and 3 only"
+    assert (tmp_path / "run" / "checkpoints" / "epoch-003.weights.h5").exists()
+    _, head, _, _ = load_trained(tmp_path / "run")
+    assert int(ops.convert_to_numpy(head.iteration)) == 3 * 20  # SphereFace's counter carried over
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "yaleb" / "aligned").is_dir(), reason="needs ../shared/data (Yale B)")
+def test_loss_decreases_on_real_faces(tmp_path):
+    """MobileFaceNet + ArcFace on 8 Extended Yale B subjects (real aligned 112x112 crops)."""
+    subjects = sorted(p.name for p in (SHARED_DATA / "yaleb" / "aligned").iterdir())[:8]
+    from keras_arcface.data import FaceFolder
+
+    faces = FaceFolder.scan(SHARED_DATA / "yaleb" / "aligned", identities=set(subjects))
+    config = TrainConfig(data_dirs=[str(SHARED_DATA / "yaleb" / "aligned")], output_dir=str(tmp_path / "yaleb"),
+                         epochs=4, batch_size=32, max_steps_per_epoch=4, learning_rate=0.05,
+                         warmup_epochs=0.5, head="arcface", head_params={"margin": 0.2, "scale": 32.0})
+    losses = train(config, faces=faces, verbose=0).history["loss"]
+    assert losses[-1] < losses[0], losses
+
+
+def test_resume_survives_a_backup_torn_by_the_kill(tmp_path):
+    """A kill while the backup is written leaves a broken file: resume from the one before."""
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    config = _config(tmp_path, epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=0, callbacks=[Crash()])
+    latest = tmp_path / "run" / "backup" / "latest.weights.h5"
+    latest.write_bytes(latest.read_bytes()[:1000])
+    history = train(config, verbose=0).history["loss"]
+    assert len(history) == 2  # epochs 2 and 3 again, from the epoch-1 backup
