@@ -18,6 +18,7 @@ setup(
     install_requires=[
         "keras>=3.13",
         "numpy>=1.26",
+        "opencv-python-headless>=4.10",
     ],
     extras_require={
         # The TensorFlow backend (graph mode, XLA, MirroredStrategy); JAX users skip it.
