@@ -24,8 +24,13 @@ setup(
         # The TensorFlow backend (graph mode, XLA, MirroredStrategy); JAX users skip it.
         "tensorflow": ["tensorflow>=2.20"],
         "jax": ["jax>=0.4.30"],
-        # Tests (TensorFlow and JAX backends) and the README's figure.
-        "dev": ["tensorflow>=2.20", "jax>=0.4.30", "pytest>=8", "matplotlib>=3.8"],
+        # .onnx / .tflite inference (keras_arcface.runtime) without TensorFlow.
+        "runtime": ["onnxruntime>=1.17", "ai-edge-litert>=1.0"],
+        # ROC curves and the README's figure.
+        "plots": ["matplotlib>=3.8"],
+        # Tests (TensorFlow and JAX backends) and everything optional.
+        "dev": ["tensorflow>=2.20", "jax>=0.4.30", "onnxruntime>=1.17", "ai-edge-litert>=1.0",
+                "pytest>=8", "matplotlib>=3.8"],
     },
     entry_points={"console_scripts": ["keras-arcface=keras_arcface.cli:main"]},
     classifiers=[

@@ -1,19 +1,20 @@
-"""keras-arcface: margin-based softmax heads and face-recognition models for Keras 3."""
+"""keras-arcface: margin-based softmax heads and face-recognition models for Keras 3.
+
+Names are imported lazily, so ``keras_arcface.runtime`` (ONNX / TFLite inference) can be used
+without importing Keras or TensorFlow.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-from keras_arcface.heads import (  # noqa: E402
-    HEADS,
-    ArcFaceLayer,
-    CombinedMarginLayer,
-    CosFaceLayer,
-    MarginHead,
-    MarginLoss,
-    NormFaceLayer,
-    SoftmaxHead,
-    SphereFaceLayer,
-    get_head,
-)
+_HEAD_NAMES = ("HEADS", "ArcFaceLayer", "CombinedMarginLayer", "CosFaceLayer", "MarginHead", "MarginLoss",
+               "NormFaceLayer", "SoftmaxHead", "SphereFaceLayer", "get_head")
 
-__all__ = ["ArcFaceLayer", "CombinedMarginLayer", "CosFaceLayer", "HEADS", "MarginHead", "MarginLoss",
-           "NormFaceLayer", "SoftmaxHead", "SphereFaceLayer", "get_head", "__version__"]
+__all__ = [*_HEAD_NAMES, "__version__"]
+
+
+def __getattr__(name):
+    if name in _HEAD_NAMES:
+        return getattr(importlib.import_module("keras_arcface.heads"), name)
+    raise AttributeError(f"module 'keras_arcface' has no attribute {name!r}")

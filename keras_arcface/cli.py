@@ -39,6 +39,92 @@ def _train(args):
     return 0
 
 
+def _input_spec(args):
+    import json
+
+    from keras_arcface.runtime import InputSpec
+
+    return InputSpec(**json.loads(args.input_spec)) if getattr(args, "input_spec", None) else None
+
+
+def _eval(args):
+    from keras_arcface.evaluation import evaluate_pairs, format_report, load_embedder
+    from keras_arcface.evaluation.evaluate import save_report
+
+    embedder = load_embedder(args.model, spec=_input_spec(args))
+    report = evaluate_pairs(embedder, args.pairs, args.images, flip=args.flip, roc_path=args.roc)
+    print(format_report(report))
+    if args.json:
+        save_report(report, args.json)
+    if args.roc:
+        print(f"ROC curve: {args.roc}")
+    return 0
+
+
+def _verify(args):
+    from keras_arcface.alignment import FaceAligner
+    from keras_arcface.data import read_image
+    from keras_arcface.evaluation import load_embedder
+
+    aligner = FaceAligner(args.detector, choose=args.choose)
+    faces = [aligner.align(read_image(path)) for path in (args.image_a, args.image_b)]
+    embedder = load_embedder(args.model, spec=_input_spec(args))
+    a, b = embedder.embed(faces[0][None]), embedder.embed(faces[1][None])
+    similarity = float((a * b).sum())
+    threshold = args.threshold if args.threshold is not None else embedder.threshold
+    print(f"cosine similarity: {similarity:.4f}")
+    if threshold is None:
+        print("no calibrated threshold for this model: pass --threshold (e.g. the best threshold "
+              "printed by `keras-arcface eval`)")
+        return 0
+    verdict = "same person" if similarity > threshold else "different people"
+    print(f"threshold {threshold:.4f}: {verdict}")
+    return 0
+
+
+def _embed(args):
+    import pathlib
+
+    import numpy as np
+
+    from keras_arcface.data.images import IMAGE_EXTENSIONS, BadImageError, read_image
+    from keras_arcface.evaluation import load_embedder
+
+    embedder = load_embedder(args.model, spec=_input_spec(args))
+    aligner = None
+    if args.align:
+        from keras_arcface.alignment import FaceAligner
+
+        aligner = FaceAligner(args.detector, choose=args.choose)
+    paths = sorted(p for p in pathlib.Path(args.directory).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    faces, kept, skipped = [], [], []
+    for path in paths:
+        try:
+            image = read_image(path)
+            if aligner is not None:
+                image = aligner.align(image)
+            elif image.shape[:2] != tuple(embedder.spec.size):
+                raise BadImageError(f"{path}: size {image.shape[1]}x{image.shape[0]}, not an aligned crop "
+                                    "(use --align for photos)")
+        except (BadImageError, ValueError) as error:
+            skipped.append(str(error))
+            continue
+        faces.append(image)
+        kept.append(str(path))
+    if not faces:
+        print(f"error: no usable image under {args.directory}", file=sys.stderr)
+        return 1
+    embeddings = embedder.embed(np.stack(faces))
+    output = pathlib.Path(args.output)
+    np.save(output, embeddings)
+    listing = output.with_suffix(".txt")
+    listing.write_text("\n".join(kept) + "\n")
+    print(f"{len(kept)} embeddings of size {embeddings.shape[1]} -> {output} (files in {listing})")
+    if skipped:
+        print(f"skipped {len(skipped)} file(s):", *skipped, sep="\n  ", file=sys.stderr)
+    return 0
+
+
 def _read_names(path):
     """Identity names to exclude: a text file (one per line) or a CSV whose first column holds them."""
     if not path:
@@ -86,6 +172,41 @@ def build_parser():
     train.add_argument("--exclude", help="file of identity names to leave out (txt, or CSV first column)")
     train.add_argument("--max-steps-per-epoch", type=int, default=0)
     train.set_defaults(func=_train)
+
+    def model_arguments(command, required=True):
+        command.add_argument("--model", required=required,
+                             help=".onnx / .tflite / .keras file, or a training output directory")
+        command.add_argument("--input-spec", help='JSON InputSpec, e.g. \'{"layout": "NCHW", "mean": 0, "std": 1}\'')
+
+    evaluate = commands.add_parser("eval", help="LFW-protocol verification accuracy of a model")
+    model_arguments(evaluate)
+    evaluate.add_argument("--pairs", required=True, help="a pairs file in LFW's pairs.txt format")
+    evaluate.add_argument("--images", required=True, help="aligned crops, <images>/<Name>/<Name>_NNNN.jpg")
+    evaluate.add_argument("--flip", action="store_true", help="add the mirror image's embedding")
+    evaluate.add_argument("--roc", help="write the ROC curve to this PNG")
+    evaluate.add_argument("--json", help="write the full report to this JSON file")
+    evaluate.set_defaults(func=_eval)
+
+    def aligner_arguments(command):
+        command.add_argument("--detector", help="YuNet .onnx (default: $KERAS_ARCFACE_DETECTOR)")
+        command.add_argument("--choose", choices=["largest", "center"], default="largest",
+                             help="which face when several are found")
+
+    verify = commands.add_parser("verify", help="are two photos the same person?")
+    verify.add_argument("image_a")
+    verify.add_argument("image_b")
+    model_arguments(verify)
+    aligner_arguments(verify)
+    verify.add_argument("--threshold", type=float, help="same-person threshold on the cosine similarity")
+    verify.set_defaults(func=_verify)
+
+    embed = commands.add_parser("embed", help="embeddings of every image in a folder")
+    embed.add_argument("directory")
+    model_arguments(embed)
+    embed.add_argument("-o", "--output", required=True, help=".npy file; the file list goes beside it (.txt)")
+    embed.add_argument("--align", action="store_true", help="detect and align faces in raw photos first")
+    aligner_arguments(embed)
+    embed.set_defaults(func=_embed)
     return parser
 
 
@@ -96,7 +217,15 @@ def main(argv=None):
         from keras_arcface.demo import DEFAULT_HEADS
 
         args.heads = DEFAULT_HEADS
-    return args.func(args)
+    from keras_arcface.alignment import NoFaceError
+    from keras_arcface.data import BadImageError
+    from keras_arcface.evaluation import PairsFormatError
+
+    try:
+        return args.func(args)
+    except (BadImageError, NoFaceError, PairsFormatError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

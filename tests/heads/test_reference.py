@@ -48,12 +48,17 @@ def _bias(head):
     return None if getattr(head, "bias", None) is None else ops.convert_to_numpy(head.bias)
 
 
-@pytest.mark.parametrize("case", HEAD_CASES, ids=CASE_IDS)
-def test_logits_match_float64_reference(case, rng):
+def _setup(case, rng):
+    """(reference name, built head, embeddings, labels, reference parameters) for a case."""
     _, name, head_class, kwargs, breakpoints = case
     head = _build(head_class, kwargs, rng)
     x, labels = _inputs(head, breakpoints, rng)
-    params = reference_params(head)
+    return name, head, x, labels, reference_params(head)
+
+
+@pytest.mark.parametrize("case", HEAD_CASES, ids=CASE_IDS)
+def test_logits_match_float64_reference(case, rng):
+    name, head, x, labels, params = _setup(case, rng)
     kernel = ops.convert_to_numpy(head.kernel)
     got = np.asarray(head([x, labels]))
     want = reference_logits(name, params, x, kernel, labels, _bias(head))
@@ -65,10 +70,7 @@ def test_logits_match_float64_reference(case, rng):
 
 @pytest.mark.parametrize("case", HEAD_CASES, ids=CASE_IDS)
 def test_gradients_match_finite_differences(case, rng):
-    _, name, head_class, kwargs, breakpoints = case
-    head = _build(head_class, kwargs, rng)
-    x, labels = _inputs(head, breakpoints, rng)
-    params = reference_params(head)
+    name, head, x, labels, params = _setup(case, rng)
     kernel = ops.convert_to_numpy(head.kernel).astype("float64")
     bias = _bias(head)
     extra = [] if bias is None else [bias.astype("float64")]

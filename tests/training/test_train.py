@@ -142,3 +142,10 @@ def test_resume_survives_a_backup_torn_by_the_kill(tmp_path):
     latest.write_bytes(latest.read_bytes()[:1000])
     history = train(config, verbose=0).history["loss"]
     assert len(history) == 2  # epochs 2 and 3 again, from the epoch-1 backup
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorBoard logs need TensorFlow here")
+def test_tensorboard_logs_are_written(tmp_path):
+    result = train(_config(tmp_path, epochs=1, tensorboard=True), verbose=0)
+    events = list((pathlib.Path(result.output_dir) / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events, "no TensorBoard event file"

@@ -1,0 +1,8 @@
+"""Face alignment: YuNet landmarks and a similarity warp onto the ArcFace template."""
+
+from keras_arcface.alignment.detector import DETECTOR_ENV, Face, FaceAligner, NoFaceError
+from keras_arcface.alignment.template import ALIGNED_SIZE, ARCFACE_TEMPLATE
+from keras_arcface.alignment.warp import similarity_matrix, warp_face
+
+__all__ = ["ALIGNED_SIZE", "ARCFACE_TEMPLATE", "DETECTOR_ENV", "Face", "FaceAligner", "NoFaceError",
+           "similarity_matrix", "warp_face"]

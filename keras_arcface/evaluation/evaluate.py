@@ -1,0 +1,105 @@
+"""Embedding image files and evaluating verification pairs with any embedder."""
+
+import json
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from keras_arcface.data.images import BadImageError, read_image
+from keras_arcface.evaluation.pairs import read_pairs
+from keras_arcface.evaluation.protocol import plot_roc, verification_report
+from keras_arcface.runtime import l2_normalize
+
+
+class Progress:
+    """A one-line progress bar on a terminal (stderr), silent otherwise."""
+
+    def __init__(self, total, label, stream=sys.stderr):
+        self.total, self.label, self.stream = total, label, stream
+        self.enabled = hasattr(stream, "isatty") and stream.isatty()
+        self.start = time.perf_counter()
+
+    def update(self, done):
+        if self.enabled:
+            rate = done / max(time.perf_counter() - self.start, 1e-9)
+            self.stream.write(f"\r{self.label}: {done}/{self.total} ({rate:.0f}/s)")
+            self.stream.flush()
+
+    def close(self):
+        if self.enabled:
+            self.stream.write("\n")
+
+
+def load_faces(paths, size):
+    """Aligned crops, uint8 RGB; raises naming the file for unreadable or wrong-size images."""
+    faces = []
+    for path in paths:
+        image = read_image(path)
+        if image.shape[:2] != tuple(size):
+            raise BadImageError(f"{path}: size {image.shape[1]}x{image.shape[0]}, expected an aligned "
+                                f"{size[1]}x{size[0]} crop (align raw photos first)")
+        faces.append(image)
+    return np.stack(faces)
+
+
+def embed_files(embedder, paths, flip=False, batch_size=64, label="embedding"):
+    """(N, d) L2-normalised embeddings of the files, in order; with ``flip`` the embedding of
+    the image plus that of its mirror image, normalised again."""
+    paths = list(paths)
+    size = tuple(embedder.spec.size)
+    progress = Progress(len(paths), label)
+    chunks = []
+    start = time.perf_counter()
+    for begin in range(0, len(paths), batch_size):
+        faces = load_faces(paths[begin:begin + batch_size], size)
+        embedding = embedder.embed(faces)
+        if flip:
+            embedding = l2_normalize(embedding + embedder.embed(faces[:, :, ::-1]))
+        chunks.append(embedding)
+        progress.update(min(begin + batch_size, len(paths)))
+    progress.close()
+    seconds = time.perf_counter() - start
+    return np.concatenate(chunks), seconds
+
+
+def evaluate_pairs(embedder, pairs_file, images_dir, flip=False, roc_path=None, folds=10):
+    """The LFW protocol on a pairs file; every image must load (no partial results)."""
+    pairs = read_pairs(pairs_file, images_dir)
+    unique = sorted({path for pair in pairs for path in (pair.left, pair.right)})
+    embeddings, seconds = embed_files(embedder, unique, flip=flip)
+    index = {path: i for i, path in enumerate(unique)}
+    left = embeddings[[index[p.left] for p in pairs]]
+    right = embeddings[[index[p.right] for p in pairs]]
+    scores = np.sum(left * right, axis=1)
+    same = np.array([p.same for p in pairs])
+    report = verification_report(scores, same, folds=folds)
+    report.update({"images": len(unique), "embed_seconds": seconds,
+                   "images_per_second": len(unique) / seconds if seconds else None, "flip": bool(flip),
+                   "model": str(getattr(embedder, "path", "model"))})
+    if roc_path:
+        report["roc_png"] = str(plot_roc(scores, same, roc_path, label=pathlib.Path(report["model"]).name))
+    return report
+
+
+def format_report(report):
+    tar = report["tar_at_far"]
+    rows = [("pairs", f"{report['pairs']} ({report['images']} images)"),
+            (f"accuracy ({report['folds']}-fold)", f"{report['accuracy_mean'] * 100:.2f} % ± "
+                                                    f"{report['accuracy_std'] * 100:.2f}"),
+            ("ROC AUC", f"{report['auc']:.5f}")]
+    rows += [(f"TAR @ FAR {far}", "n/a (too few pairs)" if value is None else f"{value * 100:.2f} %")
+             for far, value in tar.items()]
+    rows += [("best global threshold", f"{report['best_threshold']:.4f} "
+                                       f"(accuracy {report['best_threshold_accuracy'] * 100:.2f} %)"),
+             ("thresholds over folds", f"{min(report['fold_thresholds']):.4f} - "
+                                       f"{max(report['fold_thresholds']):.4f}"),
+             ("flip test", "yes" if report["flip"] else "no"),
+             ("throughput", f"{report['images_per_second']:.1f} images/s")]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def save_report(report, path):
+    pathlib.Path(path).write_text(json.dumps(report, indent=1))

@@ -1,0 +1,52 @@
+"""Any embedding model behind one interface: ``embed(uint8 RGB faces) -> L2-normalised (N, d)``.
+
+Accepted: a .onnx or .tflite file (the runtime, no TensorFlow), a ``.keras`` embedding model,
+a training output directory (``config.json`` + ``backbone.weights.h5``), or a Keras model.
+"""
+
+import json
+import pathlib
+
+import numpy as np
+
+from keras_arcface.runtime import FaceEmbedder, InputSpec, l2_normalize
+
+
+class KerasEmbedder:
+    """A Keras embedding model fed (x - 127.5) / 128 RGB; ``threshold`` from ``threshold.json``."""
+
+    def __init__(self, model, threshold=None, spec=None):
+        self.model = model
+        self.spec = spec or InputSpec(size=tuple(model.input_shape[1:3]))
+        self.threshold = threshold
+        self.path = getattr(model, "name", "keras model")
+
+    def embed(self, faces_rgb_uint8, batch_size=64):
+        x = self.spec.prepare(faces_rgb_uint8)
+        outputs = [np.asarray(self.model.predict_on_batch(x[i:i + batch_size]))
+                   for i in range(0, len(x), batch_size)]
+        return l2_normalize(np.concatenate(outputs))
+
+
+def load_embedder(model, spec=None):
+    """An embedder for a path or Keras model (see the module docstring)."""
+    if not isinstance(model, (str, pathlib.Path)):
+        return KerasEmbedder(model, spec=spec)
+    path = pathlib.Path(model)
+    if path.suffix.lower() in (".onnx", ".tflite"):
+        return FaceEmbedder(path, spec=spec)
+    threshold_file = (path if path.is_dir() else path.parent) / "threshold.json"
+    threshold = json.loads(threshold_file.read_text())["threshold"] if threshold_file.is_file() else None
+    if path.is_dir() and (path / "config.json").is_file():
+        from keras_arcface.training import load_trained
+
+        backbone, _, _, _ = load_trained(path)
+        return KerasEmbedder(backbone, threshold, spec)
+    if path.suffix == ".keras" and path.is_file():
+        import keras
+
+        import keras_arcface.backbones  # noqa: F401  (registers the backbone classes)
+
+        return KerasEmbedder(keras.models.load_model(path, safe_mode=True), threshold, spec)
+    raise ValueError(f"cannot use {model!r} as a model: expected a .onnx, .tflite or .keras file, or a "
+                     "training output directory")

@@ -1,0 +1,147 @@
+"""Face embeddings from exported .onnx / .tflite files; needs neither TensorFlow nor Keras."""
+
+import dataclasses
+import json
+import pathlib
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class InputSpec:
+    """How a model wants its aligned face: size, layout, colour order, (x - mean) / std."""
+
+    size: tuple = (112, 112)
+    layout: str = "NHWC"
+    colour: str = "RGB"
+    mean: float = 127.5
+    std: float = 128.0
+
+    def prepare(self, faces_rgb_uint8):
+        faces = np.asarray(faces_rgb_uint8)
+        if faces.ndim == 3:
+            faces = faces[None]
+        if faces.ndim != 4 or faces.shape[-1] != 3:
+            raise ValueError(f"faces must be (N, H, W, 3) RGB uint8, got shape {faces.shape}")
+        if faces.dtype != np.uint8:
+            raise ValueError(f"faces must be uint8 RGB, got dtype {faces.dtype}")
+        if tuple(faces.shape[1:3]) != tuple(self.size):
+            raise ValueError(f"faces must be aligned {self.size[0]}x{self.size[1]} crops, got "
+                             f"{faces.shape[1]}x{faces.shape[2]}")
+        x = faces[..., ::-1] if self.colour == "BGR" else faces
+        x = (x.astype(np.float32) - self.mean) / self.std
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if self.layout == "NCHW" else x)
+
+
+#: Input specs of known model files (matched by file name), from their documentation.
+KNOWN_SPECS = {
+    "face_recognition_sface": InputSpec(layout="NCHW", colour="RGB", mean=0.0, std=1.0),
+    "MobileFaceNet.tflite": InputSpec(layout="NHWC", colour="RGB", mean=127.5, std=128.0),
+    "fr_feature": InputSpec(layout="NCHW", colour="RGB", mean=127.0, std=128.0),
+}
+
+
+def spec_for(path, spec=None):
+    """The explicit spec, else the sidecar ``<file>.json`` ``input_spec``, else a known name, else
+    the keras-arcface default (NHWC RGB (x - 127.5) / 128)."""
+    if spec is not None:
+        return spec if isinstance(spec, InputSpec) else InputSpec(**spec)
+    metadata = read_metadata(path)
+    if "input_spec" in metadata:
+        return InputSpec(**metadata["input_spec"])
+    for key, known in KNOWN_SPECS.items():
+        if key in pathlib.Path(path).name:
+            return known
+    return InputSpec()
+
+
+def read_metadata(path):
+    sidecar = pathlib.Path(str(path) + ".json")
+    return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+
+
+def l2_normalize(x):
+    x = np.asarray(x, np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+class FaceEmbedder:
+    """Embeddings of aligned uint8 RGB faces from a .onnx (onnxruntime) or .tflite (LiteRT) file.
+
+    ``embed(faces)`` returns L2-normalised float32 (N, d); ``similarity(a, b)`` their cosine;
+    ``threshold`` the calibrated same-person threshold from the sidecar metadata, if any.
+    Fixed-batch models (e.g. a TFLite file exported with batch 2) are fed in padded chunks.
+    """
+
+    def __init__(self, path, spec=None, threads=None):
+        self.path = str(path)
+        if not pathlib.Path(self.path).is_file():
+            raise FileNotFoundError(f"model file not found: {self.path}")
+        self.spec = spec_for(self.path, spec)
+        self.metadata = read_metadata(self.path)
+        self.threshold = self.metadata.get("threshold")
+        suffix = pathlib.Path(self.path).suffix.lower()
+        try:
+            if suffix == ".onnx":
+                self._run, self.fixed_batch = self._open_onnx(threads)
+            elif suffix == ".tflite":
+                self._run, self.fixed_batch = self._open_tflite(threads)
+            else:
+                raise ValueError(f"unsupported model file {self.path}: expected .onnx or .tflite")
+        except (ValueError, FileNotFoundError):
+            raise
+        except Exception as error:  # the runtimes raise their own types for corrupt files
+            raise ValueError(f"cannot load {self.path}: {type(error).__name__}: {error}") from None
+
+    def _open_onnx(self, threads):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        session = onnxruntime.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        batch = session.get_inputs()[0].shape[0]
+        return (lambda x: session.run(None, {name: x})[0]), batch if isinstance(batch, int) else None
+
+    def _open_tflite(self, threads):
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=self.path, num_threads=threads)
+        interpreter.allocate_tensors()
+        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        fixed = int(inp["shape"][0]) if inp["shape_signature"][0] != -1 else None
+        state = {"batch": fixed}
+
+        def run(x):
+            if state["batch"] != len(x):
+                interpreter.resize_tensor_input(inp["index"], x.shape)
+                interpreter.allocate_tensors()
+                state["batch"] = len(x)
+            interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]) if inp["dtype"] == np.float32 else x)
+            interpreter.invoke()
+            return interpreter.get_tensor(out["index"])
+
+        return run, fixed
+
+    def raw(self, faces_rgb_uint8, batch_size=32):
+        """The model's output, not normalised."""
+        x = self.spec.prepare(faces_rgb_uint8)
+        step = self.fixed_batch or batch_size
+        outputs = []
+        for start in range(0, len(x), step):
+            chunk = x[start:start + step]
+            if self.fixed_batch and len(chunk) < self.fixed_batch:
+                pad = np.repeat(chunk[-1:], self.fixed_batch - len(chunk), axis=0)
+                outputs.append(self._run(np.concatenate([chunk, pad]))[:len(chunk)])
+            else:
+                outputs.append(self._run(chunk))
+        return np.concatenate(outputs).astype(np.float32)
+
+    def embed(self, faces_rgb_uint8, batch_size=32):
+        return l2_normalize(self.raw(faces_rgb_uint8, batch_size))
+
+    @staticmethod
+    def similarity(a, b):
+        """Cosine similarity of (batches of) embeddings."""
+        return np.sum(l2_normalize(a) * l2_normalize(b), axis=-1)

@@ -1,0 +1,93 @@
+"""Evaluation end to end with the shared data and peer models; the commands; the runtime."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_arcface.cli import main
+from keras_arcface.evaluation import evaluate_pairs, load_embedder
+from tests.conftest import SHARED_DATA
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+MODELS = SHARED_DATA.parent / "models"
+SFACE = MODELS / "face_recognition_sface_2021dec_fp32_ort.onnx"
+DETECTOR = MODELS / "face_detection_yunet_2023mar_int8bq.onnx"
+LFW = SHARED_DATA / "lfw"
+needs_shared = pytest.mark.skipif(not (SFACE.is_file() and (LFW / "pairs.txt").is_file()),
+                                  reason="needs ../shared/data/lfw and ../shared/models (SFace)")
+
+
+@needs_shared
+def test_sface_reproduces_its_published_lfw_accuracy():
+    """../shared/models/README.md: SFace 99.38 % ± 0.37 on the 6000 pairs, thresholds 0.325-0.326."""
+    report = evaluate_pairs(load_embedder(SFACE), LFW / "pairs.txt", LFW / "aligned")
+    assert report["pairs"] == 6000
+    assert report["accuracy_mean"] * 100 == pytest.approx(99.38, abs=0.1)
+    assert report["accuracy_std"] * 100 == pytest.approx(0.37, abs=0.05)
+    assert 0.32 < min(report["fold_thresholds"]) and max(report["fold_thresholds"]) < 0.33
+
+
+@needs_shared
+def test_eval_verify_and_embed_commands(tmp_path, capsys):
+    pairs = LFW / "raw_sample" / "pairs_sample.txt"
+    roc = tmp_path / "roc.png"
+    assert main(["eval", "--model", str(SFACE), "--pairs", str(pairs), "--images", str(LFW / "aligned"),
+                 "--flip", "--roc", str(roc), "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy (10-fold)" in out and "flip test              yes" in out and roc.stat().st_size > 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["pairs"] == 100 and report["tar_at_far"]["0.001"] is None
+    photos = sorted((LFW / "raw_sample").glob("*/*.jpg"))
+    by_person = {}
+    for photo in photos:
+        by_person.setdefault(photo.parent, []).append(photo)
+    same_person = next(group for group in by_person.values() if len(group) >= 2)
+    assert main(["verify", str(same_person[0]), str(same_person[1]), "--model", str(SFACE),
+                 "--detector", str(DETECTOR), "--threshold", "0.3256"]) == 0
+    assert "same person" in capsys.readouterr().out
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in photos[:3]:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    out_file = tmp_path / "emb.npy"
+    assert main(["embed", str(folder), "--model", str(SFACE), "-o", str(out_file), "--align",
+                 "--detector", str(DETECTOR)]) == 0
+    assert np.load(out_file).shape == (3, 128)
+    assert len(out_file.with_suffix(".txt").read_text().split()) == 3
+    assert "skipped 1 file(s)" in capsys.readouterr().err
+
+
+@needs_shared
+def test_bad_inputs_give_clear_errors(tmp_path, capsys):
+    bad_pairs = tmp_path / "pairs.txt"
+    bad_pairs.write_text("Aaron_Peirsol\t1\t2\nAaron_Peirsol\t1\n")
+    assert main(["eval", "--model", str(SFACE), "--pairs", str(bad_pairs), "--images", str(LFW / "aligned")]) == 2
+    assert "pairs.txt:2: expected" in capsys.readouterr().err
+    blank = tmp_path / "blank.png"
+    import cv2
+
+    cv2.imwrite(str(blank), np.full((300, 300, 3), 200, np.uint8))
+    photo = next((LFW / "raw_sample").glob("*/*.jpg"))
+    assert main(["verify", str(photo), str(blank), "--model", str(SFACE), "--detector", str(DETECTOR)]) == 2
+    assert "no face found" in capsys.readouterr().err
+    unreadable = tmp_path / "u.jpg"
+    unreadable.write_bytes(b"")
+    assert main(["verify", str(photo), str(unreadable), "--model", str(SFACE), "--detector", str(DETECTOR)]) == 2
+    assert "u.jpg: not a decodable image" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="cannot load"):
+        load_embedder(tmp_path / "u.onnx") if (tmp_path / "u.onnx").write_bytes(b"junk") else None
+
+
+def test_runtime_imports_neither_tensorflow_nor_keras():
+    code = ("import sys, keras_arcface.runtime; "
+            "print([m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'jax')])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
