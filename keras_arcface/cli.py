@@ -58,6 +58,11 @@ def _eval(args):
         save_report(report, args.json)
     if args.roc:
         print(f"ROC curve: {args.roc}")
+    if args.save_threshold:
+        from keras_arcface.evaluation.models import save_threshold
+
+        print(f"calibrated threshold {report['best_threshold']:.4f} saved to "
+              f"{save_threshold(args.model, report['best_threshold'], report)}")
     return 0
 
 
@@ -185,6 +190,8 @@ def build_parser():
     evaluate.add_argument("--flip", action="store_true", help="add the mirror image's embedding")
     evaluate.add_argument("--roc", help="write the ROC curve to this PNG")
     evaluate.add_argument("--json", help="write the full report to this JSON file")
+    evaluate.add_argument("--save-threshold", action="store_true",
+                          help="store the best global threshold with the model (used by verify)")
     evaluate.set_defaults(func=_eval)
 
     def aligner_arguments(command):

@@ -1,7 +1,9 @@
 """Any embedding model behind one interface: ``embed(uint8 RGB faces) -> L2-normalised (N, d)``.
 
 Accepted: a .onnx or .tflite file (the runtime, no TensorFlow), a ``.keras`` embedding model,
-a training output directory (``config.json`` + ``backbone.weights.h5``), or a Keras model.
+a training output directory (``config.json`` + ``backbone.weights.h5``) or one of its weights
+files, or a Keras model.  The calibrated threshold is read from ``threshold.json`` beside a
+Keras model, or from the sidecar ``<file>.json`` of a .onnx/.tflite file.
 """
 
 import json
@@ -28,6 +30,25 @@ class KerasEmbedder:
         return l2_normalize(np.concatenate(outputs))
 
 
+def threshold_file(model):
+    """Where ``eval --save-threshold`` writes a model's calibrated threshold."""
+    path = pathlib.Path(model)
+    if path.suffix.lower() in (".onnx", ".tflite"):
+        return pathlib.Path(str(path) + ".json")
+    return (path if path.is_dir() else path.parent) / "threshold.json"
+
+
+def save_threshold(model, threshold, report):
+    """Merge {"threshold": ..., "threshold_protocol": ...} into the model's metadata file."""
+    target = threshold_file(model)
+    data = json.loads(target.read_text()) if target.is_file() else {}
+    data.update({"threshold": float(threshold),
+                 "threshold_protocol": f"best global threshold on {report['pairs']} pairs "
+                                       f"(accuracy {report['best_threshold_accuracy']:.4f})"})
+    target.write_text(json.dumps(data, indent=1))
+    return target
+
+
 def load_embedder(model, spec=None):
     """An embedder for a path or Keras model (see the module docstring)."""
     if not isinstance(model, (str, pathlib.Path)):
@@ -37,6 +58,8 @@ def load_embedder(model, spec=None):
         return FaceEmbedder(path, spec=spec)
     threshold_file = (path if path.is_dir() else path.parent) / "threshold.json"
     threshold = json.loads(threshold_file.read_text())["threshold"] if threshold_file.is_file() else None
+    if path.name.endswith(".weights.h5") and (path.parent / "config.json").is_file():
+        path = path.parent  # a weights file of a training output directory
     if path.is_dir() and (path / "config.json").is_file():
         from keras_arcface.training import load_trained
 

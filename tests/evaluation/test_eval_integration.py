@@ -42,6 +42,12 @@ def test_eval_verify_and_embed_commands(tmp_path, capsys):
     assert "accuracy (10-fold)" in out and "flip test              yes" in out and roc.stat().st_size > 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["pairs"] == 100 and report["tar_at_far"]["0.001"] is None
+    model = tmp_path / "sface.onnx"
+    model.write_bytes(SFACE.read_bytes())
+    assert main(["eval", "--model", str(model), "--pairs", str(pairs), "--images", str(LFW / "aligned"),
+                 "--save-threshold"]) == 0
+    assert "calibrated threshold" in capsys.readouterr().out
+    assert load_embedder(model).threshold == pytest.approx(json.loads((tmp_path / "sface.onnx.json").read_text())["threshold"])
     photos = sorted((LFW / "raw_sample").glob("*/*.jpg"))
     by_person = {}
     for photo in photos:
@@ -50,6 +56,9 @@ def test_eval_verify_and_embed_commands(tmp_path, capsys):
     assert main(["verify", str(same_person[0]), str(same_person[1]), "--model", str(SFACE),
                  "--detector", str(DETECTOR), "--threshold", "0.3256"]) == 0
     assert "same person" in capsys.readouterr().out
+    assert main(["verify", str(same_person[0]), str(same_person[1]), "--model", str(model),
+                 "--detector", str(DETECTOR)]) == 0  # the calibrated threshold from the sidecar
+    assert "threshold" in capsys.readouterr().out
     folder = tmp_path / "photos"
     folder.mkdir()
     for photo in photos[:3]:
