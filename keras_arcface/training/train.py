@@ -1,6 +1,7 @@
 """The training entry point: ``train(config)`` and ``keras-arcface train``."""
 
 import dataclasses
+import importlib.util
 import json
 import pathlib
 import time
@@ -42,6 +43,9 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     """
     if not isinstance(config, TrainConfig):
         config = TrainConfig(**config)
+    if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ValueError("tensorboard=True needs the tensorboard package: pip install tensorboard "
+                         "(or keras-arcface[tensorboard])")
     output = pathlib.Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     saved_config = output / "config.json"
