@@ -62,7 +62,7 @@ def _eval(args):
         from keras_arcface.evaluation.models import save_threshold
 
         print(f"calibrated threshold {report['best_threshold']:.4f} saved to "
-              f"{save_threshold(args.model, report['best_threshold'], report)}")
+              f"{save_threshold(args.model, report['best_threshold'], report, embedder.spec)}")
     return 0
 
 
@@ -127,6 +127,26 @@ def _embed(args):
     print(f"{len(kept)} embeddings of size {embeddings.shape[1]} -> {output} (files in {listing})")
     if skipped:
         print(f"skipped {len(skipped)} file(s):", *skipped, sep="\n  ", file=sys.stderr)
+    return 0
+
+
+def _export(args):
+    import numpy as np
+
+    from keras_arcface.data import FaceFolder
+    from keras_arcface.export import ExportError, export, format_results
+
+    faces = FaceFolder.scan(args.faces, warn=False)
+    rng = np.random.default_rng(0)
+    chosen = rng.choice(len(faces.images), size=min(args.num_faces, len(faces.images)), replace=False)
+    try:
+        results = export(args.model, args.formats, args.output, faces.images[np.sort(chosen)],
+                         name=args.name, opset=args.opset, threshold=args.threshold)
+    except ExportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"parity on {len(chosen)} aligned faces from {args.faces}:")
+    print(format_results(results))
     return 0
 
 
@@ -214,6 +234,19 @@ def build_parser():
     embed.add_argument("--align", action="store_true", help="detect and align faces in raw photos first")
     aligner_arguments(embed)
     embed.set_defaults(func=_embed)
+
+    export = commands.add_parser("export", help="SavedModel / TFLite / ONNX files with parity checks")
+    export.add_argument("--model", required=True, help="training output directory, its weights file, or .keras")
+    export.add_argument("--formats", nargs="+", default=["saved_model", "tflite_float32", "tflite_float16",
+                                                         "tflite_dynamic_int8", "tflite_int8", "onnx"])
+    export.add_argument("--faces", required=True,
+                        help="aligned face folder <root>/<identity>/<image>: parity set and int8 calibration")
+    export.add_argument("--num-faces", type=int, default=200)
+    export.add_argument("-o", "--output", required=True, help="output directory")
+    export.add_argument("--name", default="model", help="file name prefix")
+    export.add_argument("--opset", type=int, default=17)
+    export.add_argument("--threshold", type=float, help="calibrated threshold to store in the metadata")
+    export.set_defaults(func=_export)
     return parser
 
 

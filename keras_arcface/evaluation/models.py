@@ -38,10 +38,14 @@ def threshold_file(model):
     return (path if path.is_dir() else path.parent) / "threshold.json"
 
 
-def save_threshold(model, threshold, report):
-    """Merge {"threshold": ..., "threshold_protocol": ...} into the model's metadata file."""
+def save_threshold(model, threshold, report, spec=None):
+    """Merge the threshold (and the input spec used) into the model's metadata file."""
+    import dataclasses
+
     target = threshold_file(model)
     data = json.loads(target.read_text()) if target.is_file() else {}
+    if spec is not None and target.name.endswith((".onnx.json", ".tflite.json")):
+        data["input_spec"] = {**dataclasses.asdict(spec), "size": list(spec.size)}
     data.update({"threshold": float(threshold),
                  "threshold_protocol": f"best global threshold on {report['pairs']} pairs "
                                        f"(accuracy {report['best_threshold_accuracy']:.4f})"})

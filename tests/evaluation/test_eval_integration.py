@@ -42,12 +42,12 @@ def test_eval_verify_and_embed_commands(tmp_path, capsys):
     assert "accuracy (10-fold)" in out and "flip test              yes" in out and roc.stat().st_size > 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["pairs"] == 100 and report["tar_at_far"]["0.001"] is None
-    model = tmp_path / "sface.onnx"
+    model = tmp_path / "face_recognition_sface_calibrated.onnx"
     model.write_bytes(SFACE.read_bytes())
     assert main(["eval", "--model", str(model), "--pairs", str(pairs), "--images", str(LFW / "aligned"),
                  "--save-threshold"]) == 0
     assert "calibrated threshold" in capsys.readouterr().out
-    assert load_embedder(model).threshold == pytest.approx(json.loads((tmp_path / "sface.onnx.json").read_text())["threshold"])
+    assert load_embedder(model).threshold == pytest.approx(json.loads(pathlib.Path(str(model) + ".json").read_text())["threshold"])
     photos = sorted((LFW / "raw_sample").glob("*/*.jpg"))
     by_person = {}
     for photo in photos:
