@@ -17,6 +17,11 @@ class InputSpec:
     mean: float = 127.5
     std: float = 128.0
 
+    def __post_init__(self):
+        self.size = tuple(int(d) for d in self.size)
+        if self.layout not in ("NHWC", "NCHW") or self.colour not in ("RGB", "BGR"):
+            raise ValueError(f"layout must be NHWC/NCHW and colour RGB/BGR, got {self.layout}/{self.colour}")
+
     def prepare(self, faces_rgb_uint8):
         faces = np.asarray(faces_rgb_uint8)
         if faces.ndim == 3:
@@ -81,15 +86,11 @@ class FaceEmbedder:
         self.metadata = read_metadata(self.path)
         self.threshold = self.metadata.get("threshold")
         suffix = pathlib.Path(self.path).suffix.lower()
+        if suffix not in (".onnx", ".tflite"):
+            raise ValueError(f"unsupported model file {self.path}: expected .onnx or .tflite")
         try:
-            if suffix == ".onnx":
-                self._run, self.fixed_batch = self._open_onnx(threads)
-            elif suffix == ".tflite":
-                self._run, self.fixed_batch = self._open_tflite(threads)
-            else:
-                raise ValueError(f"unsupported model file {self.path}: expected .onnx or .tflite")
-        except (ValueError, FileNotFoundError):
-            raise
+            opener = self._open_onnx if suffix == ".onnx" else self._open_tflite
+            self._run, self.fixed_batch = opener(threads)
         except Exception as error:  # the runtimes raise their own types for corrupt files
             raise ValueError(f"cannot load {self.path}: {type(error).__name__}: {error}") from None
 

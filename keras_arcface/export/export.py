@@ -1,0 +1,89 @@
+"""``export(source, formats, output_dir, faces)``: files, sidecar metadata and parity gates."""
+
+import json
+import pathlib
+
+import numpy as np
+
+import keras_arcface
+from keras_arcface.export.formats import FORMATS, ExportError, write_onnx, write_saved_model, write_tflite
+from keras_arcface.export.parity import cosine_parity, exported_embeddings, keras_embeddings
+from keras_arcface.export.source import embedding_model
+
+
+class ParityError(ExportError):
+    """An exported model whose embeddings differ from the Keras model's beyond its gate."""
+
+
+def export(source, formats, output_dir, faces, name="model", opset=17, threshold=None):
+    """Export the float32 embedding model of ``source`` in every format and check parity.
+
+    ``faces``: real aligned uint8 RGB crops (N, 112, 112, 3): the parity set, and the
+    calibration set for full int8.  Each file gets ``<file>.json`` (or ``saved_model.json``)
+    with its input spec, embedding size, format and measured parity.  A format whose minimum
+    cosine to the Keras embeddings is under its gate raises :class:`ParityError` (the file is
+    removed).  Returns {format: {"path", "min_cosine", "mean_cosine", "gate", "bytes"}}.
+    """
+    from keras_arcface.data import preprocess
+
+    model = embedding_model(source)
+    faces = np.asarray(faces)
+    size = tuple(model.input_shape[1:3])
+    if faces.ndim != 4 or tuple(faces.shape[1:3]) != size or faces.dtype != np.uint8:
+        raise ValueError(f"faces must be uint8 (N, {size[0]}, {size[1]}, 3) aligned crops, got "
+                         f"{faces.dtype} {faces.shape}")
+    output = pathlib.Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    reference = keras_embeddings(model, faces)
+    results = {}
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; choose from {sorted(FORMATS)}")
+        suffix, gate = FORMATS[fmt]
+        path = output / (f"{name}_saved_model" if fmt == "saved_model" else f"{name}_{fmt}{suffix}")
+        if fmt == "saved_model":
+            write_saved_model(model, path)
+        elif fmt == "onnx":
+            write_onnx(model, path, opset)
+        else:
+            write_tflite(model, path, fmt.split("_", 1)[1], representative_images=preprocess(faces))
+        metadata = {
+            "format": fmt, "embedding_size": int(model.output_shape[-1]),
+            "input_spec": {"size": list(size), "layout": "NHWC", "colour": "RGB", "mean": 127.5, "std": 128.0},
+            "keras_arcface_version": keras_arcface.__version__, "source": str(source) if isinstance(
+                source, (str, pathlib.Path)) else getattr(source, "name", "model"),
+        }
+        metadata_path = pathlib.Path(str(path) + ".json")
+        if threshold is not None:
+            metadata["threshold"] = float(threshold)
+        metadata_path.write_text(json.dumps(metadata, indent=1))
+        low, mean = cosine_parity(reference, exported_embeddings(path, fmt, faces))
+        metadata["parity"] = {"min_cosine": low, "mean_cosine": mean, "gate": gate, "faces": int(len(faces))}
+        metadata_path.write_text(json.dumps(metadata, indent=1))
+        size_bytes = (sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir()
+                      else path.stat().st_size)
+        results[fmt] = {"path": str(path), "min_cosine": low, "mean_cosine": mean, "gate": gate,
+                        "bytes": size_bytes}
+        if low < gate:
+            _remove(path)
+            metadata_path.unlink()
+            raise ParityError(f"{fmt}: minimum cosine to the Keras embeddings {low:.6f} is under the "
+                              f"gate {gate} on {len(faces)} faces; the file was removed")
+    return results
+
+
+def _remove(path):
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def format_results(results):
+    lines = [f"{'format':<22}{'min cosine':>12}{'mean cosine':>13}{'gate':>8}{'size':>12}  file"]
+    for fmt, r in results.items():
+        lines.append(f"{fmt:<22}{r['min_cosine']:>12.6f}{r['mean_cosine']:>13.6f}{r['gate']:>8}"
+                     f"{r['bytes'] / 1e6:>10.2f}MB  {r['path']}")
+    return "\n".join(lines)

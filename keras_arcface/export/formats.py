@@ -1,0 +1,74 @@
+"""SavedModel, TFLite (float32, float16, dynamic-range int8, full int8) and ONNX writers."""
+
+import pathlib
+import tempfile
+
+#: format name -> (file suffix, cosine-parity gate against the Keras model)
+FORMATS = {
+    "saved_model": ("", 0.9999),
+    "tflite_float32": (".tflite", 0.9999),
+    "tflite_float16": (".tflite", 0.999),
+    "tflite_dynamic_int8": (".tflite", 0.99),
+    "tflite_int8": (".tflite", 0.99),
+    "onnx": (".onnx", 0.9999),
+}
+
+
+class ExportError(RuntimeError):
+    """An export that would not work where it is going (e.g. a TFLite model needing Flex ops)."""
+
+
+def write_saved_model(model, path):
+    model.export(str(path), format="tf_saved_model", verbose=False)
+    return path
+
+
+def write_tflite(model, path, quantization, representative_images=None):
+    """A TFLite file using builtin ops only: Flex (Select TF) ops fail here, not on the phone.
+
+    ``quantization``: float32, float16 (weights), dynamic_int8 (weights; activations float at
+    run time) or int8 (weights and activations, calibrated on ``representative_images``,
+    preprocessed float32 batches; the model keeps float32 input and output).
+    """
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_saved_model(model, pathlib.Path(tmp) / "sm")
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(pathlib.Path(tmp) / "sm"))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantization == "dynamic_int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif quantization == "int8":
+            if representative_images is None or len(representative_images) == 0:
+                raise ExportError("full int8 needs representative aligned faces (faces=...)")
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+
+            def representative():
+                for image in representative_images:
+                    yield [image[None].astype("float32")]
+
+            converter.representative_dataset = representative
+        elif quantization != "float32":
+            raise ValueError(f"unknown TFLite quantization {quantization!r}")
+        try:
+            flatbuffer = converter.convert()
+        except Exception as error:  # the converter raises ConverterError and friends
+            text = str(error)
+            if "Flex" in text or "Select TF" in text or "not supported" in text:
+                raise ExportError("this model needs TensorFlow ops that TFLite has no builtin for "
+                                  f"(Flex / Select TF ops), which phones do not ship: {text[:800]}") from None
+            raise ExportError(f"TFLite conversion failed: {text[:800]}") from None
+    pathlib.Path(path).write_bytes(flatbuffer)
+    return path
+
+
+def write_onnx(model, path, opset=17):
+    """ONNX through Keras' exporter (tf2onnx), dynamic batch."""
+    if opset < 17:
+        raise ValueError(f"opset {opset} is older than the supported 17")
+    model.export(str(path), format="onnx", opset_version=opset, verbose=False)
+    return path

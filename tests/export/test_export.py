@@ -1,0 +1,93 @@
+"""Export: every format, parity gates, metadata, float32 rebuilds, errors, the runtime."""
+
+import json
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+from keras_arcface.backbones import MobileFaceNet
+from keras_arcface.export import FORMATS, ParityError, embedding_model, export
+from keras_arcface.runtime import FaceEmbedder
+from keras_arcface.heads import ArcFaceLayer
+from keras_arcface.training.model import build_training_model
+from tests.faces import make_face_folder
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="export needs TensorFlow")
+
+
+def _faces(tmp_path, size=32, n=24):
+    from keras_arcface.data import FaceFolder
+
+    return FaceFolder.scan(make_face_folder(tmp_path / "faces", identities=4, per_identity=n // 4, size=size),
+                           image_size=(size, size)).images
+
+
+def _trained_like(model, faces):
+    """Move BatchNorm statistics off their initial values, as training would."""
+    from keras_arcface.data import preprocess
+
+    for _ in range(3):
+        model(preprocess(faces), training=True)
+    return model
+
+
+def test_every_format_passes_its_gate_and_carries_metadata(tmp_path):
+    faces = _faces(tmp_path)
+    model = _trained_like(MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3)), faces)
+    results = export(model, list(FORMATS), tmp_path / "out", faces, name="mfn")
+    assert set(results) == set(FORMATS)
+    for fmt, result in results.items():
+        assert result["min_cosine"] >= FORMATS[fmt][1], (fmt, result)
+        metadata = json.loads(pathlib.Path(result["path"] + ".json").read_text())
+        assert metadata["embedding_size"] == 16 and metadata["input_spec"]["size"] == [32, 32]
+        assert metadata["parity"]["min_cosine"] == pytest.approx(result["min_cosine"])
+    onnx = FaceEmbedder(results["onnx"]["path"])
+    assert onnx.fixed_batch is None  # dynamic batch
+    assert onnx.embed(faces[:5]).shape == (5, 16)
+    tflite = FaceEmbedder(results["tflite_float32"]["path"])
+    assert tflite.spec.size == (32, 32)  # read back from the sidecar
+    assert tflite.embed(faces[:3]).shape == (3, 16)
+
+
+def test_training_models_and_mixed_policies_export_the_float32_backbone(tmp_path):
+    keras.config.set_dtype_policy("mixed_float16")
+    backbone = MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3))
+    training = build_training_model(backbone, ArcFaceLayer(4, name="head"))
+    keras.config.set_dtype_policy("float32")
+    exported = embedding_model(training)
+    assert len(exported.inputs) == 1 and exported.output_shape == (None, 16)
+    assert all(layer.dtype_policy.compute_dtype == "float32" for layer in exported._flatten_layers())
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(exported(x)), np.asarray(backbone(x)), rtol=2e-2, atol=2e-2)
+
+
+def test_parity_gate_failure_removes_the_file(tmp_path, monkeypatch):
+    faces = _faces(tmp_path)
+    model = MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3))
+    monkeypatch.setitem(FORMATS, "onnx", (".onnx", 1.0001))  # an impossible gate
+    with pytest.raises(ParityError, match="under the gate"):
+        export(model, ["onnx"], tmp_path / "out", faces)
+    assert not list((tmp_path / "out").glob("*.onnx*"))
+
+
+def test_bad_inputs_to_export_and_runtime(tmp_path):
+    faces = _faces(tmp_path)
+    model = MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3))
+    with pytest.raises(ValueError, match="aligned crops"):
+        export(model, ["onnx"], tmp_path / "o", faces.astype("float32"))
+    with pytest.raises(ValueError, match="unknown format"):
+        export(model, ["coreml"], tmp_path / "o", faces)
+    path = export(model, ["onnx"], tmp_path / "o", faces)["onnx"]["path"]
+    embedder = FaceEmbedder(path)
+    with pytest.raises(ValueError, match="aligned 32x32"):
+        embedder.embed(np.zeros((1, 40, 40, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        embedder.embed(np.zeros((1, 32, 32, 3), np.float32))
+    with pytest.raises(ValueError, match="RGB"):
+        embedder.embed(np.zeros((1, 32, 32, 4), np.uint8))
+    corrupt = tmp_path / "corrupt.tflite"
+    corrupt.write_bytes(b"\x00" * 100)
+    with pytest.raises(ValueError, match="cannot load"):
+        FaceEmbedder(corrupt)
