@@ -26,13 +26,15 @@ setup(
         "jax": ["jax>=0.4.30"],
         # .onnx / .tflite inference (keras_arcface.runtime) without TensorFlow.
         "runtime": ["onnxruntime>=1.17", "ai-edge-litert>=1.0"],
+        # ONNX export (Keras' exporter calls tf2onnx).
+        "export": ["tensorflow>=2.20", "tf2onnx>=1.17", "onnx>=1.14"],
         # ROC curves and the README's figure.
         "plots": ["matplotlib>=3.8"],
         # `train --tensorboard` (TensorFlow 2.21 no longer installs it).
         "tensorboard": ["tensorboard>=2.18"],
         # Tests (TensorFlow and JAX backends) and everything optional.
         "dev": ["tensorflow>=2.20", "jax>=0.4.30", "onnxruntime>=1.17", "ai-edge-litert>=1.0",
-                "pytest>=8", "matplotlib>=3.8", "tensorboard>=2.18"],
+                "tf2onnx>=1.17", "onnx>=1.14", "pytest>=8", "matplotlib>=3.8", "tensorboard>=2.18"],
     },
     entry_points={"console_scripts": ["keras-arcface=keras_arcface.cli:main"]},
     classifiers=[
