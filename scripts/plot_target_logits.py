@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 from keras_arcface.heads import (ArcFaceLayer, CombinedMarginLayer, CosFaceLayer,  # noqa: E402
-                                 NormFaceLayer, SoftmaxHead, SphereFaceLayer)
+                                 SoftmaxHead, SphereFaceLayer)
 
 CURVES = [
     ("Softmax / NormFace: cos θ", SoftmaxHead(2, use_bias=False), 1.0, "k"),
