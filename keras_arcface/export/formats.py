@@ -1,6 +1,7 @@
 """SavedModel, TFLite (float32, float16, dynamic-range int8, full int8) and ONNX writers."""
 
 import pathlib
+import re
 import tempfile
 
 #: format name -> (file suffix, cosine-parity gate against the Keras model)
@@ -58,9 +59,11 @@ def write_tflite(model, path, quantization, representative_images=None):
             flatbuffer = converter.convert()
         except Exception as error:  # the converter raises ConverterError and friends
             text = str(error)
-            if "Flex" in text or "Select TF" in text or "not supported" in text:
-                raise ExportError("this model needs TensorFlow ops that TFLite has no builtin for "
-                                  f"(Flex / Select TF ops), which phones do not ship: {text[:800]}") from None
+            ops = sorted(set(re.findall(r"'(tf\.\w+)' op is neither a custom op nor a flex op", text)))
+            if ops or "flex" in text.lower() or "select tf" in text.lower():
+                raise ExportError(f"this model needs TensorFlow ops that TFLite has no builtin for: "
+                                  f"{', '.join(ops) or 'see below'}. They would need the Flex (Select TF ops) "
+                                  f"delegate, which phones do not ship; replace them. Converter: {text[:400]}") from None
             raise ExportError(f"TFLite conversion failed: {text[:800]}") from None
     pathlib.Path(path).write_bytes(flatbuffer)
     return path

@@ -91,3 +91,16 @@ def test_bad_inputs_to_export_and_runtime(tmp_path):
     corrupt.write_bytes(b"\x00" * 100)
     with pytest.raises(ValueError, match="cannot load"):
         FaceEmbedder(corrupt)
+
+
+def test_a_model_needing_flex_ops_fails_at_export(tmp_path):
+    import tensorflow as tf
+
+    inputs = keras.Input((32, 32, 3))
+    # tf.linalg.svd has no TFLite builtin: it would need the Select TF (Flex) delegate
+    outputs = keras.layers.Lambda(lambda x: tf.linalg.svd(tf.reshape(x, (-1, 32, 96)), compute_uv=False))(inputs)
+    model = keras.Model(inputs, outputs)
+    from keras_arcface.export.formats import ExportError, write_tflite
+
+    with pytest.raises(ExportError, match=r"no builtin for: tf\.Svd\. .*Flex"):
+        write_tflite(model, tmp_path / "m.tflite", "float32")
