@@ -134,14 +134,15 @@ def _export(args):
     import numpy as np
 
     from keras_arcface.data import FaceFolder
-    from keras_arcface.export import ExportError, export, format_results
+    from keras_arcface.export import ExportError, embedding_model, export, format_results
 
-    faces = FaceFolder.scan(args.faces, warn=False)
+    model = embedding_model(args.model)
+    faces = FaceFolder.scan(args.faces, image_size=tuple(model.input_shape[1:3]), warn=False)
     rng = np.random.default_rng(0)
     chosen = rng.choice(len(faces.images), size=min(args.num_faces, len(faces.images)), replace=False)
     try:
-        results = export(args.model, args.formats, args.output, faces.images[np.sort(chosen)],
-                         name=args.name, opset=args.opset, threshold=args.threshold)
+        results = export(model, args.formats, args.output, faces.images[np.sort(chosen)],
+                         name=args.name, opset=args.opset, threshold=args.threshold, source_name=args.model)
     except ExportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -15,7 +15,7 @@ class ParityError(ExportError):
     """An exported model whose embeddings differ from the Keras model's beyond its gate."""
 
 
-def export(source, formats, output_dir, faces, name="model", opset=17, threshold=None):
+def export(source, formats, output_dir, faces, name="model", opset=17, threshold=None, source_name=None):
     """Export the float32 embedding model of ``source`` in every format and check parity.
 
     ``faces``: real aligned uint8 RGB crops (N, 112, 112, 3): the parity set, and the
@@ -50,8 +50,9 @@ def export(source, formats, output_dir, faces, name="model", opset=17, threshold
         metadata = {
             "format": fmt, "embedding_size": int(model.output_shape[-1]),
             "input_spec": {"size": list(size), "layout": "NHWC", "colour": "RGB", "mean": 127.5, "std": 128.0},
-            "keras_arcface_version": keras_arcface.__version__, "source": str(source) if isinstance(
-                source, (str, pathlib.Path)) else getattr(source, "name", "model"),
+            "keras_arcface_version": keras_arcface.__version__,
+            "source": str(source_name or (source if isinstance(source, (str, pathlib.Path))
+                                          else getattr(source, "name", "model"))),
         }
         metadata_path = pathlib.Path(str(path) + ".json")
         if threshold is not None:

@@ -104,3 +104,18 @@ def test_a_model_needing_flex_ops_fails_at_export(tmp_path):
 
     with pytest.raises(ExportError, match=r"no builtin for: tf\.Svd\. .*Flex"):
         write_tflite(model, tmp_path / "m.tflite", "float32")
+
+
+def test_export_command_prints_the_parity_table(tmp_path, capsys):
+    from keras_arcface.cli import main
+
+    make_face_folder(tmp_path / "faces", identities=3, per_identity=4, size=32)
+    model = MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3))
+    model.save(tmp_path / "mfn.keras")
+    assert main(["export", "--model", str(tmp_path / "mfn.keras"), "--faces", str(tmp_path / "faces"),
+                 "--formats", "tflite_float32", "onnx", "-o", str(tmp_path / "out"), "--threshold", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert "parity on 12 aligned faces" in out and "tflite_float32" in out and "onnx" in out
+    metadata = json.loads((tmp_path / "out" / "model_onnx.onnx.json").read_text())
+    assert metadata["threshold"] == 0.3 and metadata["parity"]["min_cosine"] >= 0.9999
+    assert FaceEmbedder(tmp_path / "out" / "model_onnx.onnx").threshold == 0.3
