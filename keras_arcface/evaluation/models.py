@@ -60,20 +60,11 @@ def load_embedder(model, spec=None):
     path = pathlib.Path(model)
     if path.suffix.lower() in (".onnx", ".tflite"):
         return FaceEmbedder(path, spec=spec)
-    threshold_file = (path if path.is_dir() else path.parent) / "threshold.json"
-    threshold = json.loads(threshold_file.read_text())["threshold"] if threshold_file.is_file() else None
-    if path.name.endswith(".weights.h5") and (path.parent / "config.json").is_file():
-        path = path.parent  # a weights file of a training output directory
-    if path.is_dir() and (path / "config.json").is_file():
-        from keras_arcface.training import load_trained
+    threshold_path = (path if path.is_dir() else path.parent) / "threshold.json"
+    threshold = json.loads(threshold_path.read_text())["threshold"] if threshold_path.is_file() else None
+    if path.suffix == ".keras" or path.is_dir() or path.name.endswith(".weights.h5"):
+        from keras_arcface.export.source import embedding_model  # the one path -> Keras model resolver
 
-        backbone, _, _, _ = load_trained(path)
-        return KerasEmbedder(backbone, threshold, spec)
-    if path.suffix == ".keras" and path.is_file():
-        import keras
-
-        import keras_arcface.backbones  # noqa: F401  (registers the backbone classes)
-
-        return KerasEmbedder(keras.models.load_model(path, safe_mode=True), threshold, spec)
+        return KerasEmbedder(embedding_model(path), threshold, spec)
     raise ValueError(f"cannot use {model!r} as a model: expected a .onnx, .tflite or .keras file, or a "
                      "training output directory")
