@@ -6,9 +6,10 @@ from keras_arcface.runtime import FaceEmbedder, l2_normalize
 
 
 def keras_embeddings(model, faces_uint8):
-    from keras_arcface.data import preprocess
+    """The reference: the same KerasEmbedder that evaluation uses (preprocess, embed, normalise)."""
+    from keras_arcface.evaluation.models import KerasEmbedder
 
-    return l2_normalize(np.asarray(model.predict(preprocess(faces_uint8), batch_size=32, verbose=0)))
+    return KerasEmbedder(model).embed(faces_uint8)
 
 
 def exported_embeddings(path, fmt, faces_uint8):
