@@ -15,6 +15,7 @@ def _demo(args):
 def _train(args):
     import json
 
+    from keras_arcface.data import read_identity_names
     from keras_arcface.training import TrainConfig, TrainingDivergedError, train
 
     config = TrainConfig(
@@ -24,7 +25,7 @@ def _train(args):
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, epochs=args.epochs,
         batch_size=args.batch_size, precision=args.precision, jit_compile=args.jit_compile,
         devices=args.devices, seed=args.seed, flip=not args.no_flip, tensorboard=args.tensorboard,
-        image_size=args.image_size, exclude_identities=_read_names(args.exclude),
+        image_size=args.image_size, exclude_identities=read_identity_names(args.exclude),
         max_steps_per_epoch=args.max_steps_per_epoch)
     try:
         result = train(config)
@@ -149,19 +150,6 @@ def _export(args):
     print(f"parity on {len(chosen)} aligned faces from {args.faces}:")
     print(format_results(results))
     return 0
-
-
-def _read_names(path):
-    """Identity names to exclude: a text file (one per line) or a CSV whose first column holds them."""
-    if not path:
-        return []
-    import csv
-
-    with open(path, newline="") as handle:
-        rows = [row for row in csv.reader(handle) if row and not row[0].startswith("#")]
-    if rows and rows[0][0] in ("id_a", "name", "identity"):
-        rows = rows[1:]
-    return [row[0].strip() for row in rows]
 
 
 def build_parser():

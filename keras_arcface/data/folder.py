@@ -1,6 +1,7 @@
 """A folder of aligned face crops, ``<root>/<identity>/<image>``, checked before training."""
 
 import concurrent.futures
+import csv
 import dataclasses
 import json
 import os
@@ -121,3 +122,14 @@ def _summary(skipped, limit=10):
     lines = [f"\n  {path}: {reason}" for path, reason in skipped[:limit]]
     more = f"\n  ... and {len(skipped) - limit} more" if len(skipped) > limit else ""
     return "".join(lines) + more
+
+
+def read_identity_names(path):
+    """Identity names to exclude: a text file (one per line) or a CSV whose first column holds them."""
+    if not path:
+        return []
+    with open(path, newline="") as handle:
+        rows = [row for row in csv.reader(handle) if row and not row[0].startswith("#")]
+    if rows and rows[0][0] in ("id_a", "name", "identity"):
+        rows = rows[1:]
+    return [row[0].strip() for row in rows]
