@@ -14,11 +14,18 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["keras_arcface", "keras_arcface.*"]),
+    packages=[*find_packages(include=["keras_arcface", "keras_arcface.*"]), "keras_arcface.zoo.cards"],
+    # The model cards live in the top-level zoo/ (pure data) and install as keras_arcface/zoo/cards.
+    package_dir={"keras_arcface.zoo.cards": "zoo"},
+    package_data={"keras_arcface": ["demo_data/README.md", "demo_data/pairs.txt", "demo_data/faces/*/*.jpg"],
+                  "keras_arcface.zoo.cards": ["*.json"]},
     install_requires=[
         "keras>=3.13",
         "numpy>=1.26",
         "opencv-python-headless>=4.10",
+        # The zoo: one process at a time fetches a file (filelock), a progress bar on terminals (tqdm).
+        "filelock>=3.12",
+        "tqdm>=4.66",
     ],
     extras_require={
         # The TensorFlow backend (graph mode, XLA, MirroredStrategy); JAX users skip it.

@@ -5,10 +5,43 @@ import os
 import sys
 
 
+def _zoo_options(args):
+    return {key: value for key, value in (("urls", getattr(args, "url", None)),
+                                          ("cache_dir", getattr(args, "cache_dir", None))) if value}
+
+
 def _demo(args):
     from keras_arcface.demo import run_demo
 
-    run_demo(heads=args.heads, epochs=args.epochs, seed=args.seed)
+    result = run_demo(model=args.model, pairs=args.pairs, images=args.images, **_zoo_options(args))
+    return 0 if result["decisions_agree"] else 1
+
+
+def _demo_heads(args):
+    from keras_arcface.heads_demo import DEFAULT_HEADS, run_demo
+
+    run_demo(heads=args.heads or DEFAULT_HEADS, epochs=args.epochs, seed=args.seed)
+    return 0
+
+
+def _zoo(args):
+    import json
+
+    from keras_arcface.zoo import download, list_models, model_card
+
+    if args.zoo_command == "list":
+        for name in list_models():
+            card = model_card(name)
+            lfw = [m for m in card.metrics if m.get("benchmark") == "LFW" and m.get("artifact") == "keras"]
+            score = f"LFW {lfw[0]['accuracy_mean'] * 100:.2f} %" if lfw else "no LFW figure"
+            print(f"{name}{'  (default)' if card.default else ''}\n  {card.summary}\n  {card.backbone} + "
+                  f"{card.head}, {card.embedding_size}-d, {score}; formats: {', '.join(card.artifacts)}")
+    elif args.zoo_command == "info":
+        print(json.dumps(model_card(args.name).to_dict(), indent=1))
+    else:
+        formats = args.format or list(model_card(args.name).artifacts)
+        for fmt in formats:
+            print(download(args.name, fmt, **_zoo_options(args)))
     return 0
 
 
@@ -155,11 +188,35 @@ def _export(args):
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-arcface", description="Margin-softmax face models for Keras 3")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="train a small model with every margin head (no download)")
-    demo.add_argument("--heads", nargs="+", default=None, help="head names (default: all six)")
-    demo.add_argument("--epochs", type=int, default=12)
-    demo.add_argument("--seed", type=int, default=0)
+    def zoo_arguments(command):
+        command.add_argument("--url", nargs="+", help="mirror base URLs or folders, tried in order "
+                                                      "(default: $KERAS_ARCFACE_ZOO_URLS, else saved_models/)")
+        command.add_argument("--cache-dir", help="cache folder (default: $KERAS_ARCFACE_CACHE or the XDG cache)")
+
+    demo = commands.add_parser("demo", help="the default zoo model verifies bundled face pairs; TFLite parity")
+    demo.add_argument("--model", help="zoo model name (default: the card marked default)")
+    demo.add_argument("--pairs", help="an LFW-format pairs file instead of the bundled pairs")
+    demo.add_argument("--images", help="aligned crops for --pairs, <images>/<Name>/<Name>_NNNN.jpg")
+    zoo_arguments(demo)
     demo.set_defaults(func=_demo)
+
+    demo_heads = commands.add_parser("demo-heads", help="train a small model with every margin head "
+                                                         "on synthetic identities")
+    demo_heads.add_argument("--heads", nargs="+", default=None, help="head names (default: all six)")
+    demo_heads.add_argument("--epochs", type=int, default=12)
+    demo_heads.add_argument("--seed", type=int, default=0)
+    demo_heads.set_defaults(func=_demo_heads)
+
+    zoo = commands.add_parser("zoo", help="list, describe and download pretrained models")
+    zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True)
+    zoo_commands.add_parser("list", help="the models with a card")
+    zoo_info = zoo_commands.add_parser("info", help="a model's card")
+    zoo_info.add_argument("name")
+    zoo_download = zoo_commands.add_parser("download", help="fetch, verify and cache a model's files")
+    zoo_download.add_argument("name")
+    zoo_download.add_argument("--format", nargs="+", help="artifact formats (default: all)")
+    zoo_arguments(zoo_download)
+    zoo.set_defaults(func=_zoo)
 
     train = commands.add_parser("train", help="train a backbone with a margin head on face folders",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -242,17 +299,15 @@ def build_parser():
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    if getattr(args, "heads", None) is None and args.command == "demo":
-        from keras_arcface.demo import DEFAULT_HEADS
-
-        args.heads = DEFAULT_HEADS
     from keras_arcface.alignment import NoFaceError
     from keras_arcface.data import BadImageError
     from keras_arcface.evaluation import PairsFormatError
+    from keras_arcface.zoo import CardError, ZooDownloadError
 
     try:
         return args.func(args)
-    except (BadImageError, NoFaceError, PairsFormatError, FileNotFoundError) as error:
+    except (BadImageError, NoFaceError, PairsFormatError, FileNotFoundError, CardError,
+            ZooDownloadError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

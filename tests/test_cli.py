@@ -1,4 +1,5 @@
-"""The command line: the demo trains every head it is given and prints its table."""
+"""The command line: demo-heads trains every head it is given and prints its table (the zoo demo
+and the zoo commands are tested in tests/zoo/test_load.py)."""
 
 import pytest
 
@@ -6,8 +7,8 @@ from keras_arcface.cli import main
 
 
 @pytest.mark.backend_neutral
-def test_demo_trains_heads_and_prints_the_angle_table(capsys):
-    assert main(["demo", "--heads", "softmax", "arcface", "--epochs", "3"]) == 0
+def test_demo_heads_trains_heads_and_prints_the_angle_table(capsys):
+    assert main(["demo-heads", "--heads", "softmax", "arcface", "--epochs", "3"]) == 0
     out = capsys.readouterr().out
     assert "synthetic data: no face-accuracy claim" in out
     table = [line.split() for line in out.splitlines() if line.startswith(("softmax ", "arcface "))]

@@ -1,0 +1,118 @@
+"""Model cards: one JSON file per pretrained model in the top-level ``zoo/`` folder (pure data).
+
+A card names the architecture (backbone, head and their parameters, embedding size), the input
+it expects, how it was trained, what it measured (with the protocol), the licences of the
+weights and of the training data, and its artifacts: for each format the file name, its size
+in bytes and its sha256.  Downloads are verified against exactly those two numbers.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+
+CARDS_ENV = "KERAS_ARCFACE_ZOO_CARDS"
+
+#: Formats a card may list: the Keras backbone weights and the files ``keras-arcface export`` writes.
+ARTIFACT_FORMATS = ("keras", "tflite_float32", "tflite_float16", "tflite_dynamic_int8", "tflite_int8", "onnx")
+REQUIRED_FIELDS = ("name", "summary", "backbone", "backbone_params", "embedding_size", "head", "head_params",
+                   "input_spec", "training", "metrics", "licence", "artifacts")
+
+
+class CardError(ValueError):
+    """A model card that is missing a field, names an unknown format, or does not parse."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """One file of a model: ``file`` (its name on a mirror, under ``<model name>/``), ``size``, ``sha256``."""
+
+    format: str
+    file: str
+    size: int
+    sha256: str
+
+    def __post_init__(self):
+        if self.format not in ARTIFACT_FORMATS:
+            raise CardError(f"unknown artifact format {self.format!r}; expected one of {ARTIFACT_FORMATS}")
+        if "/" in self.file or "\\" in self.file or self.file.startswith("."):
+            raise CardError(f"artifact file must be a plain file name, got {self.file!r}")
+        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+            raise CardError(f"{self.file}: sha256 must be 64 lower-case hex digits, got {self.sha256!r}")
+        if int(self.size) <= 0:
+            raise CardError(f"{self.file}: size must be positive, got {self.size!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    """A pretrained model's card (see the module docstring); ``default`` marks the demo's model."""
+
+    name: str
+    summary: str
+    backbone: str
+    backbone_params: dict
+    embedding_size: int
+    head: str
+    head_params: dict
+    input_spec: dict
+    training: dict
+    metrics: list
+    licence: dict
+    artifacts: dict
+    default: bool = False
+    path: str = ""
+
+    @classmethod
+    def from_file(cls, path):
+        path = pathlib.Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise CardError(f"cannot read model card {path}: {error}") from None
+        missing = [field for field in REQUIRED_FIELDS if field not in data]
+        if missing:
+            raise CardError(f"model card {path} lacks {missing}")
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise CardError(f"model card {path} has unknown fields {unknown}")
+        if data["name"] != path.stem:
+            raise CardError(f"model card {path} is named {data['name']!r}; the file must be {data['name']}.json")
+        artifacts = {fmt: Artifact(format=fmt, **spec) for fmt, spec in data.pop("artifacts").items()}
+        if not artifacts:
+            raise CardError(f"model card {path} lists no artifacts")
+        return cls(artifacts=artifacts, path=str(path), **data)
+
+    def artifact(self, fmt):
+        try:
+            return self.artifacts[fmt]
+        except KeyError:
+            raise CardError(f"{self.name} has no {fmt!r} artifact; it has {sorted(self.artifacts)}") from None
+
+    def to_dict(self):
+        data = dataclasses.asdict(self)
+        data.pop("path")
+        for spec in data["artifacts"].values():
+            spec.pop("format")
+        return data
+
+
+def cards_dir():
+    """``$KERAS_ARCFACE_ZOO_CARDS``, else the cards installed with the package, else the checkout's ``zoo/``."""
+    if os.environ.get(CARDS_ENV):
+        return pathlib.Path(os.environ[CARDS_ENV])
+    installed = pathlib.Path(__file__).parent / "cards"
+    if installed.is_dir():
+        return installed
+    return pathlib.Path(__file__).resolve().parents[2] / "zoo"
+
+
+def read_cards(directory=None):
+    """{name: ModelCard} of every ``*.json`` card in ``directory`` (default :func:`cards_dir`)."""
+    directory = pathlib.Path(directory) if directory else cards_dir()
+    if not directory.is_dir():
+        raise CardError(f"no model cards at {directory}; set {CARDS_ENV} to the zoo/ folder of a checkout")
+    cards = {}
+    for path in sorted(directory.glob("*.json")):
+        card = ModelCard.from_file(path)
+        cards[card.name] = card
+    return cards

@@ -1,0 +1,235 @@
+"""Verified, cached, lock-protected downloads of model-card artifacts from a list of mirrors.
+
+A mirror is a base URL (``https://...``, ``http://...``, ``file://...``) or a local folder laid out
+as ``<mirror>/<model name>/<file>``.  A file is streamed to a temporary ``.part`` file beside its
+cache entry, its size and sha256 are checked against the model card, and only then is it renamed
+into place (atomic on one file system).  A partial or corrupt download is never left in the cache
+and never returned; a cached file is re-checked (size and sha256) every time it is used.  A file
+lock serialises processes that fetch the same file.  Imports neither TensorFlow nor Keras.
+
+Environment: ``KERAS_ARCFACE_ZOO_URLS`` (mirrors, separated by spaces or commas),
+``KERAS_ARCFACE_CACHE`` (cache folder; default ``$XDG_CACHE_HOME/keras-arcface`` or
+``~/.cache/keras-arcface``), ``KERAS_ARCFACE_OFFLINE=1`` (use the cache only).
+"""
+
+import hashlib
+import http.client
+import os
+import pathlib
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import filelock
+
+URLS_ENV = "KERAS_ARCFACE_ZOO_URLS"
+CACHE_ENV = "KERAS_ARCFACE_CACHE"
+OFFLINE_ENV = "KERAS_ARCFACE_OFFLINE"
+CHUNK = 1 << 20
+STALE_PART_SECONDS = 3600
+
+
+class ZooDownloadError(RuntimeError):
+    """No mirror gave a file that matches its model card (each mirror's failure is listed)."""
+
+
+class ZooOfflineError(ZooDownloadError):
+    """Offline mode and the file is not (validly) in the cache."""
+
+
+def cache_root(cache_dir=None):
+    """The cache folder: the argument, ``$KERAS_ARCFACE_CACHE``, ``$XDG_CACHE_HOME/keras-arcface``,
+    or ``~/.cache/keras-arcface``."""
+    if cache_dir:
+        return pathlib.Path(cache_dir).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return pathlib.Path(os.environ[CACHE_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(xdg) / "keras-arcface"
+
+
+def default_mirrors():
+    """The repository's ``saved_models/`` folder when running from a checkout (the project's local
+    mirror); an installed package without a checkout has none and needs ``KERAS_ARCFACE_ZOO_URLS``."""
+    checkout = pathlib.Path(__file__).resolve().parents[2] / "saved_models"
+    return [str(checkout)] if checkout.is_dir() else []
+
+
+def mirror_list(urls=None):
+    """Mirrors to try, in order: the argument (a string or a list), ``$KERAS_ARCFACE_ZOO_URLS``, the defaults."""
+    if urls is None:
+        urls = os.environ.get(URLS_ENV) or default_mirrors()
+    if isinstance(urls, (str, pathlib.Path)):
+        urls = [u for u in re.split(r"[\s,]+", str(urls)) if u]
+    return [str(u) for u in urls]
+
+
+def is_offline(offline=None):
+    if offline is not None:
+        return bool(offline)
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def is_valid(path, artifact):
+    """The file exists with the card's size and sha256."""
+    path = pathlib.Path(path)
+    return path.is_file() and path.stat().st_size == artifact.size and sha256_of(path) == artifact.sha256
+
+
+def artifact_url(mirror, model_name, file_name):
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", mirror):
+        return f"{mirror.rstrip('/')}/{urllib.parse.quote(model_name)}/{urllib.parse.quote(file_name)}"
+    return str(pathlib.Path(mirror).expanduser() / model_name / file_name)
+
+
+class _FetchFailed(Exception):
+    pass
+
+
+def _open(url, timeout):
+    """(readable stream, announced length or None) for a URL or a local path."""
+    if "://" not in url:
+        if not os.path.isfile(url):
+            raise _FetchFailed("no such file")
+        return open(url, "rb"), os.path.getsize(url)
+    request = urllib.request.Request(url, headers={"User-Agent": "keras-arcface"})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        hint = ("the mirror does not have this file" if error.code == 404 else
+                "the server failed; try again later or another mirror" if error.code >= 500 else
+                "the server refused the request")
+        raise _FetchFailed(f"HTTP {error.code} {error.reason} ({hint})") from None
+    except urllib.error.URLError as error:
+        raise _FetchFailed(f"cannot connect: {error.reason}") from None
+    except (socket.timeout, TimeoutError):
+        raise _FetchFailed(f"no response within {timeout} s") from None
+    length = response.headers.get("Content-Length")
+    return response, int(length) if length and length.isdigit() else None
+
+
+def _progress_bar(total, label, progress):
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label, file=sys.stderr)
+
+
+def _stream(url, artifact, part, timeout, progress):
+    """Copy ``url`` into the open temporary file ``part``; check length and sha256."""
+    stream, announced = _open(url, timeout)
+    digest, received = hashlib.sha256(), 0
+    bar = _progress_bar(artifact.size, artifact.file, progress)
+    try:
+        with stream:
+            while True:
+                try:
+                    chunk = stream.read(CHUNK)
+                except (socket.timeout, TimeoutError):
+                    raise _FetchFailed(f"stalled: no data for {timeout} s after {received} of "
+                                       f"{artifact.size} bytes") from None
+                except http.client.IncompleteRead as error:
+                    received += len(error.partial)
+                    raise _FetchFailed(f"connection closed after {received} of {artifact.size} bytes "
+                                       "(truncated)") from None
+                except (ConnectionError, http.client.HTTPException, OSError) as error:
+                    raise _FetchFailed(f"connection lost after {received} bytes: {error}") from None
+                if not chunk:
+                    break
+                digest.update(chunk)
+                part.write(chunk)
+                received += len(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+                if received > artifact.size:
+                    raise _FetchFailed(f"more than the card's {artifact.size} bytes: wrong file")
+    finally:
+        if bar is not None:
+            bar.close()
+    if announced is not None and received != announced:
+        raise _FetchFailed(f"connection closed after {received} of {announced} bytes (truncated)")
+    if received != artifact.size:
+        raise _FetchFailed(f"got {received} bytes, the model card says {artifact.size} (truncated or "
+                           "another version)")
+    if digest.hexdigest() != artifact.sha256:
+        raise _FetchFailed(f"sha256 mismatch: got {digest.hexdigest()}, the model card says "
+                           f"{artifact.sha256} (corrupt, or another version of the file)")
+
+
+def _remove_stale_parts(folder, file_name):
+    for part in folder.glob(f"{file_name}.*.part"):
+        try:
+            if time.time() - part.stat().st_mtime > STALE_PART_SECONDS:
+                part.unlink()
+        except OSError:
+            pass
+
+
+def fetch_artifact(model_name, artifact, urls=None, cache_dir=None, offline=None, timeout=30.0,
+                   progress=None, lock_timeout=900.0):
+    """Local path of ``artifact`` of ``model_name``: from the cache if it is valid there, else
+    downloaded from the first mirror that gives the right bytes.  See the module docstring."""
+    target = cache_root(cache_dir) / model_name / artifact.file
+    if is_valid(target, artifact):
+        return target
+    if is_offline(offline):
+        state = "is corrupt" if target.exists() else "is not"
+        raise ZooOfflineError(
+            f"offline mode ({OFFLINE_ENV}) and {model_name} {artifact.format} ({artifact.file}) {state} in the "
+            f"cache {target.parent}; download it once with network access (keras-arcface zoo download "
+            f"{model_name} --format {artifact.format}), or unset {OFFLINE_ENV}")
+    mirrors = mirror_list(urls)
+    if not mirrors:
+        raise ZooDownloadError(f"no mirror configured for {model_name}: set {URLS_ENV} to a base URL or "
+                               "folder holding <model name>/<file>, or pass urls=")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(target) + ".lock", timeout=lock_timeout):
+        if is_valid(target, artifact):  # another process fetched it while we waited
+            return target
+        if target.exists():
+            target.unlink()  # a corrupt cache entry is never used
+        _remove_stale_parts(target.parent, artifact.file)
+        failures = []
+        for mirror in mirrors:
+            url = artifact_url(mirror, model_name, artifact.file)
+            part = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f"{artifact.file}.", suffix=".part",
+                                               delete=False)
+            try:
+                with part:
+                    _stream(url, artifact, part, timeout, progress)
+                    part.flush()
+                    os.fsync(part.fileno())
+                os.replace(part.name, target)
+                return target
+            except _FetchFailed as error:
+                failures.append(f"{url}: {error}")
+            finally:
+                if os.path.exists(part.name):
+                    os.unlink(part.name)
+    listing = "\n  ".join(failures)
+    raise ZooDownloadError(f"could not get {model_name} {artifact.format} ({artifact.file}, {artifact.size} bytes, "
+                           f"sha256 {artifact.sha256[:12]}...) from any mirror:\n  {listing}\n"
+                           f"Check the mirrors ({URLS_ENV}) or your network; nothing was written to the cache.")
+
+
+def clear_cache(model_name=None, cache_dir=None):
+    """Remove one model's cached files, or the whole cache."""
+    folder = cache_root(cache_dir) / model_name if model_name else cache_root(cache_dir)
+    if folder.exists():
+        shutil.rmtree(folder)

@@ -1,0 +1,54 @@
+"""The zoo's public functions: list, describe, download and load pretrained models by name."""
+
+from keras_arcface.zoo.cards import CardError, read_cards
+from keras_arcface.zoo.download import fetch_artifact
+
+
+def list_models():
+    """Names of the models with a card, sorted."""
+    return sorted(read_cards())
+
+
+def model_card(name):
+    """The :class:`~keras_arcface.zoo.cards.ModelCard` of ``name``."""
+    cards = read_cards()
+    if name not in cards:
+        raise CardError(f"unknown zoo model {name!r}; available: {sorted(cards)}")
+    return cards[name]
+
+
+def default_model():
+    """The name of the card marked ``default`` (the demo's model)."""
+    defaults = [name for name, card in read_cards().items() if card.default]
+    if len(defaults) != 1:
+        raise CardError(f"exactly one model card must be marked default, found {defaults}")
+    return defaults[0]
+
+
+def download(name, format="keras", **options):
+    """Local, verified path of the ``format`` artifact of ``name`` (cached; see ``fetch_artifact``
+    for ``urls``, ``cache_dir``, ``offline``, ``timeout``, ``progress``)."""
+    card = model_card(name)
+    return fetch_artifact(card.name, card.artifact(format), **options)
+
+
+def load_model(name, format="keras", **options):
+    """A pretrained embedding model: a Keras model for ``format="keras"``, else a runtime
+    :class:`~keras_arcface.runtime.FaceEmbedder` (.tflite / .onnx, no TensorFlow needed).
+
+    Only weights (``.weights.h5``, read with h5py) and exported graphs are loaded: the Keras
+    model is rebuilt from the card's architecture, so nothing executable comes from the file.
+    """
+    card = model_card(name)
+    path = download(name, format, **options)
+    if format == "keras":
+        from keras_arcface.backbones import get_backbone
+
+        size = card.input_spec.get("size", [112, 112])
+        model = get_backbone(card.backbone, embedding_size=card.embedding_size,
+                             input_shape=(size[0], size[1], 3), **card.backbone_params)
+        model.load_weights(path)
+        return model
+    from keras_arcface.runtime import FaceEmbedder, InputSpec
+
+    return FaceEmbedder(path, spec=InputSpec(**card.input_spec))

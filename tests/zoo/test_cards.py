@@ -1,0 +1,91 @@
+"""Every model card in zoo/ against the files it names in saved_models/, and card validation."""
+
+import hashlib
+import json
+import pathlib
+
+import pytest
+
+from keras_arcface.runtime import InputSpec
+from keras_arcface.zoo import ARTIFACT_FORMATS, CardError, ModelCard, read_cards
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CARDS = read_cards(ROOT / "zoo")
+
+
+def test_there_is_exactly_one_default_card():
+    assert CARDS, "the zoo has no model cards"
+    assert len([card for card in CARDS.values() if card.default]) == 1
+
+
+@pytest.mark.parametrize("name", sorted(CARDS))
+def test_card_matches_the_files_it_names(name):
+    card = CARDS[name]
+    folder = ROOT / "saved_models" / name
+    for fmt, artifact in card.artifacts.items():
+        path = folder / artifact.file
+        assert path.is_file(), f"{name}: {fmt} artifact {path} is missing"
+        assert path.stat().st_size == artifact.size, f"{name}: {path} size differs from the card"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == artifact.sha256, f"{name}: {path} sha256"
+
+
+@pytest.mark.parametrize("name", sorted(CARDS))
+def test_card_describes_architecture_data_metrics_and_licences(name):
+    card = CARDS[name]
+    InputSpec(**card.input_spec)  # a valid runtime spec
+    assert card.embedding_size > 0 and card.backbone and card.head
+    assert {"protocol", "data", "identities", "epochs", "seconds", "hardware", "recipe"} <= set(card.training)
+    assert card.metrics and all({"benchmark", "protocol", "artifact", "accuracy_mean", "accuracy_std"}
+                                <= set(metric) for metric in card.metrics)
+    assert {metric["artifact"] for metric in card.metrics} <= set(card.artifacts)
+    assert card.licence["weights"] and card.licence["training_data"]
+    assert "keras" in card.artifacts and set(card.artifacts) <= set(ARTIFACT_FORMATS)
+    # the parity figure recorded for each exported file is above its export gate
+    assert all(metric["parity_min_cosine"] is None or metric["parity_min_cosine"] >= 0.99
+               for metric in card.metrics)
+
+
+def write_card(tmp_path, **changes):
+    data = CARDS[sorted(CARDS)[0]].to_dict()
+    data.update(changes)
+    path = tmp_path / f"{data['name']}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_card_round_trips_through_json(tmp_path):
+    card = ModelCard.from_file(write_card(tmp_path))
+    assert card.to_dict() == CARDS[card.name].to_dict()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"artifacts": {"pickle": {"file": "a.pkl", "size": 1, "sha256": "0" * 64}}}, "unknown artifact format"),
+    ({"artifacts": {"onnx": {"file": "../evil.onnx", "size": 1, "sha256": "0" * 64}}}, "plain file name"),
+    ({"artifacts": {"onnx": {"file": "a.onnx", "size": 1, "sha256": "XYZ"}}}, "64 lower-case hex"),
+    ({"artifacts": {}}, "no artifacts"),
+    ({"colour": "RGB"}, "unknown fields"),
+])
+def test_invalid_cards_are_refused(tmp_path, change, message):
+    with pytest.raises(CardError, match=message):
+        ModelCard.from_file(write_card(tmp_path, **change))
+
+
+def test_a_card_must_be_named_after_its_file_and_complete(tmp_path):
+    path = write_card(tmp_path)
+    path.rename(tmp_path / "other.json")
+    with pytest.raises(CardError, match="the file must be"):
+        ModelCard.from_file(tmp_path / "other.json")
+    data = json.loads((tmp_path / "other.json").read_text())
+    del data["licence"]
+    (tmp_path / f"{data['name']}.json").write_text(json.dumps(data))
+    with pytest.raises(CardError, match="lacks"):
+        ModelCard.from_file(tmp_path / f"{data['name']}.json")
+
+
+@pytest.mark.parametrize("name", sorted(CARDS))
+def test_readme_lists_every_card_with_its_lfw_figure(name):
+    readme = (ROOT / "README.md").read_text()
+    keras_metric = [m for m in CARDS[name].metrics if m["artifact"] == "keras" and m["benchmark"] == "LFW"][0]
+    row = [line for line in readme.splitlines() if line.startswith(f"| `{name}`")]
+    assert row, f"README's zoo table lacks {name}"
+    assert f"{keras_metric['accuracy_mean'] * 100:.2f} ± {keras_metric['accuracy_std'] * 100:.2f}" in row[0]
