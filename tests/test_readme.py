@@ -13,7 +13,8 @@ def python_blocks():
 
 
 @pytest.mark.backend_neutral
-def test_readme_python_blocks_run():
+def test_readme_python_blocks_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_ARCFACE_CACHE", str(tmp_path / "zoo-cache"))  # the zoo block downloads
     blocks = python_blocks()
     assert len(blocks) >= 2
     namespace = {}
@@ -21,6 +22,7 @@ def test_readme_python_blocks_run():
         exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
     assert namespace["vectors"].shape == (4, 16)
     assert namespace["model"].loss.head is namespace["head"]
+    assert namespace["path"] == tmp_path / "zoo-cache" / "mfn-arcface-lfw-disjoint" / namespace["path"].name
 
 
 def test_readme_gives_the_two_commands():
