@@ -8,8 +8,10 @@ import importlib
 
 __version__ = "0.1.0"
 
-_HEAD_NAMES = ("HEADS", "ArcFaceLayer", "CombinedMarginLayer", "CosFaceLayer", "MarginHead", "MarginLoss",
-               "NormFaceLayer", "SoftmaxHead", "SphereFaceLayer", "get_head")
+_HEAD_NAMES = ("HEADS", "AdaFaceLayer", "ArcFaceLayer", "CombinedMarginLayer", "CosFaceLayer", "CurricularFaceLayer",
+               "ElasticArcFaceLayer", "ElasticCosFaceLayer", "MagFaceLayer", "MarginHead", "MarginLoss",
+               "NormFaceLayer", "PartialFCHead", "SoftmaxHead", "SphereFaceLayer", "SubCenterArcFaceLayer",
+               "get_head")
 
 __all__ = [*_HEAD_NAMES, "__version__"]
 

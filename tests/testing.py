@@ -66,6 +66,21 @@ def reference_target(name, theta, params):
     raise KeyError(name)
 
 
+def _per_sample_target(name, theta, cos, x_norm, params):
+    """Targets whose margin depends on the sample (AdaFace, MagFace), float64."""
+    if name == "adaface":
+        norms = np.clip(params.get("norms", x_norm), 0.001, 100)  # detached in the layer
+        m, h, eps = params["margin"], params["h"], params["eps"]
+        z = np.clip(h * (norms - params["batch_mean"]) / (params["batch_std"] + eps), -1, 1)
+        return np.cos(np.clip(theta - m * z, eps, math.pi - eps)) - (m + m * z)
+    if name == "magface":
+        a = np.clip(x_norm, params["lower_norm"], params["upper_norm"])
+        m = ((params["upper_margin"] - params["lower_margin"]) / (params["upper_norm"] - params["lower_norm"])
+             * (a - params["lower_norm"]) + params["lower_margin"])
+        return np.where(theta + m <= math.pi, np.cos(theta + m), cos - m * np.sin(m))
+    raise KeyError(name)
+
+
 def reference_logits(name, params, x, kernel, labels, bias=None):
     """The head's logits in float64 from the formulas; labels None -> margin-free."""
     x = np.asarray(x, np.float64)
@@ -74,13 +89,22 @@ def reference_logits(name, params, x, kernel, labels, bias=None):
         return x @ kernel + (0 if bias is None else bias)
     x_norm = np.linalg.norm(x, axis=1, keepdims=True)
     cos = (x / x_norm) @ (kernel / np.linalg.norm(kernel, axis=0, keepdims=True))
+    if name == "subcenter":  # column j K + k is sub-centre k of class j; the nearest one counts
+        cos = cos.reshape(len(x), -1, params["subcenters"]).max(axis=2)
     scale = x_norm if (name == "sphereface" and params.get("scale") is None) else params["scale"]
     if labels is None:
         return scale * cos
     rows = np.arange(len(labels))
     theta_y = np.arccos(np.clip(cos[rows, labels], -1, 1))
     target = cos.copy()
-    target[rows, labels] = reference_target(name, theta_y, params)
+    if name in ("adaface", "magface"):
+        target[rows, labels] = _per_sample_target(name, theta_y, cos[rows, labels], x_norm[:, 0], params)
+    elif name == "curricular":
+        positive = reference_target("arcface", theta_y, params)
+        target = np.where(cos > positive[:, None], cos * (params["t"] + cos), cos)
+        target[rows, labels] = positive
+    else:
+        target[rows, labels] = reference_target("arcface" if name == "subcenter" else name, theta_y, params)
     return scale * target
 
 

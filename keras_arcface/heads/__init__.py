@@ -1,13 +1,19 @@
-"""Margin heads: one Keras layer per margin-based softmax of the ArcFace survey."""
+"""Margin heads: one Keras layer per margin-based softmax (the ArcFace survey's and later ones)."""
 
+from keras_arcface.heads.adaface import AdaFaceLayer
 from keras_arcface.heads.arcface import ArcFaceLayer
 from keras_arcface.heads.base import MarginHead
 from keras_arcface.heads.combined import CombinedMarginLayer
 from keras_arcface.heads.cosface import CosFaceLayer
+from keras_arcface.heads.curricularface import CurricularFaceLayer
+from keras_arcface.heads.elasticface import ElasticArcFaceLayer, ElasticCosFaceLayer
 from keras_arcface.heads.loss import MarginLoss
+from keras_arcface.heads.magface import MagFaceLayer
 from keras_arcface.heads.normface import NormFaceLayer
+from keras_arcface.heads.partial_fc import PartialFCHead
 from keras_arcface.heads.softmax import SoftmaxHead
 from keras_arcface.heads.sphereface import SphereFaceLayer
+from keras_arcface.heads.subcenter import SubCenterArcFaceLayer
 
 #: Every head by its short name (used by configs and the command line).
 HEADS = {
@@ -17,6 +23,13 @@ HEADS = {
     "cosface": CosFaceLayer,
     "arcface": ArcFaceLayer,
     "combined": CombinedMarginLayer,
+    "subcenter_arcface": SubCenterArcFaceLayer,
+    "curricularface": CurricularFaceLayer,
+    "adaface": AdaFaceLayer,
+    "magface": MagFaceLayer,
+    "elastic_arcface": ElasticArcFaceLayer,
+    "elastic_cosface": ElasticCosFaceLayer,
+    "partial_fc": PartialFCHead,
 }
 
 
@@ -29,5 +42,7 @@ def get_head(head_name, num_classes, **params):
     return head_class(num_classes, **params)
 
 
-__all__ = ["ArcFaceLayer", "CombinedMarginLayer", "CosFaceLayer", "HEADS", "MarginHead", "MarginLoss",
-           "NormFaceLayer", "SoftmaxHead", "SphereFaceLayer", "get_head"]
+__all__ = ["HEADS", "AdaFaceLayer", "ArcFaceLayer", "CombinedMarginLayer", "CosFaceLayer", "CurricularFaceLayer",
+           "ElasticArcFaceLayer", "ElasticCosFaceLayer", "MagFaceLayer", "MarginHead", "MarginLoss",
+           "NormFaceLayer", "PartialFCHead", "SoftmaxHead", "SphereFaceLayer", "SubCenterArcFaceLayer",
+           "get_head"]

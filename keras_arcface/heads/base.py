@@ -63,6 +63,9 @@ class MarginHead(keras.layers.Layer):
     has_margin = True
     #: False for heads whose logits cannot be turned back into cosines by one constant.
     supports_margin_loss = True
+    #: True for heads whose margin depends on the embedding's norm (MagFace, AdaFace): their
+    #: ``target_cosine`` receives ``norms`` (B,), and they have no loss form.
+    needs_norms = False
 
     def __init__(self, num_classes, kernel_initializer="glorot_uniform", kernel_regularizer=None,
                  dtype=None, **kwargs):
@@ -102,16 +105,22 @@ class MarginHead(keras.layers.Layer):
         kernel_norm = ops.sqrt(ops.maximum(ops.sum(self.kernel * self.kernel, axis=0), _NORM_EPSILON))
         return ops.matmul(l2_normalize_rows(embeddings), self.kernel) / kernel_norm
 
-    def margin_logits(self, cos_theta, labels, scale, training=None):
+    def target_cosines(self, cos_theta, labels):
+        """cos theta_y (B,) of each row's label (-1 rows read class 0; they get no margin)."""
+        safe_labels = ops.clip(labels, 0, self.num_classes - 1)
+        return ops.take_along_axis(cos_theta, safe_labels[:, None], axis=1)[:, 0]
+
+    def margin_logits(self, cos_theta, labels, scale, training=None, norms=None):
         """scale * cos theta_j with the labelled entry replaced by scale * target(cos theta_y).
 
         ``labels`` are prepared int32 ids; -1 (invalid in a graph) replaces nothing.
+        ``norms`` (B,) are the embeddings' norms, for heads with ``needs_norms``.
         """
         if not self.has_margin:
             return scale * cos_theta
-        safe_labels = ops.clip(labels, 0, self.num_classes - 1)
-        cos_theta_y = ops.take_along_axis(cos_theta, safe_labels[:, None], axis=1)[:, 0]
-        target = self.target_cosine(cos_theta_y, training=training)
+        cos_theta_y = self.target_cosines(cos_theta, labels)
+        extra = {"norms": norms} if self.needs_norms else {}
+        target = self.target_cosine(cos_theta_y, training=training, **extra)
         is_target = ops.equal(ops.arange(self.num_classes, dtype="int32")[None, :], labels[:, None])
         return scale * ops.where(is_target, target[:, None], cos_theta)
 
@@ -125,7 +134,8 @@ class MarginHead(keras.layers.Layer):
                 self._warn_missing_margin_loss()
             return scale * cos_theta
         labels = prepare_labels(labels, self.num_classes)
-        return self.margin_logits(cos_theta, labels, scale, training=training)
+        norms = row_norm(embeddings)[:, 0] if self.needs_norms else None
+        return self.margin_logits(cos_theta, labels, scale, training=training, norms=norms)
 
     def _warn_missing_margin_loss(self):
         if self._margin_loss_attached or self._warned_missing_margin_loss:

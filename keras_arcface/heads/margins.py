@@ -33,6 +33,13 @@ def cosface_target(cos_theta, margin):
     return cos_theta - margin
 
 
+def _cos_sin(margin):
+    """cos m, sin m for a Python number (exact, keeps float64) or a tensor (per-sample margins)."""
+    if isinstance(margin, (int, float)):
+        return math.cos(margin), math.sin(margin)
+    return ops.cos(margin), ops.sin(margin)
+
+
 def arcface_target(cos_theta, margin, easy_margin=False):
     """ArcFace (Deng et al., CVPR 2019): cos(theta + m), computed without acos.
 
@@ -41,13 +48,15 @@ def arcface_target(cos_theta, margin, easy_margin=False):
     ``cos theta - m sin m``, which keeps the target non-increasing in theta over [0, pi]
     (it steps down from -1 to -cos m - m sin m at theta = pi - m).
     ``easy_margin`` applies the margin only where cos theta > 0 (theta < pi/2).
+    ``margin`` is a number or a tensor shaped like ``cos_theta`` (per-sample margins:
+    MagFace, ElasticFace).
     """
     cos_theta = clip_cosine(cos_theta)
-    cos_m, sin_m = math.cos(margin), math.sin(margin)
+    cos_m, sin_m = _cos_sin(margin)
     with_margin = cos_theta * cos_m - sine_from_cosine(cos_theta) * sin_m
     if easy_margin:
         return ops.where(cos_theta > 0.0, with_margin, cos_theta)
-    wraps = cos_theta <= math.cos(math.pi - margin)
+    wraps = cos_theta <= -cos_m  # theta >= pi - m, as cos(pi - m) = -cos m
     return ops.where(wraps, cos_theta - margin * sin_m, with_margin)
 
 
@@ -106,3 +115,44 @@ def sphereface_target(cos_theta, m, lambda_value):
     """SphereFace's annealed target on the cosine scale: (lambda cos theta + psi) / (1 + lambda)."""
     lambda_value = ops.cast(lambda_value, cos_theta.dtype)
     return (lambda_value * cos_theta + sphereface_psi(cos_theta, m)) / (1.0 + lambda_value)
+
+
+def curricular_negatives(cos_theta, target_y, t):
+    """CurricularFace (Huang et al., CVPR 2020): a hard negative, cos theta_j > the positive's
+    target, becomes cos theta_j (t + cos theta_j); easy negatives keep cos theta_j.
+    ``target_y`` (B,) is the positive's margin value, ``t`` the adaptive (moving) parameter."""
+    hard = cos_theta > target_y[:, None]
+    return ops.where(hard, cos_theta * (t + cos_theta), cos_theta)
+
+
+def moving_average(old, new, momentum):
+    """(1 - momentum) old + momentum new (CurricularFace's t, AdaFace's mu and sigma: 0.01)."""
+    return (1.0 - momentum) * old + momentum * new
+
+
+def adaface_margin_scaler(norms, mean, std, h, eps=1e-3):
+    """AdaFace's image-quality proxy z = clip(h (||x|| - mu) / (sigma + eps), -1, 1)."""
+    return ops.clip(h * (norms - mean) / (std + eps), -1.0, 1.0)
+
+
+def adaface_target(cos_theta, margin, z, eps=1e-3):
+    """AdaFace (Kim et al., CVPR 2022): cos(clip(theta - m z, eps, pi - eps)) - (m + m z).
+
+    z = -1 (low quality) gives ArcFace's cos(theta + m); z = 1 gives cos(theta - m) - 2m, a
+    CosFace-like margin; ``z`` is (B,) and carries no gradient."""
+    theta = ops.arccos(clip_cosine(cos_theta))
+    theta_m = ops.clip(theta - margin * z, eps, math.pi - eps)
+    return ops.cos(theta_m) - (margin + margin * z)
+
+
+def magface_margin(norms, lower_norm=10.0, upper_norm=110.0, lower_margin=0.45, upper_margin=0.8):
+    """MagFace (Meng et al., CVPR 2021): m(a), linear from l_m at a = l_a to u_m at a = u_a,
+    a = ||x|| clipped to [l_a, u_a]."""
+    a = ops.clip(norms, lower_norm, upper_norm)
+    return (upper_margin - lower_margin) / (upper_norm - lower_norm) * (a - lower_norm) + lower_margin
+
+
+def magface_regularizer(norms, lower_norm=10.0, upper_norm=110.0):
+    """MagFace's g(a) = a / u_a^2 + 1 / a on a = ||x|| clipped to [l_a, u_a]; the loss adds lambda_g mean g."""
+    a = ops.clip(norms, lower_norm, upper_norm)
+    return a / (upper_norm * upper_norm) + 1.0 / a

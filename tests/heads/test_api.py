@@ -5,15 +5,16 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_arcface.heads import (HEADS, ArcFaceLayer, CosFaceLayer, MarginLoss, SoftmaxHead,
-                                 SphereFaceLayer, get_head)
-from tests.heads.cases import CASE_IDS, HEAD_CASES, reference_params
+from keras_arcface.heads import (HEADS, AdaFaceLayer, ArcFaceLayer, CosFaceLayer, CurricularFaceLayer,
+                                 MagFaceLayer, MarginLoss, SoftmaxHead, SphereFaceLayer, get_head)
+from tests.heads.cases import CASE_IDS, HEAD_CASES, RANDOM_IN_TRAINING, reference_params
 from tests.testing import reference_logits, reference_loss
 
 pytestmark = pytest.mark.backend_neutral
 
 DIM, NUM_CLASSES = 6, 5
-LOSS_CASES = [case for case in HEAD_CASES if case[2].supports_margin_loss]
+# the loss form of a random-margin head draws margins, so it cannot equal a fixed reference
+LOSS_CASES = [case for case in HEAD_CASES if case[2].supports_margin_loss and case[2] not in RANDOM_IN_TRAINING]
 
 
 def _data(rng, n=16):
@@ -84,11 +85,23 @@ def test_functional_training_and_embedding_model(case, rng):
                         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     params = reference_params(head)  # SphereFace: lambda before this step's counter advance
     loss = float(train_model.train_on_batch([x, y], y))
+    if isinstance(head, (CurricularFaceLayer, AdaFaceLayer)):
+        params = reference_params(head)  # their moving statistics are updated first, then used
     embedding_model = keras.Model(images, embeddings)
     emb = ops.convert_to_numpy(embedding_model(x)).astype("float64")
     bias = ops.convert_to_numpy(head.bias) if getattr(head, "bias", None) is not None else None
     want = reference_loss(name, params, emb, ops.convert_to_numpy(head.kernel).astype("float64"), y, bias)
-    assert loss == pytest.approx(want, rel=1e-5)
+    if isinstance(head, MagFaceLayer):  # plus the magnitude regulariser lambda_g mean g(a)
+        a = np.clip(np.linalg.norm(emb, axis=1), params["lower_norm"], params["upper_norm"])
+        want += params["lambda_g"] * np.mean(a / params["upper_norm"] ** 2 + 1 / a)
+    if isinstance(head, RANDOM_IN_TRAINING):  # margins drawn per sample: between the extremes
+        low = reference_loss(name, {**params, "margin": params["margin"] - 5 * params["std"]}, emb,
+                             ops.convert_to_numpy(head.kernel).astype("float64"), y)
+        high = reference_loss(name, {**params, "margin": params["margin"] + 5 * params["std"]}, emb,
+                              ops.convert_to_numpy(head.kernel).astype("float64"), y)
+        assert low < loss < high
+    else:
+        assert loss == pytest.approx(want, rel=1e-5)
     assert embedding_model.output_shape == (None, DIM)
     train_model.optimizer.learning_rate.assign(0.05)
     history = train_model.fit([x, y], y, epochs=15, verbose=0).history["loss"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from tests.heads.cases import CASE_IDS, HEAD_CASES, reference_params
+from tests.heads.cases import CASE_IDS, HEAD_CASES, RANDOM_IN_TRAINING, reference_params
 from tests.testing import reference_logits
 
 pytestmark = pytest.mark.backend_neutral
@@ -72,6 +72,8 @@ def test_xla_training_under_every_policy(case, policy):
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="JAX always compiles with XLA")
 @pytest.mark.parametrize("case", HEAD_CASES, ids=CASE_IDS)
 def test_xla_matches_graph_mode(case):
+    if case[2] in RANDOM_IN_TRAINING:  # TensorFlow's random draws differ between XLA and graph mode,
+        case = (*case[:3], {**case[3], "std": 0.0}, *case[4:])  # so compare the formula at sigma = 0
     _, graph = _fit_losses(case, "float32", jit_compile=False)
     _, xla = _fit_losses(case, "float32", jit_compile=True)
     np.testing.assert_allclose(xla, graph, rtol=1e-4)

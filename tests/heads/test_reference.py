@@ -7,7 +7,7 @@ from keras import ops
 import numpy as np
 import pytest
 
-from tests.heads.cases import CASE_IDS, HEAD_CASES, angles_to_test, reference_params
+from tests.heads.cases import CASE_IDS, HEAD_CASES, angles_to_test, reference_params, set_test_state
 from tests.testing import (embeddings_at_angles, finite_difference, head_loss_fn, reference_logits,
                            reference_loss, value_and_grads)
 
@@ -27,8 +27,12 @@ NUM_CLASSES, DIM = 5, 6
 def _build(head_class, kwargs, rng, dtype=DTYPE):
     head = head_class(NUM_CLASSES, dtype=dtype, **kwargs)
     head.build((None, DIM))
-    kernel = rng.standard_normal((DIM, NUM_CLASSES))
+    kernel = rng.standard_normal(tuple(head.kernel.shape))
+    subcenters = getattr(head, "subcenters", 1)
+    if subcenters > 1:  # sub-centres of a class near each other, so theta_y follows the chosen angle
+        kernel = np.repeat(kernel[:, ::subcenters], subcenters, axis=1) + 0.1 * kernel
     head.kernel.assign(kernel)
+    set_test_state(head)
     if getattr(head, "bias", None) is not None:
         head.bias.assign(rng.standard_normal(NUM_CLASSES))
     return head
@@ -37,7 +41,7 @@ def _build(head_class, kwargs, rng, dtype=DTYPE):
 def _inputs(head, breakpoints, rng):
     thetas = angles_to_test(breakpoints)
     labels = rng.integers(0, NUM_CLASSES, len(thetas))
-    kernel = ops.convert_to_numpy(head.kernel)
+    kernel = ops.convert_to_numpy(head.kernel)[:, ::getattr(head, "subcenters", 1)]
     x_angles = embeddings_at_angles(kernel, labels, thetas, rng, norm=2.5)
     x_random = rng.standard_normal((6, DIM)) * rng.uniform(0.5, 4.0, (6, 1))
     return np.concatenate([x_angles, x_random]), np.concatenate(
@@ -53,7 +57,10 @@ def _setup(case, rng):
     _, name, head_class, kwargs, breakpoints = case
     head = _build(head_class, kwargs, rng)
     x, labels = _inputs(head, breakpoints, rng)
-    return name, head, x, labels, reference_params(head)
+    params = reference_params(head)
+    if name == "adaface":  # the layer detaches the norm: the reference holds it fixed
+        params["norms"] = np.linalg.norm(x, axis=1)
+    return name, head, x, labels, params
 
 
 @pytest.mark.parametrize("case", HEAD_CASES, ids=CASE_IDS)
@@ -115,7 +122,7 @@ def test_target_logit_never_increases_with_theta(case):
     _, name, head_class, kwargs, _ = case
     head = head_class(2, dtype="float32", **kwargs)
     head.build((None, 2))
-    head.kernel.assign(np.array([[1.0, 0.0], [0.0, 1.0]], "float32"))
+    head.kernel.assign(np.repeat(np.eye(2, dtype="float32"), head.kernel.shape[1] // 2, axis=1))
     thetas = np.linspace(0, math.pi, 4001)
     x = np.stack([np.cos(thetas), np.sin(thetas)], axis=1).astype("float32")
     target = np.asarray(head([x, np.zeros(len(x), "int32")]))[:, 0]

@@ -1,0 +1,50 @@
+"""ElasticFace: ArcFace / CosFace with a margin drawn per sample from a normal distribution."""
+
+import keras
+
+from keras_arcface.heads import margins
+from keras_arcface.heads.base import MarginHead
+
+
+class _ElasticMargin(MarginHead):
+    """Per training step, every sample's margin is drawn from N(m, sigma); outside training
+    (evaluation losses) the mean m is used.  The seed generator's state is saved."""
+
+    def __init__(self, num_classes, scale=64.0, margin=0.5, std=0.05, seed=None, **kwargs):
+        super().__init__(num_classes, **kwargs)
+        self.scale = float(scale)
+        self.margin = float(margin)
+        self.std = float(std)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed, name="margin_seed")
+
+    def sample_margins(self, cos_theta_y, training):
+        if not training:
+            return self.margin
+        return keras.random.normal(keras.ops.shape(cos_theta_y), mean=self.margin, stddev=self.std,
+                                   dtype=cos_theta_y.dtype, seed=self.seed_generator)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"scale": self.scale, "margin": self.margin, "std": self.std, "seed": self.seed})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_arcface")
+class ElasticArcFaceLayer(_ElasticMargin):
+    """ElasticFace-Arc (Boutros et al., CVPRW 2022): s cos(theta_y + m_i), m_i ~ N(0.5, 0.05)
+    per sample (with ArcFace's fallback past pi - m_i); defaults s = 64."""
+
+    def target_cosine(self, cos_theta_y, training=None):
+        return margins.arcface_target(cos_theta_y, self.sample_margins(cos_theta_y, training))
+
+
+@keras.saving.register_keras_serializable(package="keras_arcface")
+class ElasticCosFaceLayer(_ElasticMargin):
+    """ElasticFace-Cos (Boutros et al., CVPRW 2022): s (cos theta_y - m_i), m_i ~ N(0.35, 0.05)."""
+
+    def __init__(self, num_classes, scale=64.0, margin=0.35, std=0.05, seed=None, **kwargs):
+        super().__init__(num_classes, scale=scale, margin=margin, std=std, seed=seed, **kwargs)
+
+    def target_cosine(self, cos_theta_y, training=None):
+        return margins.cosface_target(cos_theta_y, self.sample_margins(cos_theta_y, training))

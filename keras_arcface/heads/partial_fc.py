@@ -1,0 +1,125 @@
+"""Partial FC: all class centres kept, the margin softmax computed on a sampled subset per step."""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_arcface.heads.base import MarginHead, l2_normalize_rows
+
+#: Margins Partial FC can wrap: a constant scale and a target that depends on cos theta_y only.
+WRAPPABLE = ("arcface", "cosface", "combined", "normface")
+#: Logit given to the classes left out of a step: exp(-1e4 - max) is exactly 0 in float32, so the
+#: cross-entropy over all C columns equals the one over the sampled columns.
+UNSAMPLED_LOGIT = -1.0e4
+
+
+@keras.saving.register_keras_serializable(package="keras_arcface")
+class PartialFCHead(MarginHead):
+    """Partial FC (An et al., CVPR 2022): a margin head over C classes that, per training step,
+    computes the margin softmax on S = ceil(r C) classes: every positive class of the batch plus
+    random negatives (uniform, without replacement).  Only the sampled centres get a gradient.
+
+    ``margin_head`` (arcface, cosface, combined, normface) and ``margin_params`` choose the
+    formula, e.g. ``PartialFCHead(10**6, 0.1, "arcface", {"scale": 64, "margin": 0.5})``.
+    Training output: (B, C) logits, the sampled columns with the margin and the others at
+    ``UNSAMPLED_LOGIT``, so any sparse cross-entropy equals Partial FC's loss.  At r = 1 it is
+    the full head.  Without labels (inference): s cos theta_j over all C classes.
+    S must be at least min(batch, C), so that every positive fits (checked when the batch size is
+    static; a positive left out would get the floor logit).  ``num_shards``: the kernel is
+    (d, C') with C' the next multiple of it (padding never sampled nor returned), so it can be
+    sharded over devices with :func:`partial_fc_layout_map` (JAX ``ModelParallel``).
+    Momentum and weight decay of the optimizer still move unsampled centres, as in InsightFace.
+    """
+
+    supports_margin_loss = False
+
+    def __init__(self, num_classes, sample_rate=0.1, margin_head="arcface", margin_params=None, num_shards=1,
+                 seed=None, **kwargs):
+        super().__init__(num_classes, **kwargs)
+        if not 0.0 < sample_rate <= 1.0:
+            raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate!r}")
+        if margin_head not in WRAPPABLE:
+            raise ValueError(f"Partial FC wraps one of {WRAPPABLE}, got {margin_head!r}")
+        from keras_arcface.heads import get_head
+
+        self.sample_rate = float(sample_rate)
+        self.margin_head = margin_head
+        self.margin_params = dict(margin_params or {})
+        self.num_shards = int(num_shards)
+        self.seed = seed
+        # The formula holder: never built, never called; its target_cosine and scale are used.
+        self._margin = get_head(margin_head, 1, **self.margin_params)
+        self.scale = self._margin.scale
+        self.has_margin = self._margin.has_margin
+        self.num_sampled = min(self.num_classes, max(1, math.ceil(self.sample_rate * self.num_classes)))
+        self.padded_classes = -(-self.num_classes // self.num_shards) * self.num_shards
+        self.seed_generator = keras.random.SeedGenerator(seed, name="sampling_seed")
+
+    def build(self, input_shape):
+        if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
+            input_shape = input_shape[0]
+        self.kernel = self.add_weight(name="kernel", shape=(int(input_shape[-1]), self.padded_classes),
+                                      initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+
+    def _cosine_with(self, embeddings, kernel):
+        norms = ops.sqrt(ops.maximum(ops.sum(kernel * kernel, axis=0), 1e-12))
+        return ops.matmul(l2_normalize_rows(embeddings), kernel) / norms
+
+    def cosine(self, embeddings):
+        return self._cosine_with(embeddings, self.kernel[:, : self.num_classes])
+
+    def target_cosine(self, cos_theta_y, training=None):
+        return self._margin.target_cosine(cos_theta_y, training=training)
+
+    def sample_classes(self, labels):
+        """(S,) class ids: the batch's positive classes first, then random negatives."""
+        valid = labels >= 0
+        positive = ops.scatter(ops.where(valid, labels, 0)[:, None], ops.cast(valid, "float32"),
+                               (self.num_classes,))
+        scores = keras.random.uniform((self.num_classes,), seed=self.seed_generator) + 2.0 * ops.minimum(positive, 1.0)
+        return ops.top_k(scores, self.num_sampled, sorted=False)[1]
+
+    def margin_logits(self, cos_theta, labels, scale, training=None, norms=None):
+        # the full head (r = 1, or a margin-free call): every class, in order
+        return super().margin_logits(cos_theta, labels, scale, training=training)
+
+    def call(self, inputs, labels=None, training=None):
+        from keras_arcface.heads.base import split_inputs
+        from keras_arcface.heads.labels import prepare_labels
+
+        embeddings, labels = split_inputs(inputs, labels)
+        if labels is None or not training or self.num_sampled >= self.num_classes:
+            return super().call(embeddings, labels=labels, training=training)
+        embeddings = ops.cast(embeddings, self.compute_dtype)
+        labels = prepare_labels(labels, self.num_classes)
+        batch = embeddings.shape[0]
+        if batch is not None and min(batch, self.num_classes) > self.num_sampled:
+            raise ValueError(f"Partial FC samples {self.num_sampled} classes per step, fewer than the batch of "
+                             f"{batch}: raise sample_rate so that every positive class fits")
+        sampled = self.sample_classes(labels)
+        cos_sampled = self._cosine_with(embeddings, ops.take(self.kernel, sampled, axis=1))  # (B, S)
+        # position of each class in `sampled` (-1 when not sampled), then of each label
+        position = ops.scatter(sampled[:, None], ops.arange(1, self.num_sampled + 1, dtype="int32"),
+                               (self.num_classes,)) - 1
+        sampled_labels = ops.where(labels >= 0, ops.take(position, ops.maximum(labels, 0)), -1)
+        cos_y = ops.take_along_axis(cos_sampled, ops.maximum(sampled_labels, 0)[:, None], axis=1)[:, 0]
+        target = self.target_cosine(cos_y, training=training)
+        is_target = ops.equal(ops.arange(self.num_sampled, dtype="int32")[None, :], sampled_labels[:, None])
+        logits_sampled = self.scale * ops.where(is_target, target[:, None], cos_sampled)
+        floor = ops.full((self.num_classes, ops.shape(embeddings)[0]), UNSAMPLED_LOGIT, dtype=logits_sampled.dtype)
+        return ops.transpose(ops.scatter_update(floor, sampled[:, None], ops.transpose(logits_sampled)))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"sample_rate": self.sample_rate, "margin_head": self.margin_head,
+                       "margin_params": self.margin_params, "num_shards": self.num_shards, "seed": self.seed})
+        return config
+
+
+def partial_fc_layout_map(device_mesh, head_name="head", model_axis="model"):
+    """A ``keras.distribution.LayoutMap`` sharding a Partial FC head's centres over ``model_axis``
+    (the class axis; the head's ``num_shards`` must be a multiple of that axis' size)."""
+    layout_map = keras.distribution.LayoutMap(device_mesh)
+    layout_map[f"{head_name}/kernel"] = (None, model_axis)
+    return layout_map

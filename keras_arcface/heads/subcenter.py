@@ -1,0 +1,93 @@
+"""Sub-center ArcFace: K centres per class, the nearest one carries the margin."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_arcface.heads import margins
+from keras_arcface.heads.base import MarginHead, l2_normalize_rows
+
+
+@keras.saving.register_keras_serializable(package="keras_arcface")
+class SubCenterArcFaceLayer(MarginHead):
+    """Sub-center ArcFace (Deng et al., ECCV 2020): cos theta_j = max_k cos(x, W_{j,k}), then
+    ArcFace, target s cos(theta_y + m); defaults K = 3, s = 64, m = 0.5.
+
+    The kernel is (d, C K), column j K + k holding sub-centre k of class j.  Noisy samples
+    gather at non-dominant sub-centres; after training, :meth:`outlier_mask` finds the samples
+    farther than 75 degrees from their class's dominant sub-centre (to drop them), and
+    :meth:`to_arcface` keeps only the dominant sub-centres (a plain ArcFace head) to re-train.
+    """
+
+    def __init__(self, num_classes, subcenters=3, scale=64.0, margin=0.5, easy_margin=False, **kwargs):
+        super().__init__(num_classes, **kwargs)
+        if int(subcenters) != subcenters or subcenters < 1:
+            raise ValueError(f"subcenters must be a positive integer, got {subcenters!r}")
+        self.subcenters = int(subcenters)
+        self.scale = float(scale)
+        self.margin = float(margin)
+        self.easy_margin = bool(easy_margin)
+
+    def build(self, input_shape):
+        if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
+            input_shape = input_shape[0]
+        self.kernel = self.add_weight(name="kernel", shape=(int(input_shape[-1]), self.num_classes * self.subcenters),
+                                      initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+
+    def subcenter_cosines(self, embeddings):
+        """cos(x, W_{j,k}) as (B, C, K)."""
+        norms = ops.sqrt(ops.maximum(ops.sum(self.kernel * self.kernel, axis=0), 1e-12))
+        cos = ops.matmul(l2_normalize_rows(embeddings), self.kernel) / norms
+        return ops.reshape(cos, (-1, self.num_classes, self.subcenters))
+
+    def cosine(self, embeddings):
+        return ops.max(self.subcenter_cosines(embeddings), axis=-1)
+
+    def target_cosine(self, cos_theta_y, training=None):
+        return margins.arcface_target(cos_theta_y, self.margin, self.easy_margin)
+
+    # -- cleaning a noisy training set ----------------------------------------------------
+    def _nearest(self, embeddings, labels, batch_size=4096):
+        """(cos to each own-class sub-centre (N, K), labels (N,)) in NumPy, batched."""
+        embeddings = np.asarray(embeddings, np.float32)
+        labels = np.asarray(labels).astype(np.int64)
+        if labels.min(initial=0) < 0 or labels.max(initial=0) >= self.num_classes:
+            raise ValueError(f"labels must lie in [0, {self.num_classes}), got {labels.min()}..{labels.max()}")
+        chunks = []
+        for begin in range(0, len(embeddings), batch_size):
+            cos = ops.convert_to_numpy(self.subcenter_cosines(embeddings[begin:begin + batch_size]))
+            chunks.append(cos[np.arange(len(cos)), labels[begin:begin + batch_size]])
+        return np.concatenate(chunks), labels
+
+    def dominant_subcenters(self, embeddings, labels):
+        """(C,) the sub-centre that most of each class's samples are nearest to (0 for unseen classes)."""
+        own, labels = self._nearest(embeddings, labels)
+        counts = np.zeros((self.num_classes, self.subcenters), np.int64)
+        np.add.at(counts, (labels, own.argmax(axis=1)), 1)
+        return counts.argmax(axis=1)
+
+    def outlier_mask(self, embeddings, labels, max_angle_degrees=75.0):
+        """True for samples more than ``max_angle_degrees`` from their class's dominant sub-centre."""
+        own, labels = self._nearest(embeddings, labels)
+        dominant = self.dominant_subcenters(embeddings, labels)
+        cos = own[np.arange(len(labels)), dominant[labels]]
+        return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) > max_angle_degrees
+
+    def to_arcface(self, embeddings, labels, **arcface_kwargs):
+        """A built :class:`ArcFaceLayer` whose centres are the dominant sub-centres."""
+        from keras_arcface.heads.arcface import ArcFaceLayer
+
+        dominant = self.dominant_subcenters(embeddings, labels)
+        kernel = ops.convert_to_numpy(self.kernel)
+        columns = np.arange(self.num_classes) * self.subcenters + dominant
+        params = {"scale": self.scale, "margin": self.margin, "easy_margin": self.easy_margin, **arcface_kwargs}
+        head = ArcFaceLayer(self.num_classes, **params)
+        head.build((None, kernel.shape[0]))
+        head.kernel.assign(kernel[:, columns])
+        return head
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"subcenters": self.subcenters, "scale": self.scale, "margin": self.margin,
+                       "easy_margin": self.easy_margin})
+        return config
