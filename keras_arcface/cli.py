@@ -59,7 +59,8 @@ def _train(args):
         batch_size=args.batch_size, precision=args.precision, jit_compile=args.jit_compile,
         devices=args.devices, seed=args.seed, flip=not args.no_flip, tensorboard=args.tensorboard,
         image_size=args.image_size, exclude_identities=read_identity_names(args.exclude),
-        max_steps_per_epoch=args.max_steps_per_epoch)
+        max_steps_per_epoch=args.max_steps_per_epoch, teacher=args.teacher or "",
+        distill_weight=args.distill_weight)
     try:
         result = train(config)
     except TrainingDivergedError as error:
@@ -242,6 +243,8 @@ def build_parser():
     train.add_argument("--image-size", type=int, default=112)
     train.add_argument("--exclude", help="file of identity names to leave out (txt, or CSV first column)")
     train.add_argument("--max-steps-per-epoch", type=int, default=0)
+    train.add_argument("--teacher", help="distil from this .onnx / .tflite embedding model (its licence must allow it)")
+    train.add_argument("--distill-weight", type=float, default=1.0, help="weight of the 1 - cos(student, teacher) term")
     train.set_defaults(func=_train)
 
     def model_arguments(command, required=True):

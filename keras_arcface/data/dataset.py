@@ -15,10 +15,12 @@ class FaceBatches(keras.utils.PyDataset):
     flips with ``default_rng((seed, e, b))``, whatever the worker order.  Images are taken from
     ``folder.images`` when present, else read from ``folder.paths``.  Incomplete last batches
     are dropped when ``drop_remainder`` (static shapes for XLA and even replica splits).
+    ``teacher``: (plain, mirrored) teacher embeddings (N, d_t), for distillation: batches become
+    ``((images, labels, teacher), labels)``, the mirrored row for a flipped image.
     """
 
     def __init__(self, folder, batch_size, shuffle=True, flip=True, seed=0, drop_remainder=True,
-                 start_epoch=0, labels_as_input=True, **kwargs):
+                 start_epoch=0, labels_as_input=True, teacher=None, **kwargs):
         super().__init__(**kwargs)
         if batch_size < 1 or batch_size > len(folder.labels):
             raise ValueError(f"batch_size must be in [1, {len(folder.labels)}], got {batch_size}")
@@ -28,6 +30,9 @@ class FaceBatches(keras.utils.PyDataset):
         self.drop_remainder = bool(drop_remainder)
         self.labels_as_input = bool(labels_as_input)
         self.epoch = int(start_epoch)
+        self.teacher = teacher
+        if teacher is not None and not labels_as_input:
+            raise ValueError("teacher targets are a model input: use labels_as_input=True")
         self._order = self._permutation()
 
     def _permutation(self):
@@ -48,11 +53,15 @@ class FaceBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         indices = self._order[index * self.batch_size:(index + 1) * self.batch_size]
         images = self.batch_images(indices)
+        flips = np.zeros(len(indices), bool)
         if self.flip:
             flips = np.random.default_rng((self.seed, self.epoch, index)).random(len(indices)) < 0.5
             images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
         x = preprocess(images)
         y = self.folder.labels[indices]
+        if self.teacher is not None:
+            plain, mirrored = self.teacher
+            return (x, y, np.where(flips[:, None], mirrored[indices], plain[indices])), y
         return ((x, y), y) if self.labels_as_input else (x, y)
 
     def on_epoch_end(self):

@@ -44,6 +44,9 @@ class TrainConfig:
     exclude_identities: list = dataclasses.field(default_factory=list)
     max_steps_per_epoch: int = 0
     keep_checkpoints: int = 3
+    teacher: str = ""
+    distill_weight: float = 1.0
+    teacher_embedding_size: int = 0
 
     def __post_init__(self):
         if isinstance(self.data_dirs, str):

@@ -81,12 +81,24 @@ class MarginTrainingModel(keras.Model):
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
 
-def build_training_model(backbone, head, per_replica_xla=False):
-    """[images, labels] -> margin logits; the backbone alone is the embedding model."""
+def build_training_model(backbone, head, per_replica_xla=False, teacher_size=0, distill_weight=1.0):
+    """[images, labels] -> margin logits; the backbone alone is the embedding model.
+
+    ``teacher_size`` > 0 adds a third input, the teacher's embedding, and the
+    :class:`~keras_arcface.training.distill.EmbeddingDistillation` loss term (``distill_weight``).
+    """
     images = keras.Input(backbone.input_shape[1:], name="images")
     labels = keras.Input((), dtype="int32", name="labels")
-    logits = head([backbone(images), labels])
-    model = MarginTrainingModel([images, labels], logits, name="training_model")
+    embeddings = backbone(images)
+    inputs = [images, labels]
+    if teacher_size:
+        from keras_arcface.training.distill import EmbeddingDistillation
+
+        teacher = keras.Input((int(teacher_size),), name="teacher")
+        embeddings = EmbeddingDistillation(teacher_size, distill_weight, name="distillation")([embeddings, teacher])
+        inputs.append(teacher)
+    logits = head([embeddings, labels])
+    model = MarginTrainingModel(inputs, logits, name="training_model")
     model.per_replica_xla = bool(per_replica_xla)
     return model
 

@@ -48,6 +48,13 @@ def train(config, faces=None, verbose="auto", callbacks=()):
                          "(or keras-arcface[tensorboard])")
     output = pathlib.Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
+    faces = faces if faces is not None else load_faces(config)
+    teacher = None
+    if config.teacher:
+        from keras_arcface.training.distill import teacher_targets
+
+        teacher = teacher_targets(config.teacher, faces, cache=output / "teacher_embeddings.npz")
+        config.teacher_embedding_size = int(teacher[0].shape[1])
     saved_config = output / "config.json"
     if saved_config.exists() and (output / "backup").exists():
         previous = json.loads(saved_config.read_text())
@@ -58,9 +65,8 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     keras.config.set_dtype_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
 
-    faces = faces if faces is not None else load_faces(config)
     faces.save_label_map(output / "label_map.json")
-    batches = FaceBatches(faces, config.batch_size, flip=config.flip, seed=config.seed)
+    batches = FaceBatches(faces, config.batch_size, flip=config.flip, seed=config.seed, teacher=teacher)
     steps_per_epoch = len(batches) if not config.max_steps_per_epoch else min(
         len(batches), config.max_steps_per_epoch)
 
@@ -68,7 +74,8 @@ def train(config, faces=None, verbose="auto", callbacks=()):
                        and keras.backend.backend() == "tensorflow")
     with distribution_scope(config.devices):
         backbone, head = build_from_config(config, faces.num_classes)
-        model = build_training_model(backbone, head, per_replica_xla=per_replica_xla)
+        model = build_training_model(backbone, head, per_replica_xla=per_replica_xla,
+                                     teacher_size=config.teacher_embedding_size, distill_weight=config.distill_weight)
         compile_for_training(model, make_optimizer(config, steps_per_epoch), config.jit_compile)
 
     checkpoints = EpochCheckpoint(output / "checkpoints", keep=config.keep_checkpoints)
@@ -100,7 +107,8 @@ def load_trained(output_dir, precision="float32"):
     keras.config.set_dtype_policy(precision)
     try:
         backbone, head = build_from_config(config, len(label_map))
-        build_training_model(backbone, head).load_weights(output / "training_model.weights.h5")
+        build_training_model(backbone, head, teacher_size=config.teacher_embedding_size,
+                             distill_weight=config.distill_weight).load_weights(output / "training_model.weights.h5")
     finally:
         keras.config.set_dtype_policy(previous)
     return backbone, head, config, label_map
