@@ -32,6 +32,12 @@ def row_norm(x):
     return ops.sqrt(ops.maximum(ops.sum(x * x, axis=-1, keepdims=True), _NORM_EPSILON))
 
 
+def cosine_matrix(embeddings, kernel):
+    """cos(x_i, W_j), (B, columns): one B x d x C matmul, W's column norms divided out after."""
+    kernel_norm = ops.sqrt(ops.maximum(ops.sum(kernel * kernel, axis=0), _NORM_EPSILON))
+    return ops.matmul(l2_normalize_rows(embeddings), kernel) / kernel_norm
+
+
 def split_inputs(inputs, labels=None):
     """Accept ``head(emb)``, ``head(emb, labels=y)`` and ``head([emb, y])``."""
     if isinstance(inputs, (list, tuple)):
@@ -87,8 +93,12 @@ class MarginHead(keras.layers.Layer):
         if embedding_size is None:
             raise ValueError("the embedding size (last axis) must be known to build a head")
         self.kernel = self.add_weight(
-            name="kernel", shape=(int(embedding_size), self.num_classes),
+            name="kernel", shape=(int(embedding_size), self.kernel_columns()),
             initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+
+    def kernel_columns(self):
+        """Columns of W: one centre per class here; sub-centres and shard padding add more."""
+        return self.num_classes
 
     # -- formulas, overridden per head -----------------------------------------------------
     def logit_scale(self, embeddings):
@@ -101,9 +111,8 @@ class MarginHead(keras.layers.Layer):
 
     # -- the shared path -------------------------------------------------------------------
     def cosine(self, embeddings):
-        """cos theta_j, (B, C): one B x d x C matmul, W's column norms divided out after."""
-        kernel_norm = ops.sqrt(ops.maximum(ops.sum(self.kernel * self.kernel, axis=0), _NORM_EPSILON))
-        return ops.matmul(l2_normalize_rows(embeddings), self.kernel) / kernel_norm
+        """cos theta_j, (B, C)."""
+        return cosine_matrix(embeddings, self.kernel)
 
     def target_cosines(self, cos_theta, labels):
         """cos theta_y (B,) of each row's label (-1 rows read class 0; they get no margin)."""

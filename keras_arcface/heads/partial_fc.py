@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from keras_arcface.heads.base import MarginHead, l2_normalize_rows
+from keras_arcface.heads.base import MarginHead, cosine_matrix
 
 #: Margins Partial FC can wrap: a constant scale and a target that depends on cos theta_y only.
 WRAPPABLE = ("arcface", "cosface", "combined", "normface")
@@ -56,18 +56,11 @@ class PartialFCHead(MarginHead):
         self.padded_classes = -(-self.num_classes // self.num_shards) * self.num_shards
         self.seed_generator = keras.random.SeedGenerator(seed, name="sampling_seed")
 
-    def build(self, input_shape):
-        if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
-            input_shape = input_shape[0]
-        self.kernel = self.add_weight(name="kernel", shape=(int(input_shape[-1]), self.padded_classes),
-                                      initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
-
-    def _cosine_with(self, embeddings, kernel):
-        norms = ops.sqrt(ops.maximum(ops.sum(kernel * kernel, axis=0), 1e-12))
-        return ops.matmul(l2_normalize_rows(embeddings), kernel) / norms
+    def kernel_columns(self):
+        return self.padded_classes
 
     def cosine(self, embeddings):
-        return self._cosine_with(embeddings, self.kernel[:, : self.num_classes])
+        return cosine_matrix(embeddings, self.kernel[:, : self.num_classes])
 
     def target_cosine(self, cos_theta_y, training=None):
         return self._margin.target_cosine(cos_theta_y, training=training)
@@ -98,7 +91,7 @@ class PartialFCHead(MarginHead):
             raise ValueError(f"Partial FC samples {self.num_sampled} classes per step, fewer than the batch of "
                              f"{batch}: raise sample_rate so that every positive class fits")
         sampled = self.sample_classes(labels)
-        cos_sampled = self._cosine_with(embeddings, ops.take(self.kernel, sampled, axis=1))  # (B, S)
+        cos_sampled = cosine_matrix(embeddings, ops.take(self.kernel, sampled, axis=1))  # (B, S)
         # position of each class in `sampled` (-1 when not sampled), then of each label
         position = ops.scatter(sampled[:, None], ops.arange(1, self.num_sampled + 1, dtype="int32"),
                                (self.num_classes,)) - 1

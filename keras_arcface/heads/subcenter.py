@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_arcface.heads import margins
-from keras_arcface.heads.base import MarginHead, l2_normalize_rows
+from keras_arcface.heads.base import MarginHead, cosine_matrix
 
 
 @keras.saving.register_keras_serializable(package="keras_arcface")
@@ -28,17 +28,12 @@ class SubCenterArcFaceLayer(MarginHead):
         self.margin = float(margin)
         self.easy_margin = bool(easy_margin)
 
-    def build(self, input_shape):
-        if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
-            input_shape = input_shape[0]
-        self.kernel = self.add_weight(name="kernel", shape=(int(input_shape[-1]), self.num_classes * self.subcenters),
-                                      initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+    def kernel_columns(self):
+        return self.num_classes * self.subcenters
 
     def subcenter_cosines(self, embeddings):
         """cos(x, W_{j,k}) as (B, C, K)."""
-        norms = ops.sqrt(ops.maximum(ops.sum(self.kernel * self.kernel, axis=0), 1e-12))
-        cos = ops.matmul(l2_normalize_rows(embeddings), self.kernel) / norms
-        return ops.reshape(cos, (-1, self.num_classes, self.subcenters))
+        return ops.reshape(cosine_matrix(embeddings, self.kernel), (-1, self.num_classes, self.subcenters))
 
     def cosine(self, embeddings):
         return ops.max(self.subcenter_cosines(embeddings), axis=-1)
