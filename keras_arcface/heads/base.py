@@ -161,6 +161,24 @@ class MarginHead(keras.layers.Layer):
 
         return MarginLoss(self, **kwargs)
 
+    # -- state outside the layer's own variables (seed generators) --------------------------
+    def extra_state(self):
+        """{name: variable} saved with the layer's weights besides its own variables; Keras does
+        not save a SeedGenerator's state, so heads that draw random numbers list it here."""
+        return {}
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        for name, variable in self.extra_state().items():
+            store[name] = variable
+
+    def load_own_variables(self, store):
+        extra = self.extra_state()
+        for name, variable in extra.items():
+            if name in store.keys():  # files written before the state was saved lack it
+                variable.assign(store[name])
+        super().load_own_variables({key: store[key] for key in store.keys() if key not in extra})
+
     def compute_output_shape(self, input_shape):
         if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(
                 input_shape[0], (list, tuple)):

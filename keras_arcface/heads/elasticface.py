@@ -24,6 +24,9 @@ class _ElasticMargin(MarginHead):
         return keras.random.normal(keras.ops.shape(cos_theta_y), mean=self.margin, stddev=self.std,
                                    dtype=cos_theta_y.dtype, seed=self.seed_generator)
 
+    def extra_state(self):
+        return {"seed_generator_state": self.seed_generator.state}
+
     def get_config(self):
         config = super().get_config()
         config.update({"scale": self.scale, "margin": self.margin, "std": self.std, "seed": self.seed})

@@ -103,6 +103,9 @@ class PartialFCHead(MarginHead):
         floor = ops.full((self.num_classes, ops.shape(embeddings)[0]), UNSAMPLED_LOGIT, dtype=logits_sampled.dtype)
         return ops.transpose(ops.scatter_update(floor, sampled[:, None], ops.transpose(logits_sampled)))
 
+    def extra_state(self):
+        return {"seed_generator_state": self.seed_generator.state}
+
     def get_config(self):
         config = super().get_config()
         config.update({"sample_rate": self.sample_rate, "margin_head": self.margin_head,

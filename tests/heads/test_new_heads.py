@@ -10,7 +10,7 @@ import pytest
 from keras import ops
 
 from keras_arcface.heads import (AdaFaceLayer, ArcFaceLayer, CurricularFaceLayer, ElasticArcFaceLayer,
-                                 ElasticCosFaceLayer, MagFaceLayer, SubCenterArcFaceLayer)
+                                 ElasticCosFaceLayer, MagFaceLayer, PartialFCHead, SubCenterArcFaceLayer)
 from tests.testing import finite_difference, reference_loss, value_and_grads
 
 pytestmark = pytest.mark.backend_neutral
@@ -151,3 +151,31 @@ def test_elastic_margins_are_drawn_per_sample_from_a_normal(layer_class, mean):
     twin.build((None, 2))
     twin.kernel.assign(np.eye(2, dtype="float32"))
     np.testing.assert_allclose(_np(twin([x, y], training=True))[:, 0], target, atol=1e-7)  # seeded
+
+
+@pytest.mark.parametrize("layer_class, kwargs", [
+    (CurricularFaceLayer, {}), (AdaFaceLayer, {}), (ElasticArcFaceLayer, {}),
+    (PartialFCHead, {"sample_rate": 0.8}),
+], ids=["curricularface", "adaface", "elastic_arcface", "partial_fc"])
+def test_state_survives_keras_and_weights_round_trips(layer_class, kwargs, rng, tmp_path):
+    """t, AdaFace's mu and sigma, and the seed generators' state are saved and restored."""
+    images = keras.Input((8,))
+    labels = keras.Input((), dtype="int32")
+    head = layer_class(5, name="head", **kwargs)
+    model = keras.Model([images, labels], head([keras.layers.Dense(6)(images), labels]))
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = rng.standard_normal((16, 8)).astype("float32")
+    y = rng.integers(0, 5, 16).astype("int32")
+    model.fit([x, y], y, batch_size=4, epochs=1, verbose=0)
+    state = [_np(v) for v in head.non_trainable_variables]
+    assert state and any(np.any(s != 0) for s in state)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras").get_layer("head")
+    for want, got in zip(state, [_np(v) for v in loaded.non_trainable_variables]):
+        np.testing.assert_array_equal(got, want)
+    model.save_weights(tmp_path / "m.weights.h5")
+    fresh_head = layer_class(5, name="head", **kwargs)
+    fresh = keras.Model([images, labels], fresh_head([keras.layers.Dense(6)(images), labels]))
+    fresh.load_weights(tmp_path / "m.weights.h5")
+    for want, got in zip(state, [_np(v) for v in fresh_head.non_trainable_variables]):
+        np.testing.assert_array_equal(got, want)
