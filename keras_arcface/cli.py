@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import pathlib
 import sys
 
 
@@ -87,6 +88,19 @@ def _eval(args):
     from keras_arcface.evaluation.evaluate import save_report
 
     embedder = load_embedder(args.model, spec=_input_spec(args))
+    if args.calibration_pairs:
+        import json
+
+        from keras_arcface.evaluation import evaluate_calibrated
+
+        report = evaluate_calibrated(embedder, args.calibration_pairs, args.pairs, args.images, flip=args.flip)
+        print(f"threshold {report['threshold']:.4f} from {report['calibration_pairs']} calibration pairs "
+              f"(accuracy there {report['calibration_accuracy'] * 100:.2f} %)\n"
+              f"accuracy on {report['test_pairs']} test pairs: {report['accuracy'] * 100:.2f} %, "
+              f"AUC {report['auc']:.5f}")
+        if args.json:
+            pathlib.Path(args.json).write_text(json.dumps(report, indent=1))
+        return 0
     report = evaluate_pairs(embedder, args.pairs, args.images, flip=args.flip, roc_path=args.roc)
     print(format_report(report))
     if args.json:
@@ -257,6 +271,8 @@ def build_parser():
     evaluate.add_argument("--pairs", required=True, help="a pairs file in LFW's pairs.txt format")
     evaluate.add_argument("--images", required=True, help="aligned crops, <images>/<Name>/<Name>_NNNN.jpg")
     evaluate.add_argument("--flip", action="store_true", help="add the mirror image's embedding")
+    evaluate.add_argument("--calibration-pairs", help="choose the threshold on these pairs and report --pairs at it "
+                                                     "(lfw-dev: pairsDevTrain.txt, then pairsDevTest.txt)")
     evaluate.add_argument("--roc", help="write the ROC curve to this PNG")
     evaluate.add_argument("--json", help="write the full report to this JSON file")
     evaluate.add_argument("--save-threshold", action="store_true",

@@ -1,11 +1,11 @@
 """Verification evaluation: pairs files, the 10-fold protocol, ROC, any embedding model."""
 
-from keras_arcface.evaluation.evaluate import embed_files, evaluate_pairs, format_report
+from keras_arcface.evaluation.evaluate import embed_files, evaluate_calibrated, evaluate_pairs, format_report
 from keras_arcface.evaluation.models import KerasEmbedder, load_embedder
 from keras_arcface.evaluation.pairs import Pair, PairsFormatError, read_pairs
 from keras_arcface.evaluation.protocol import (auc, best_threshold, kfold_accuracy, roc_curve, tar_at_far,
                                                verification_report)
 
-__all__ = ["KerasEmbedder", "Pair", "PairsFormatError", "auc", "best_threshold", "embed_files",
+__all__ = ["KerasEmbedder", "Pair", "PairsFormatError", "auc", "best_threshold", "embed_files", "evaluate_calibrated",
            "evaluate_pairs", "format_report", "kfold_accuracy", "load_embedder", "read_pairs", "roc_curve",
            "tar_at_far", "verification_report"]

@@ -9,7 +9,8 @@ import numpy as np
 
 from keras_arcface.data.images import BadImageError, read_image
 from keras_arcface.evaluation.pairs import read_pairs
-from keras_arcface.evaluation.protocol import plot_roc, verification_report
+from keras_arcface.evaluation.protocol import (accuracy_at, auc, best_threshold, plot_roc, roc_curve, tar_at_far,
+                                               verification_report)
 from keras_arcface.runtime import l2_normalize
 
 
@@ -81,6 +82,31 @@ def evaluate_pairs(embedder, pairs_file, images_dir, flip=False, roc_path=None, 
     if roc_path:
         report["roc_png"] = str(plot_roc(scores, same, roc_path, label=pathlib.Path(report["model"]).name))
     return report
+
+
+def evaluate_calibrated(embedder, calibration_pairs, test_pairs, images_dir, flip=False):
+    """LFW View 1 style ("lfw-dev"): the best threshold on ``calibration_pairs`` (e.g.
+    pairsDevTrain.txt) applied once to ``test_pairs`` (pairsDevTest.txt).  Returns the test
+    accuracy at that threshold, the threshold, and the test pairs' AUC and TAR at FAR."""
+    calibration = read_pairs(calibration_pairs, images_dir)
+    test = read_pairs(test_pairs, images_dir)
+    unique = sorted({path for pair in calibration + test for path in (pair.left, pair.right)})
+    embeddings, seconds = embed_files(embedder, unique, flip=flip)
+    index = {path: i for i, path in enumerate(unique)}
+
+    def scores_of(pairs):
+        left = embeddings[[index[p.left] for p in pairs]]
+        right = embeddings[[index[p.right] for p in pairs]]
+        return np.sum(left * right, axis=1), np.array([p.same for p in pairs])
+
+    threshold, calibration_accuracy = best_threshold(*scores_of(calibration))
+    scores, same = scores_of(test)
+    far, tar, _ = roc_curve(scores, same)
+    return {"protocol": "threshold from the calibration pairs, applied to the test pairs",
+            "calibration_pairs": len(calibration), "test_pairs": len(test), "threshold": threshold,
+            "calibration_accuracy": calibration_accuracy, "accuracy": accuracy_at(scores, same, threshold),
+            "auc": auc(far, tar), "tar_at_far": {str(f): tar_at_far(scores, same, f) for f in (1e-1, 1e-2)},
+            "images": len(unique), "embed_seconds": seconds, "flip": bool(flip)}
 
 
 def format_report(report):

@@ -24,7 +24,7 @@ def image_path(images_dir, name, number):
 def read_pairs(pairs_file, images_dir, check_exists=True):
     """Every pair of a pairs file in file order, with image paths under ``images_dir``.
 
-    The optional header (``10\\t300``) is skipped.  Raises :class:`PairsFormatError` naming
+    The optional header (``10\\t300`` in pairs.txt, ``1100`` in pairsDevTrain.txt) is skipped.  Raises :class:`PairsFormatError` naming
     the line for a malformed line, and naming every missing image (first 10) if any is absent.
     """
     pairs = []
@@ -34,7 +34,7 @@ def read_pairs(pairs_file, images_dir, check_exists=True):
         if not fields:
             continue
         try:
-            if number == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):
+            if number == 1 and len(fields) in (1, 2) and all(f.isdigit() for f in fields):
                 continue
             if len(fields) == 3:
                 pairs.append(Pair(image_path(images_dir, fields[0], fields[1]),
