@@ -100,3 +100,20 @@ def test_runtime_imports_neither_tensorflow_nor_keras():
                           env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(not (LFW / "pairsDevTest.txt").is_file(), reason="needs ../shared/data/lfw (View 1 files)")
+def test_lfw_dev_report_reproduces_the_zoo_card(tmp_path, capsys):
+    """The eval command's lfw-dev report on the zoo model's TFLite file equals the card's figure
+    (measured there on the Keras model; the two agree to a cosine of 0.9999)."""
+    card = json.loads((ROOT / "zoo" / "mfn-arcface-lfw-disjoint.json").read_text())
+    recorded = [m for m in card["metrics"] if m["benchmark"].startswith("LFW View 1")][0]
+    tflite = ROOT / "saved_models" / "mfn-arcface-lfw-disjoint" / card["artifacts"]["tflite_float32"]["file"]
+    assert main(["eval", "--model", str(tflite), "--calibration-pairs", str(LFW / "pairsDevTrain.txt"),
+                 "--pairs", str(LFW / "pairsDevTest.txt"), "--images", str(LFW / "aligned"),
+                 "--json", str(tmp_path / "dev.json")]) == 0
+    report = json.loads((tmp_path / "dev.json").read_text())
+    assert report["calibration_pairs"] == 2200 and report["test_pairs"] == 1000
+    assert report["accuracy"] == pytest.approx(recorded["accuracy_mean"], abs=0.002)
+    assert report["threshold"] == pytest.approx(recorded["best_threshold"], abs=0.002)
+    assert "accuracy on 1000 test pairs" in capsys.readouterr().out
