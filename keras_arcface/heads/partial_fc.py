@@ -5,7 +5,8 @@ import math
 import keras
 from keras import ops
 
-from keras_arcface.heads.base import MarginHead, cosine_matrix
+from keras_arcface.heads.base import MarginHead, cosine_matrix, split_inputs
+from keras_arcface.heads.labels import prepare_labels
 
 #: Margins Partial FC can wrap: a constant scale and a target that depends on cos theta_y only.
 WRAPPABLE = ("arcface", "cosface", "combined", "normface")
@@ -73,14 +74,7 @@ class PartialFCHead(MarginHead):
         scores = keras.random.uniform((self.num_classes,), seed=self.seed_generator) + 2.0 * ops.minimum(positive, 1.0)
         return ops.top_k(scores, self.num_sampled, sorted=False)[1]
 
-    def margin_logits(self, cos_theta, labels, scale, training=None, norms=None):
-        # the full head (r = 1, or a margin-free call): every class, in order
-        return super().margin_logits(cos_theta, labels, scale, training=training)
-
     def call(self, inputs, labels=None, training=None):
-        from keras_arcface.heads.base import split_inputs
-        from keras_arcface.heads.labels import prepare_labels
-
         embeddings, labels = split_inputs(inputs, labels)
         if labels is None or not training or self.num_sampled >= self.num_classes:
             return super().call(embeddings, labels=labels, training=training)
