@@ -14,7 +14,6 @@ with each file's size and sha256.  The Keras artifact is the run's ``backbone.we
 """
 
 import argparse
-import hashlib
 import json
 import pathlib
 import shutil
@@ -28,15 +27,9 @@ DATA_LICENCES = {
 }
 
 
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def artifact(path):
+    from keras_arcface.zoo.download import sha256_of  # the digest the downloader verifies
+
     path = pathlib.Path(path)
     return {"file": path.name, "size": path.stat().st_size, "sha256": sha256_of(path)}
 
