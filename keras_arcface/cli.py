@@ -58,7 +58,7 @@ def _train(args):
         optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, epochs=args.epochs,
         batch_size=args.batch_size, precision=args.precision, jit_compile=args.jit_compile,
-        devices=args.devices, seed=args.seed, flip=not args.no_flip, tensorboard=args.tensorboard,
+        devices=args.devices, seed=args.seed, flip=not args.no_flip, augment=args.augment, tensorboard=args.tensorboard,
         image_size=args.image_size, exclude_identities=read_identity_names(args.exclude),
         max_steps_per_epoch=args.max_steps_per_epoch, teacher=args.teacher or "",
         distill_weight=args.distill_weight)
@@ -253,6 +253,9 @@ def build_parser():
     train.add_argument("--devices", type=int, default=1, help="replicas (MirroredStrategy / DataParallel)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-flip", action="store_true")
+    train.add_argument("--augment", default="none",
+                       help="random shift/scale/rotation and lighting jitter: none, light or medium "
+                            "(keras_arcface.data.augment.AUGMENTATIONS)")
     train.add_argument("--tensorboard", action="store_true")
     train.add_argument("--image-size", type=int, default=112)
     train.add_argument("--exclude", help="file of identity names to leave out (txt, or CSV first column)")

@@ -17,10 +17,12 @@ class FaceBatches(keras.utils.PyDataset):
     are dropped when ``drop_remainder`` (static shapes for XLA and even replica splits).
     ``teacher``: (plain, mirrored) teacher embeddings (N, d_t), for distillation: batches become
     ``((images, labels, teacher), labels)``, the mirrored row for a flipped image.
+    ``augment``: a :class:`~keras_arcface.data.augment.FaceAugmentation` applied after the flip,
+    drawn from ``default_rng((seed, e, b, 1))`` (teacher targets stay those of the clean image).
     """
 
     def __init__(self, folder, batch_size, shuffle=True, flip=True, seed=0, drop_remainder=True,
-                 start_epoch=0, labels_as_input=True, teacher=None, **kwargs):
+                 start_epoch=0, labels_as_input=True, teacher=None, augment=None, **kwargs):
         super().__init__(**kwargs)
         if batch_size < 1 or batch_size > len(folder.labels):
             raise ValueError(f"batch_size must be in [1, {len(folder.labels)}], got {batch_size}")
@@ -31,6 +33,7 @@ class FaceBatches(keras.utils.PyDataset):
         self.labels_as_input = bool(labels_as_input)
         self.epoch = int(start_epoch)
         self.teacher = teacher
+        self.augment = augment
         if teacher is not None and not labels_as_input:
             raise ValueError("teacher targets are a model input: use labels_as_input=True")
         self._order = self._permutation()
@@ -57,6 +60,8 @@ class FaceBatches(keras.utils.PyDataset):
         if self.flip:
             flips = np.random.default_rng((self.seed, self.epoch, index)).random(len(indices)) < 0.5
             images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
+        if self.augment is not None:
+            images = self.augment(images, np.random.default_rng((self.seed, self.epoch, index, 1)))
         x = preprocess(images)
         y = self.folder.labels[indices]
         if self.teacher is not None:

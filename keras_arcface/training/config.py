@@ -4,6 +4,8 @@ import dataclasses
 import json
 import pathlib
 
+from keras_arcface.data.augment import augmentation
+
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -16,7 +18,8 @@ class TrainConfig:
     kept apart); ``exclude_identities``: names to drop (e.g. the LFW-overlap list).
     ``warmup_epochs`` ramp the learning rate linearly from 0, then cosine decay to
     ``final_lr_fraction`` x ``learning_rate``.  ``devices`` > 1: MirroredStrategy (TensorFlow)
-    or DataParallel (JAX).  ``max_steps_per_epoch`` caps an epoch (tests, quick checks).
+    or DataParallel (JAX).  ``augment`` names a setting of ``keras_arcface.data.augment.AUGMENTATIONS`` ("none",
+    "light", "medium").  ``max_steps_per_epoch`` caps an epoch (tests, quick checks).
     """
 
     data_dirs: list
@@ -39,6 +42,7 @@ class TrainConfig:
     devices: int = 1
     seed: int = 0
     flip: bool = True
+    augment: str = "none"
     tensorboard: bool = False
     image_size: int = 112
     exclude_identities: list = dataclasses.field(default_factory=list)
@@ -53,6 +57,7 @@ class TrainConfig:
             self.data_dirs = [self.data_dirs]
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        augmentation(self.augment)  # a clear error for an unknown name
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         for name in ("epochs", "batch_size", "devices", "image_size"):

@@ -9,6 +9,7 @@ import time
 import keras
 
 from keras_arcface.data import FaceBatches, FaceFolder
+from keras_arcface.data.augment import augmentation
 from keras_arcface.training.callbacks import EpochCheckpoint, NaNGuard
 from keras_arcface.training.config import TrainConfig
 from keras_arcface.training.distribute import distribution_scope
@@ -57,8 +58,9 @@ def train(config, faces=None, verbose="auto", callbacks=()):
         config.teacher_embedding_size = int(teacher[0].shape[1])
     saved_config = output / "config.json"
     if saved_config.exists() and (output / "backup").exists():
-        previous = json.loads(saved_config.read_text())
-        if previous != json.loads(config.to_json()):
+        # Through TrainConfig, so that a field added since (at its default) still matches.
+        previous = TrainConfig(**json.loads(saved_config.read_text()))
+        if previous.to_json() != config.to_json():
             raise ValueError(f"{output} holds a run with another configuration; resume it with the "
                              "same settings or choose a new output directory")
     config.save(saved_config)
@@ -66,7 +68,9 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     keras.utils.set_random_seed(config.seed)
 
     faces.save_label_map(output / "label_map.json")
-    batches = FaceBatches(faces, config.batch_size, flip=config.flip, seed=config.seed, teacher=teacher)
+    augment = None if config.augment == "none" else augmentation(config.augment)
+    batches = FaceBatches(faces, config.batch_size, flip=config.flip, seed=config.seed, teacher=teacher,
+                          augment=augment)
     steps_per_epoch = len(batches) if not config.max_steps_per_epoch else min(
         len(batches), config.max_steps_per_epoch)
 

@@ -67,9 +67,22 @@ def test_cli_train_and_exclude_list(tmp_path, capsys):
     code = main(["train", "--data", *config.data_dirs, "--output", str(tmp_path / "cli"),
                  "--backbone", "iresnet18", "--image-size", "32", "--embedding-size", "16", "--epochs", "1",
                  "--batch-size", "8", "--head", "sphereface", "--head-params", '{"margin": 3}',
-                 "--exclude", str(exclude), "--lr", "0.01"])
+                 "--exclude", str(exclude), "--lr", "0.01", "--augment", "light"])
     assert code == 0
     assert "on 24 images of 3 identities" in capsys.readouterr().out
+    assert TrainConfig.load(tmp_path / "cli" / "config.json").augment == "light"
+
+
+def test_a_run_saved_before_a_config_field_existed_still_resumes(tmp_path):
+    config = _config(tmp_path, epochs=1)
+    out = pathlib.Path(config.output_dir)
+    (out / "backup").mkdir(parents=True)
+    old = json.loads(config.to_json())
+    del old["augment"]  # a config.json written before augmentation was added
+    (out / "config.json").write_text(json.dumps(old))
+    assert np.all(np.isfinite(train(config, verbose=0).history["loss"]))
+    with pytest.raises(ValueError, match="another configuration"):
+        train(_config(tmp_path, epochs=1, augment="light"), verbose=0)
 
 
 def test_nan_guard_stops_with_the_last_good_checkpoint(tmp_path):
