@@ -46,22 +46,28 @@ def _zoo(args):
     return 0
 
 
-def _train(args):
+def _config_from_args(args):
     import json
 
     from keras_arcface.data import read_identity_names
-    from keras_arcface.training import TrainConfig, TrainingDivergedError, train
+    from keras_arcface.training import TrainConfig
 
-    config = TrainConfig(
+    return TrainConfig(
         data_dirs=args.data, output_dir=args.output, backbone=args.backbone,
         embedding_size=args.embedding_size, head=args.head, head_params=json.loads(args.head_params),
         optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, epochs=args.epochs,
         batch_size=args.batch_size, precision=args.precision, jit_compile=args.jit_compile,
-        devices=args.devices, seed=args.seed, flip=not args.no_flip, augment=args.augment, tensorboard=args.tensorboard,
-        image_size=args.image_size, exclude_identities=read_identity_names(args.exclude),
-        max_steps_per_epoch=args.max_steps_per_epoch, teacher=args.teacher or "",
-        distill_weight=args.distill_weight)
+        devices=args.devices, seed=args.seed, flip=not args.no_flip, augment=args.augment,
+        tensorboard=args.tensorboard, image_size=args.image_size,
+        exclude_identities=read_identity_names(args.exclude), max_steps_per_epoch=args.max_steps_per_epoch,
+        teacher=args.teacher or "", distill_weight=args.distill_weight)
+
+
+def _train(args):
+    from keras_arcface.training import TrainingDivergedError, train
+
+    config = _config_from_args(args)
     try:
         result = train(config)
     except TrainingDivergedError as error:
@@ -72,6 +78,25 @@ def _train(args):
           f"{result.num_classes} identities: {len(losses)} epoch(s) this run"
           + (f", final loss {losses[-1]:.4f}, {result.samples_per_second:.1f} samples/s" if losses else
              " (already complete)") + f"; outputs in {result.output_dir}")
+    return 0
+
+
+def _lr_find(args):
+    import json
+
+    from keras_arcface.training.lr_range import lr_range_test, plot_range_test
+
+    config = _config_from_args(args)
+    result = lr_range_test(config, min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps, verbose="auto")
+    output = pathlib.Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "lr_range.json").write_text(json.dumps(result.to_dict(), indent=1))
+    plotted = plot_range_test(result, output / "lr_range.png")
+    print(f"learning-rate range test, {len(result.losses)} steps from {args.min_lr:g} to "
+          f"{result.learning_rates[-1]:.4g}{' (stopped: diverged)' if result.diverged else ''}: "
+          f"steepest descent at lr {result.steepest:.4g}, minimum loss at lr {result.minimum:.4g}, "
+          f"suggested lr {result.suggested:.4g}; {output / 'lr_range.json'}"
+          + (f", {output / 'lr_range.png'}" if plotted else ""))
     return 0
 
 
@@ -233,36 +258,47 @@ def build_parser():
     zoo_arguments(zoo_download)
     zoo.set_defaults(func=_zoo)
 
+    def training_arguments(command):
+        command.add_argument("--data", nargs="+", required=True, help="face folders <root>/<identity>/<image>")
+        command.add_argument("--output", required=True, help="output directory (re-run to resume)")
+        command.add_argument("--backbone", default="mobilefacenet")
+        command.add_argument("--embedding-size", type=int, default=128)
+        command.add_argument("--head", default="arcface")
+        command.add_argument("--head-params", default="{}", help='JSON, e.g. \'{"margin": 0.4}\'')
+        command.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
+        command.add_argument("--lr", type=float, default=0.1)
+        command.add_argument("--momentum", type=float, default=0.9)
+        command.add_argument("--weight-decay", type=float, default=5e-4)
+        command.add_argument("--warmup-epochs", type=float, default=1.0)
+        command.add_argument("--epochs", type=int, default=20)
+        command.add_argument("--batch-size", type=int, default=128)
+        command.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"], default="float32")
+        command.add_argument("--jit-compile", action="store_true", help="XLA-compile the training step")
+        command.add_argument("--devices", type=int, default=1, help="replicas (MirroredStrategy / DataParallel)")
+        command.add_argument("--seed", type=int, default=0)
+        command.add_argument("--no-flip", action="store_true")
+        command.add_argument("--augment", default="none",
+                             help="random shift/scale/rotation and lighting jitter: none, light or "
+                                  "medium (keras_arcface.data.augment.AUGMENTATIONS)")
+        command.add_argument("--tensorboard", action="store_true")
+        command.add_argument("--image-size", type=int, default=112)
+        command.add_argument("--exclude", help="file of identity names to leave out (txt, or CSV first column)")
+        command.add_argument("--max-steps-per-epoch", type=int, default=0)
+        command.add_argument("--teacher", help="distil from this .onnx / .tflite embedding model (its licence must allow it)")
+        command.add_argument("--distill-weight", type=float, default=1.0, help="weight of the 1 - cos(student, teacher) term")
+
     train = commands.add_parser("train", help="train a backbone with a margin head on face folders",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    train.add_argument("--data", nargs="+", required=True, help="face folders <root>/<identity>/<image>")
-    train.add_argument("--output", required=True, help="output directory (re-run to resume)")
-    train.add_argument("--backbone", default="mobilefacenet")
-    train.add_argument("--embedding-size", type=int, default=128)
-    train.add_argument("--head", default="arcface")
-    train.add_argument("--head-params", default="{}", help='JSON, e.g. \'{"margin": 0.4}\'')
-    train.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
-    train.add_argument("--lr", type=float, default=0.1)
-    train.add_argument("--momentum", type=float, default=0.9)
-    train.add_argument("--weight-decay", type=float, default=5e-4)
-    train.add_argument("--warmup-epochs", type=float, default=1.0)
-    train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"], default="float32")
-    train.add_argument("--jit-compile", action="store_true", help="XLA-compile the training step")
-    train.add_argument("--devices", type=int, default=1, help="replicas (MirroredStrategy / DataParallel)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--no-flip", action="store_true")
-    train.add_argument("--augment", default="none",
-                       help="random shift/scale/rotation and lighting jitter: none, light or medium "
-                            "(keras_arcface.data.augment.AUGMENTATIONS)")
-    train.add_argument("--tensorboard", action="store_true")
-    train.add_argument("--image-size", type=int, default=112)
-    train.add_argument("--exclude", help="file of identity names to leave out (txt, or CSV first column)")
-    train.add_argument("--max-steps-per-epoch", type=int, default=0)
-    train.add_argument("--teacher", help="distil from this .onnx / .tflite embedding model (its licence must allow it)")
-    train.add_argument("--distill-weight", type=float, default=1.0, help="weight of the 1 - cos(student, teacher) term")
+    training_arguments(train)
     train.set_defaults(func=_train)
+
+    lr_find = commands.add_parser("lr-find", help="learning-rate range test: the train flags, a geometric "
+                                  "lr ramp, the loss per step", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    training_arguments(lr_find)
+    lr_find.add_argument("--min-lr", type=float, default=1e-4)
+    lr_find.add_argument("--max-lr", type=float, default=3.0)
+    lr_find.add_argument("--steps", type=int, default=100)
+    lr_find.set_defaults(func=_lr_find)
 
     def model_arguments(command, required=True):
         command.add_argument("--model", required=required,

@@ -19,10 +19,13 @@ class FaceBatches(keras.utils.PyDataset):
     ``((images, labels, teacher), labels)``, the mirrored row for a flipped image.
     ``augment``: a :class:`~keras_arcface.data.augment.FaceAugmentation` applied after the flip,
     drawn from ``default_rng((seed, e, b, 1))`` (teacher targets stay those of the clean image).
+    ``max_batches`` > 0 caps an epoch at that many batches of the epoch's permutation (a cap in
+    ``fit(steps_per_epoch=...)`` would not restart the PyDataset at the next epoch).
     """
 
     def __init__(self, folder, batch_size, shuffle=True, flip=True, seed=0, drop_remainder=True,
-                 start_epoch=0, labels_as_input=True, teacher=None, augment=None, **kwargs):
+                 start_epoch=0, labels_as_input=True, teacher=None, augment=None, max_batches=0,
+                 **kwargs):
         super().__init__(**kwargs)
         if batch_size < 1 or batch_size > len(folder.labels):
             raise ValueError(f"batch_size must be in [1, {len(folder.labels)}], got {batch_size}")
@@ -34,6 +37,7 @@ class FaceBatches(keras.utils.PyDataset):
         self.epoch = int(start_epoch)
         self.teacher = teacher
         self.augment = augment
+        self.max_batches = int(max_batches)
         if teacher is not None and not labels_as_input:
             raise ValueError("teacher targets are a model input: use labels_as_input=True")
         self._order = self._permutation()
@@ -46,7 +50,8 @@ class FaceBatches(keras.utils.PyDataset):
 
     def __len__(self):
         count = len(self.folder.labels)
-        return count // self.batch_size if self.drop_remainder else math.ceil(count / self.batch_size)
+        batches = count // self.batch_size if self.drop_remainder else math.ceil(count / self.batch_size)
+        return min(batches, self.max_batches) if self.max_batches > 0 else batches
 
     def batch_images(self, indices):
         if self.folder.images is not None:

@@ -16,9 +16,13 @@ def learning_rate_schedule(config, steps_per_epoch):
         warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
 
 
-def make_optimizer(config, steps_per_epoch):
-    """SGD with momentum or AdamW, decoupled weight decay, wrapped for mixed_float16."""
-    schedule = learning_rate_schedule(config, steps_per_epoch)
+def make_optimizer(config, steps_per_epoch, schedule=None):
+    """SGD with momentum or AdamW, decoupled weight decay, wrapped for mixed_float16.
+
+    ``schedule``: another learning-rate schedule (the LR range test's ramp); by default the
+    config's warm-up and cosine decay.
+    """
+    schedule = schedule if schedule is not None else learning_rate_schedule(config, steps_per_epoch)
     if config.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum,
                                          weight_decay=config.weight_decay or None)

@@ -70,9 +70,8 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     faces.save_label_map(output / "label_map.json")
     augment = None if config.augment == "none" else augmentation(config.augment)
     batches = FaceBatches(faces, config.batch_size, flip=config.flip, seed=config.seed, teacher=teacher,
-                          augment=augment)
-    steps_per_epoch = len(batches) if not config.max_steps_per_epoch else min(
-        len(batches), config.max_steps_per_epoch)
+                          augment=augment, max_batches=config.max_steps_per_epoch)
+    steps_per_epoch = len(batches)
 
     per_replica_xla = (config.jit_compile and config.devices > 1
                        and keras.backend.backend() == "tensorflow")
@@ -91,8 +90,7 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     if config.tensorboard:
         all_callbacks.append(keras.callbacks.TensorBoard(str(output / "tensorboard")))
     start = time.perf_counter()
-    history = model.fit(batches, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-                        callbacks=all_callbacks, verbose=verbose)
+    history = model.fit(batches, epochs=config.epochs, callbacks=all_callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     backbone.save_weights(output / "backbone.weights.h5")
     model.save_weights(output / "training_model.weights.h5")

@@ -107,3 +107,4 @@ def test_batches_augment_after_the_flip_and_stay_deterministic(tmp_path):
     np.testing.assert_array_equal(unjittered[1][0][0], x_plain)
     jittered.on_epoch_end(), again.on_epoch_end()
     np.testing.assert_array_equal(jittered[0][0][0], again[0][0][0])
+

@@ -85,3 +85,13 @@ def test_batches_are_deterministic_shuffled_and_flipped(tmp_path):
     first.on_epoch_end()
     assert not np.array_equal(order_epoch0, first._order)
     np.testing.assert_allclose(preprocess(np.array([0, 255], np.uint8)), [-127.5 / 128, 127.5 / 128])
+
+
+def test_max_batches_caps_an_epoch_of_the_permutation(tmp_path):
+    folder = FaceFolder.scan(make_face_folder(tmp_path / "f", identities=3, per_identity=6, size=32),
+                             image_size=(32, 32))
+    capped = FaceBatches(folder, batch_size=4, seed=2, max_batches=2)
+    full = FaceBatches(folder, batch_size=4, seed=2)
+    assert len(capped) == 2 and len(full) == 4
+    np.testing.assert_array_equal(capped[1][0][0], full[1][0][0])
+    assert len(FaceBatches(folder, batch_size=4, max_batches=10)) == 4

@@ -73,6 +73,25 @@ def test_cli_train_and_exclude_list(tmp_path, capsys):
     assert TrainConfig.load(tmp_path / "cli" / "config.json").augment == "light"
 
 
+@pytest.mark.backend_neutral
+def test_max_steps_per_epoch_caps_every_epoch(tmp_path):
+    """Regression: a cap passed to fit(steps_per_epoch=) let epoch 2 run the 1 batch left over."""
+
+    class CountSteps(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.per_epoch = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.per_epoch.append(0)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.per_epoch[-1] += 1
+
+    counter = CountSteps()
+    train(_config(tmp_path, epochs=3, max_steps_per_epoch=3), verbose=0, callbacks=[counter])
+    assert counter.per_epoch == [3, 3, 3]  # 32 images in batches of 8: 4 per epoch, capped at 3
+
+
 def test_a_run_saved_before_a_config_field_existed_still_resumes(tmp_path):
     config = _config(tmp_path, epochs=1)
     out = pathlib.Path(config.output_dir)
