@@ -15,8 +15,6 @@ import math
 import keras
 import numpy as np
 
-from keras_arcface.data import FaceBatches
-from keras_arcface.data.augment import augmentation
 from keras_arcface.training.config import TrainConfig
 from keras_arcface.training.model import build_from_config, build_training_model, compile_for_training
 from keras_arcface.training.optimizers import make_optimizer
@@ -113,7 +111,7 @@ def pick_learning_rates(learning_rates, smoothed):
 def lr_range_test(config, faces=None, min_lr=1e-4, max_lr=3.0, steps=100, smoothing=0.9, stop_factor=4.0,
                   verbose=0):
     """Run the range test for ``config`` (a :class:`TrainConfig` or its dict); returns :class:`LRRangeResult`."""
-    from keras_arcface.training.train import load_faces
+    from keras_arcface.training.train import load_faces, make_batches
 
     if not isinstance(config, TrainConfig):
         config = TrainConfig(**config)
@@ -121,8 +119,7 @@ def lr_range_test(config, faces=None, min_lr=1e-4, max_lr=3.0, steps=100, smooth
     faces = faces if faces is not None else load_faces(config)
     keras.config.set_dtype_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
-    augment = None if config.augment == "none" else augmentation(config.augment)
-    batches = FaceBatches(faces, config.batch_size, flip=config.flip, seed=config.seed, augment=augment)
+    batches = make_batches(dataclasses.replace(config, max_steps_per_epoch=0), faces)
     # Whole epochs (a PyDataset cut short by steps_per_epoch does not restart at the next
     # epoch); the recorder stops the run after ``steps`` steps.
     epochs = math.ceil(steps / len(batches))

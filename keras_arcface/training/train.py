@@ -33,6 +33,13 @@ def load_faces(config):
     return folders[0] if len(folders) == 1 else FaceFolder.merge(folders)
 
 
+def make_batches(config, faces, teacher=None):
+    """The training batches of ``config``: flips, augmentation, seed, epoch cap."""
+    augment = None if config.augment == "none" else augmentation(config.augment)
+    return FaceBatches(faces, config.batch_size, flip=config.flip, seed=config.seed, teacher=teacher,
+                       augment=augment, max_batches=config.max_steps_per_epoch)
+
+
 def train(config, faces=None, verbose="auto", callbacks=()):
     """Train ``config.backbone`` with ``config.head`` on the face folders; resumable.
 
@@ -68,9 +75,7 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     keras.utils.set_random_seed(config.seed)
 
     faces.save_label_map(output / "label_map.json")
-    augment = None if config.augment == "none" else augmentation(config.augment)
-    batches = FaceBatches(faces, config.batch_size, flip=config.flip, seed=config.seed, teacher=teacher,
-                          augment=augment, max_batches=config.max_steps_per_epoch)
+    batches = make_batches(config, faces, teacher=teacher)
     steps_per_epoch = len(batches)
 
     per_replica_xla = (config.jit_compile and config.devices > 1
