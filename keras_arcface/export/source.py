@@ -25,7 +25,7 @@ def embedding_model(source):
     """The float32 embedding model of a training model, an embedding model, or a path.
 
     Paths: a training output directory or one of its ``.weights.h5`` files (rebuilt in float32
-    by ``load_trained``), or a ``.keras`` file (``safe_mode``).  A training model gives its
+    by ``load_backbone``), or a ``.keras`` file (``safe_mode``).  A training model gives its
     backbone (the sub-model feeding the head).  Models built under a mixed policy are rebuilt
     in float32 with the same weights.
     """
@@ -34,9 +34,9 @@ def embedding_model(source):
         if path.name.endswith(".weights.h5") and (path.parent / "config.json").is_file():
             path = path.parent
         if path.is_dir() and (path / "config.json").is_file():
-            from keras_arcface.training import load_trained
+            from keras_arcface.training import load_backbone
 
-            return load_trained(path)[0]
+            return load_backbone(path)
         if path.suffix == ".keras" and path.is_file():
             import keras_arcface.backbones  # noqa: F401  (registers the classes)
 

@@ -121,3 +121,20 @@ def load_trained(output_dir, precision="float32"):
     return backbone, head, config, label_map
 
 
+def load_backbone(output_dir, precision="float32"):
+    """The embedding model of a run, rebuilt under ``precision``: ``backbone.weights.h5`` when
+    present (all a zoo folder ships), else the backbone of ``training_model.weights.h5``."""
+    output = pathlib.Path(output_dir)
+    if not (output / "backbone.weights.h5").is_file():
+        return load_trained(output, precision)[0]
+    config = TrainConfig.load(output / "config.json")
+    label_map = json.loads((output / "label_map.json").read_text())
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        backbone, _ = build_from_config(config, len(label_map))
+        backbone.load_weights(output / "backbone.weights.h5")
+    finally:
+        keras.config.set_dtype_policy(previous)
+    return backbone
+

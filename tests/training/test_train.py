@@ -14,7 +14,7 @@ import pytest
 from keras import ops
 
 from keras_arcface.cli import main
-from keras_arcface.training import TrainConfig, TrainingDivergedError, load_trained, train
+from keras_arcface.training import TrainConfig, TrainingDivergedError, load_backbone, load_trained, train
 from tests.conftest import SHARED_DATA
 from tests.faces import make_face_folder
 
@@ -46,8 +46,15 @@ def test_train_writes_the_model_label_map_and_config(tmp_path):
     assert len(result.history["loss"]) == 2 and np.all(np.isfinite(result.history["loss"]))
     backbone, head, loaded_config, label_map = load_trained(out)
     assert loaded_config == config and head.num_classes == 4
-    x = np.zeros((1, 32, 32, 3), "float32")
-    assert ops.convert_to_numpy(backbone(x)).shape == (1, 16)
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    assert ops.convert_to_numpy(backbone(x)).shape == (2, 16)
+    # A zoo folder ships backbone.weights.h5 without the training model: same embeddings.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    for name in ("config.json", "label_map.json", "backbone.weights.h5"):
+        (alone / name).write_bytes((out / name).read_bytes())
+    np.testing.assert_allclose(ops.convert_to_numpy(load_backbone(alone)(x)),
+                               ops.convert_to_numpy(backbone(x)), atol=1e-6)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="JAX always compiles")
