@@ -22,7 +22,10 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
         exec(compile(block, str(README), "exec"), namespace)  # noqa: S102
     assert namespace["vectors"].shape == (4, 16)
     assert namespace["model"].loss.head is namespace["head"]
-    assert namespace["path"] == tmp_path / "zoo-cache" / "mfn-arcface-lfw-disjoint" / namespace["path"].name
+    assert namespace["path"] == tmp_path / "zoo-cache" / namespace["name"] / namespace["path"].name
+    from keras_arcface.zoo import default_model
+
+    assert namespace["name"] == default_model()  # the README shows the default model
 
 
 def test_readme_gives_the_two_commands():
