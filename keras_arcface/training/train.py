@@ -1,5 +1,6 @@
 """The training entry point: ``train(config)`` and ``keras-arcface train``."""
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -105,19 +106,29 @@ def train(config, faces=None, verbose="auto", callbacks=()):
                        faces.num_classes, len(faces.labels))
 
 
-def load_trained(output_dir, precision="float32"):
-    """(backbone, head, config, label_map) of a finished run, rebuilt under ``precision``."""
-    output = pathlib.Path(output_dir)
-    config = TrainConfig.load(output / "config.json")
-    label_map = json.loads((output / "label_map.json").read_text())
+@contextlib.contextmanager
+def _dtype_policy(precision):
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _run_config(output):
+    return (TrainConfig.load(output / "config.json"),
+            json.loads((output / "label_map.json").read_text()))
+
+
+def load_trained(output_dir, precision="float32"):
+    """(backbone, head, config, label_map) of a finished run, rebuilt under ``precision``."""
+    output = pathlib.Path(output_dir)
+    config, label_map = _run_config(output)
+    with _dtype_policy(precision):
         backbone, head = build_from_config(config, len(label_map))
         build_training_model(backbone, head, teacher_size=config.teacher_embedding_size,
                              distill_weight=config.distill_weight).load_weights(output / "training_model.weights.h5")
-    finally:
-        keras.config.set_dtype_policy(previous)
     return backbone, head, config, label_map
 
 
@@ -127,14 +138,8 @@ def load_backbone(output_dir, precision="float32"):
     output = pathlib.Path(output_dir)
     if not (output / "backbone.weights.h5").is_file():
         return load_trained(output, precision)[0]
-    config = TrainConfig.load(output / "config.json")
-    label_map = json.loads((output / "label_map.json").read_text())
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
+    config, label_map = _run_config(output)
+    with _dtype_policy(precision):
         backbone, _ = build_from_config(config, len(label_map))
         backbone.load_weights(output / "backbone.weights.h5")
-    finally:
-        keras.config.set_dtype_policy(previous)
     return backbone
-
