@@ -74,8 +74,8 @@ def test_a_range_test_run_and_its_command(tmp_path, capsys):
     config = _config(tmp_path, head="cosface")
     result = lr_range_test(config, min_lr=1e-4, max_lr=1e-1, steps=8)
     assert len(result.learning_rates) == len(result.smoothed) == 8 and not result.diverged
-    np.testing.assert_allclose(result.learning_rates[0], 1e-4) and np.testing.assert_allclose(
-        result.learning_rates[-1], 1e-1, rtol=1e-6)
+    np.testing.assert_allclose(result.learning_rates[0], 1e-4)
+    np.testing.assert_allclose(result.learning_rates[-1], 1e-1, rtol=1e-6)
     assert np.all(np.isfinite(result.losses))
     assert 1e-4 <= result.steepest <= 1e-1 and result.suggested == pytest.approx(result.minimum / 10)
     # Softmax logits are unbounded, so a huge rate blows the loss up (a normalised head saturates).
