@@ -1,14 +1,16 @@
-"""Face-embedding backbones, by name: MobileFaceNet and IResNet-18/34/50/100."""
+"""Face-embedding backbones, by name: MobileFaceNet, SFace and IResNet-18/34/50/100."""
 
 import functools
 
 from keras_arcface.backbones.flops import count_macs
 from keras_arcface.backbones.iresnet import IResNet
 from keras_arcface.backbones.mobilefacenet import MobileFaceNet
+from keras_arcface.backbones.sface import SFace
 
 #: name -> constructor; every constructor takes embedding_size= and input_shape=.
 BACKBONES = {
     "mobilefacenet": MobileFaceNet,
+    "sface": SFace,
     "iresnet18": functools.partial(IResNet, 18),
     "iresnet34": functools.partial(IResNet, 34),
     "iresnet50": functools.partial(IResNet, 50),
@@ -19,9 +21,10 @@ BACKBONES = {
 def get_backbone(name, **params):
     """Build a backbone by name, e.g. ``get_backbone("iresnet50", embedding_size=512)``."""
     try:
-        return BACKBONES[name.lower()](**params)
+        constructor = BACKBONES[name.lower()]
     except KeyError:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
+    return constructor(**params)
 
 
-__all__ = ["BACKBONES", "IResNet", "MobileFaceNet", "count_macs", "get_backbone"]
+__all__ = ["BACKBONES", "IResNet", "MobileFaceNet", "SFace", "count_macs", "get_backbone"]

@@ -6,8 +6,8 @@ BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9  # PyTorch's momentum 0.1
 
 
-def batch_norm(name, scale=True):
-    return keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, scale=scale, name=name)
+def batch_norm(name, scale=True, epsilon=BN_EPSILON):
+    return keras.layers.BatchNormalization(epsilon=epsilon, momentum=BN_MOMENTUM, scale=scale, name=name)
 
 
 def prelu(name):
@@ -16,16 +16,28 @@ def prelu(name):
                               name=name)
 
 
-def conv(filters, kernel_size, strides, name, padding=None, groups_depthwise=False):
-    """Convolution with PyTorch-style symmetric zero padding (so strided outputs match)."""
+#: How a convolution pads: "symmetric" as PyTorch / MXNet (k // 2 zeros on every side; InsightFace,
+#: SFace) or "same" as TensorFlow (the extra zero of a strided convolution goes right and bottom).
+PADDINGS = ("symmetric", "same")
+
+
+def conv(filters, kernel_size, strides, name, padding=None, groups_depthwise=False, style="symmetric"):
+    """Convolution without bias.  ``style="symmetric"`` pads (k - 1) // 2 zeros on every side (or
+    ``padding``) with separate zero padding, so strided outputs match PyTorch; ``style="same"`` is
+    TensorFlow's SAME padding (``padding=0`` still means none)."""
+    if style not in PADDINGS:
+        raise ValueError(f"padding style must be one of {PADDINGS}, got {style!r}")
     layers = []
     pad = (kernel_size - 1) // 2 if padding is None else padding
-    if pad:
+    keras_padding = "same" if style == "same" and pad else "valid"
+    if pad and keras_padding == "valid":
         layers.append(keras.layers.ZeroPadding2D(pad, name=f"{name}_pad"))
     if groups_depthwise:
-        layers.append(keras.layers.DepthwiseConv2D(kernel_size, strides=strides, use_bias=False, name=name))
+        layers.append(keras.layers.DepthwiseConv2D(kernel_size, strides=strides, padding=keras_padding,
+                                                   use_bias=False, name=name))
     else:
-        layers.append(keras.layers.Conv2D(filters, kernel_size, strides=strides, use_bias=False, name=name))
+        layers.append(keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=keras_padding,
+                                          use_bias=False, name=name))
 
     def apply(x):
         for layer in layers:

@@ -1,0 +1,8 @@
+"""Checkpoint converters: pretrained .onnx / .tflite face models onto our Keras backbones, parity-checked."""
+
+from keras_arcface.convert.convert import PARITY_GATE, ParityError, build_converted, convert, keras_input_spec
+from keras_arcface.convert.mapping import assign_weights, weighted_layers
+from keras_arcface.convert.sources import ConversionError, SourceLayer, read_onnx, read_source, read_tflite
+
+__all__ = ["PARITY_GATE", "ConversionError", "ParityError", "SourceLayer", "assign_weights", "build_converted",
+           "convert", "keras_input_spec", "read_onnx", "read_source", "read_tflite", "weighted_layers"]

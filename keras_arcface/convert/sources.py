@@ -1,0 +1,217 @@
+"""Read the weighted layers of an .onnx or .tflite face model, in graph order, in Keras layout.
+
+Each reader returns ``(layers, spec_changes)``: a list of :class:`SourceLayer` (convolutions,
+depthwise convolutions, BatchNorm, PReLU and dense layers, each with its weights already in
+Keras' layout except a dense layer fed by a flattened NCHW map, which the mapper reorders), and
+the scalar preprocessing the graph applies to its input (ONNX ``Sub``/``Mul`` by constants before
+the first convolution), so that the Keras model can take it over.
+
+Weightless ops that do not change what the weights compute (Dropout, Flatten, Reshape, Add,
+Identity) are skipped; BatchNorm folded into a convolution shows as a convolution bias, and PReLU
+written as ``relu(x) + c (x - |x|)`` (TFLite) is read back as a PReLU with slope 2c.
+"""
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+
+class ConversionError(ValueError):
+    """A source file that cannot be read, or whose layers do not fit the chosen backbone."""
+
+
+@dataclasses.dataclass
+class SourceLayer:
+    kind: str     # "conv", "depthwise", "batch_norm", "prelu", "dense"
+    name: str     # the source's node / tensor name
+    weights: dict  # conv: kernel (kh, kw, in, out) [bias]; depthwise: kernel (kh, kw, C, 1) [bias];
+    #                batch_norm: gamma, beta, mean, variance, epsilon; prelu: alpha (C,); dense: kernel (in, out) [bias]
+    strides: tuple = (1, 1)
+    layout: str = "NHWC"  # dense only: the layout of the map flattened into it
+
+    def describe(self):
+        shapes = ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in self.weights.items() if k != "epsilon")
+        return f"{self.kind} {self.name!r} ({shapes})"
+
+
+def read_source(path):
+    """(layers, spec_changes) of a .onnx or .tflite file; :class:`ConversionError` for anything else."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ConversionError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return read_onnx(path)
+    if suffix == ".tflite":
+        return read_tflite(path)
+    raise ConversionError(f"{path}: expected a .onnx or .tflite file")
+
+
+# -- ONNX ----------------------------------------------------------------------------------------
+_ONNX_PASSTHROUGH = {"Dropout", "Flatten", "Reshape", "Add", "Identity", "Constant", "Shape", "Gather",
+                     "Unsqueeze", "Concat", "Squeeze"}
+
+
+def read_onnx(path):
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as error:  # onnx raises DecodeError, ValidationError, ...
+        raise ConversionError(f"{path}: not a readable ONNX model ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else ''})") from None
+    graph = model.graph
+    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attribute in node.attribute:
+                if attribute.name == "value":
+                    constants[node.output[0]] = numpy_helper.to_array(attribute.t)
+    layers, spec = [], {"mean": 0.0, "std": 1.0}
+    seen_weights = False
+    for node in graph.node:
+        op = node.op_type
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if op == "Conv":
+            seen_weights = True
+            kernel = constants.get(node.input[1])
+            if kernel is None:
+                raise ConversionError(f"{path}: Conv {node.name!r} takes its weights from a computed tensor")
+            group = int(attrs.get("group", 1))
+            weights = {}
+            if group == 1:
+                kind, weights["kernel"] = "conv", kernel.transpose(2, 3, 1, 0)
+            elif group == kernel.shape[0] and kernel.shape[1] == 1:
+                kind, weights["kernel"] = "depthwise", kernel.transpose(2, 3, 0, 1)
+            else:
+                raise ConversionError(f"{path}: Conv {node.name!r} is a grouped convolution (group {group}) "
+                                      "that no backbone here has")
+            if len(node.input) > 2 and node.input[2]:
+                weights["bias"] = constants[node.input[2]]
+            layers.append(SourceLayer(kind, node.name, weights, tuple(attrs.get("strides", (1, 1)))))
+        elif op == "BatchNormalization":
+            seen_weights = True
+            gamma, beta, mean, variance = (constants[name] for name in node.input[1:5])
+            layers.append(SourceLayer("batch_norm", node.name, {
+                "gamma": gamma, "beta": beta, "mean": mean, "variance": variance,
+                "epsilon": float(attrs.get("epsilon", 1e-5))}))
+        elif op == "PRelu":
+            seen_weights = True
+            slope = constants.get(node.input[1])
+            if slope is None:
+                raise ConversionError(f"{path}: PRelu {node.name!r} has a computed slope")
+            layers.append(SourceLayer("prelu", node.name, {"alpha": np.asarray(slope).reshape(-1)}))
+        elif op in ("Gemm", "MatMul"):
+            seen_weights = True
+            weight = constants.get(node.input[1])
+            if weight is None:
+                raise ConversionError(f"{path}: {op} {node.name!r} takes its weights from a computed tensor")
+            kernel = weight.T if (op == "Gemm" and attrs.get("transB", 0)) else weight
+            if op == "Gemm":
+                kernel = kernel * float(attrs.get("alpha", 1.0))
+            weights = {"kernel": kernel}
+            if op == "Gemm" and len(node.input) > 2 and node.input[2]:
+                weights["bias"] = constants[node.input[2]] * float(attrs.get("beta", 1.0))
+            layers.append(SourceLayer("dense", node.name, weights, layout="NCHW"))
+        elif op in ("Sub", "Mul", "Div", "Add") and not seen_weights and _scalar(constants, node):
+            value = float(_scalar(constants, node))
+            if op == "Sub":
+                spec["mean"] += value * spec["std"]
+            elif op == "Add":
+                spec["mean"] -= value * spec["std"]
+            elif op == "Mul":
+                spec["std"] /= value
+            else:
+                spec["std"] *= value
+        elif op in _ONNX_PASSTHROUGH:
+            continue
+        else:
+            raise ConversionError(f"{path}: unsupported op {op} ({node.name!r}); the converter reads Conv, "
+                                  "BatchNormalization, PRelu, Gemm/MatMul and scalar input normalisation")
+    spec_changes = {} if spec == {"mean": 0.0, "std": 1.0} else spec
+    return layers, spec_changes
+
+
+def _scalar(constants, node):
+    """The scalar constant operand of a binary node, or None."""
+    if len(node.input) != 2 or node.input[1] not in constants:
+        return None
+    value = np.asarray(constants[node.input[1]])
+    return value.reshape(-1)[0] if value.size == 1 else None
+
+
+# -- TFLite --------------------------------------------------------------------------------------
+def read_tflite(path):
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        interpreter = Interpreter(model_path=str(path),
+                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter.allocate_tensors()
+    except Exception as error:  # LiteRT raises ValueError / RuntimeError for corrupt files
+        raise ConversionError(f"{path}: not a readable TFLite model ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else ''})") from None
+    details = {t["index"]: t for t in interpreter.get_tensor_details()}
+    ops = interpreter._get_ops_details()  # the only public-enough view of the graph in LiteRT
+    produced_by = {}
+    for op in ops:
+        for output in op["outputs"]:
+            produced_by[output] = op
+
+    def constant(index):
+        if index < 0 or index in produced_by or index in {d["index"] for d in interpreter.get_input_details()}:
+            return None
+        try:
+            return np.array(interpreter.get_tensor(index))
+        except ValueError:
+            return None
+
+    layers = []
+    for op in ops:
+        name, inputs = op["op_name"], [i for i in op["inputs"]]
+        out_name = details[op["outputs"][0]]["name"] if op["outputs"] else name
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            kernel = constant(inputs[1])
+            if kernel is None:
+                raise ConversionError(f"{path}: {name} {out_name!r} has no constant weights (a quantised file?)")
+            kernel = kernel.transpose(1, 2, 3, 0)  # (out, kh, kw, in) or (1, kh, kw, C) -> (kh, kw, in|C, out|1)
+            weights = {"kernel": kernel}
+            bias = constant(inputs[2]) if len(inputs) > 2 else None
+            if bias is not None:
+                weights["bias"] = bias
+            layers.append(SourceLayer("conv" if name == "CONV_2D" else "depthwise", out_name, weights,
+                                      _tflite_strides(op, details)))
+        elif name == "MUL":
+            # PReLU as relu(x) + c * (x - |x|): the MUL of a constant c with SUB(x, ABS(x))
+            slope, other = (constant(inputs[0]), inputs[1]) if constant(inputs[0]) is not None else (
+                constant(inputs[1]), inputs[0])
+            source = produced_by.get(other)
+            if slope is not None and source is not None and source["op_name"] == "SUB" and any(
+                    produced_by.get(i, {}).get("op_name") == "ABS" for i in source["inputs"]):
+                layers.append(SourceLayer("prelu", out_name, {"alpha": 2.0 * slope.reshape(-1)}))
+            else:
+                raise ConversionError(f"{path}: a MUL ({out_name!r}) that is not part of a PReLU")
+        elif name == "PRELU":
+            layers.append(SourceLayer("prelu", out_name, {"alpha": constant(inputs[1]).reshape(-1)}))
+        elif name == "FULLY_CONNECTED":
+            weights = {"kernel": constant(inputs[1]).T}
+            bias = constant(inputs[2]) if len(inputs) > 2 else None
+            if bias is not None:
+                weights["bias"] = bias
+            layers.append(SourceLayer("dense", out_name, weights))
+        elif name in ("RELU", "ABS", "SUB", "ADD", "RESHAPE", "DELEGATE", "DEQUANTIZE"):
+            continue
+        else:
+            raise ConversionError(f"{path}: unsupported TFLite op {name} ({out_name!r})")
+    return layers, {}
+
+
+def _tflite_strides(op, details):
+    """Strides from the input and output sizes (LiteRT does not expose the op's options)."""
+    image = [i for i in op["inputs"] if i >= 0][0]
+    in_h, in_w = details[image]["shape"][1:3]
+    out_h, out_w = details[op["outputs"][0]]["shape"][1:3]
+    return (max(1, int(round(in_h / out_h))), max(1, int(round(in_w / out_w))))
