@@ -61,7 +61,9 @@ def _config_from_args(args):
         devices=args.devices, seed=args.seed, flip=not args.no_flip, augment=args.augment,
         tensorboard=args.tensorboard, image_size=args.image_size,
         exclude_identities=read_identity_names(args.exclude), max_steps_per_epoch=args.max_steps_per_epoch,
-        teacher=args.teacher or "", distill_weight=args.distill_weight)
+        teacher=args.teacher or "", distill_weight=args.distill_weight, init_from=args.init_from or "",
+        freeze_batchnorm=args.freeze_batchnorm, head_only_epochs=args.head_only_epochs,
+        backbone_params=json.loads(args.backbone_params))
 
 
 def _train(args):
@@ -225,6 +227,31 @@ def _export(args):
     return 0
 
 
+def _convert(args):
+    import json
+
+    from keras_arcface.convert import ConversionError, convert
+    from keras_arcface.data import sample_faces
+
+    try:
+        params = json.loads(args.backbone_params)
+    except json.JSONDecodeError as error:
+        print(f"error: --backbone-params is not valid JSON ({error}): {args.backbone_params!r}", file=sys.stderr)
+        return 2
+    try:
+        faces = sample_faces(args.faces, args.num_faces)
+        config = convert(args.source, args.backbone, args.output, faces, backbone_params=params,
+                         embedding_size=args.embedding_size, weights_dtype=args.weights_dtype)
+    except (ConversionError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    parity = config["parity"]
+    print(f"converted {args.source} onto {args.backbone} ({config['embedding_size']}-d): minimum cosine "
+          f"{parity['min_cosine']:.7f}, mean {parity['mean_cosine']:.7f} on {parity['faces']} faces from "
+          f"{args.faces} (gate {parity['gate']}); {args.output}/backbone.weights.h5 + config.json")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-arcface", description="Margin-softmax face models for Keras 3")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -286,6 +313,13 @@ def build_parser():
         command.add_argument("--max-steps-per-epoch", type=int, default=0)
         command.add_argument("--teacher", help="distil from this .onnx / .tflite embedding model (its licence must allow it)")
         command.add_argument("--distill-weight", type=float, default=1.0, help="weight of the 1 - cos(student, teacher) term")
+        command.add_argument("--backbone-params", default="{}", help='JSON, e.g. \'{"width": 0.5}\'')
+        command.add_argument("--init-from", help="start the backbone from a zoo name, a .weights.h5 file, or a run / "
+                                                 "converted-model folder (the head is new)")
+        command.add_argument("--freeze-batchnorm", action="store_true",
+                             help="keep the backbone's BatchNorm statistics and scale/offset fixed")
+        command.add_argument("--head-only-epochs", type=int, default=0,
+                             help="train only the head for this many epochs first")
 
     train = commands.add_parser("train", help="train a backbone with a margin head on face folders",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -338,6 +372,22 @@ def build_parser():
     embed.add_argument("--align", action="store_true", help="detect and align faces in raw photos first")
     aligner_arguments(embed)
     embed.set_defaults(func=_embed)
+
+    convert = commands.add_parser("convert", help="a pretrained .onnx / .tflite face model as a Keras backbone, "
+                                  "parity-checked", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    convert.add_argument("source", help=".onnx or .tflite file")
+    convert.add_argument("--backbone", required=True, help="backbone name (keras_arcface.backbones.BACKBONES), "
+                                                           "e.g. sface, mobilefacenet, iresnet50")
+    convert.add_argument("--backbone-params", default="{}",
+                         help='JSON, e.g. \'{"padding": "same", "separable_pointwise": true}\'')
+    convert.add_argument("--embedding-size", type=int, default=None, help="default: the source's output size")
+    convert.add_argument("--faces", required=True, help="aligned face folder <root>/<identity>/<image> for the "
+                                                        "parity check")
+    convert.add_argument("--num-faces", type=int, default=400)
+    convert.add_argument("--weights-dtype", choices=["float32", "float16"], default="float32",
+                         help="float16 halves the weights file (parity is checked with the stored weights)")
+    convert.add_argument("-o", "--output", required=True, help="output folder (backbone.weights.h5, config.json)")
+    convert.set_defaults(func=_convert)
 
     export = commands.add_parser("export", help="SavedModel / TFLite / ONNX files with parity checks")
     export.add_argument("--model", required=True, help="training output directory, its weights file, or .keras")

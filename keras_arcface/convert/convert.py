@@ -125,14 +125,21 @@ def _write_atomically(output, model, config, weights_dtype):
 
 
 def _halve_weights_file(path):
-    """Store every float32 array of a ``.weights.h5`` file as float16 (Keras casts back when loading)."""
+    """Rewrite a ``.weights.h5`` file with every float32 array as float16 (Keras casts back when loading)."""
     import h5py
 
-    with h5py.File(path, "r+") as handle:
-        datasets = []
-        handle.visititems(lambda name, item: datasets.append(name) if isinstance(item, h5py.Dataset) else None)
-        for name in datasets:
-            data = handle[name][()]
-            if getattr(data, "dtype", None) == np.float32:
-                del handle[name]
-                handle.create_dataset(name, data=data.astype(np.float16))
+    halved = path.with_name(path.name + ".f16")
+    with h5py.File(path, "r") as source, h5py.File(halved, "w") as target:
+        target.attrs.update(dict(source.attrs))
+
+        def copy(name, item):
+            if isinstance(item, h5py.Group):
+                target.require_group(name).attrs.update(dict(item.attrs))
+            else:
+                data = item[()]
+                if getattr(data, "dtype", None) == np.float32:
+                    data = data.astype(np.float16)
+                target.create_dataset(name, data=data).attrs.update(dict(item.attrs))
+
+        source.visititems(copy)
+    os.replace(halved, path)

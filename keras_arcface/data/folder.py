@@ -124,6 +124,30 @@ def _summary(skipped, limit=10):
     return "".join(lines) + more
 
 
+def sample_faces(root, count, image_size=IMAGE_SIZE, seed=0):
+    """``count`` aligned crops drawn without replacement (seeded) from ``<root>/<identity>/<image>``,
+    uint8 RGB (n, H, W, 3); only the drawn files are decoded.  Unusable files are skipped; a
+    ``ValueError`` names the folder when it holds no usable crop of ``image_size``."""
+    root = pathlib.Path(root)
+    if not root.is_dir():
+        raise ValueError(f"face folder {root} does not exist or is not a directory")
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    order = np.random.default_rng(seed).permutation(len(paths))
+    faces = []
+    for index in order:
+        try:
+            image = read_image(paths[index])
+        except BadImageError:
+            continue
+        if image.shape[:2] == tuple(image_size):
+            faces.append(image)
+        if len(faces) == count:
+            break
+    if not faces:
+        raise ValueError(f"no aligned {image_size[0]}x{image_size[1]} face crops under {root}")
+    return np.stack(faces)
+
+
 def read_identity_names(path):
     """Identity names to exclude: a text file (one per line) or a CSV whose first column holds them."""
     if not path:

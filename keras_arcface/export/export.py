@@ -15,18 +15,36 @@ class ParityError(ExportError):
     """An exported model whose embeddings differ from the Keras model's beyond its gate."""
 
 
-def export(source, formats, output_dir, faces, name="model", opset=17, threshold=None, source_name=None):
+def _recorded_spec(source, model):
+    """The input spec a model folder records (a converted model keeps its source's normalisation),
+    else the keras-arcface default for the model's size."""
+    from keras_arcface.runtime import InputSpec
+
+    if isinstance(source, (str, pathlib.Path)):
+        path = pathlib.Path(source)
+        config = (path if path.is_dir() else path.parent) / "config.json"
+        if config.is_file():
+            recorded = json.loads(config.read_text()).get("input_spec")
+            if recorded:
+                return InputSpec(**recorded)
+    return InputSpec(size=tuple(model.input_shape[1:3]))
+
+
+def export(source, formats, output_dir, faces, name="model", opset=17, threshold=None, source_name=None,
+           input_spec=None):
     """Export the float32 embedding model of ``source`` in every format and check parity.
 
     ``faces``: real aligned uint8 RGB crops (N, 112, 112, 3): the parity set, and the
     calibration set for full int8.  Each file gets ``<file>.json`` (or ``saved_model.json``)
     with its input spec, embedding size, format and measured parity.  A format whose minimum
     cosine to the Keras embeddings is under its gate raises :class:`ParityError` (the file is
-    removed).  Returns {format: {"path", "min_cosine", "mean_cosine", "gate", "bytes"}}.
+    removed).  ``input_spec``: how the model wants its faces (default: the ``input_spec`` of the
+    source folder's ``config.json``, else NHWC RGB (x - 127.5) / 128).
+    Returns {format: {"path", "min_cosine", "mean_cosine", "gate", "bytes"}}.
     """
-    from keras_arcface.data import preprocess
 
     model = embedding_model(source)
+    spec = input_spec if input_spec is not None else _recorded_spec(source, model)
     faces = np.asarray(faces)
     size = tuple(model.input_shape[1:3])
     if faces.ndim != 4 or tuple(faces.shape[1:3]) != size or faces.dtype != np.uint8:
@@ -34,7 +52,7 @@ def export(source, formats, output_dir, faces, name="model", opset=17, threshold
                          f"{faces.dtype} {faces.shape}")
     output = pathlib.Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    reference = keras_embeddings(model, faces)
+    reference = keras_embeddings(model, faces, spec)
     results = {}
     for fmt in formats:
         if fmt not in FORMATS:
@@ -46,10 +64,11 @@ def export(source, formats, output_dir, faces, name="model", opset=17, threshold
         elif fmt == "onnx":
             write_onnx(model, path, opset)
         else:
-            write_tflite(model, path, fmt.split("_", 1)[1], representative_images=preprocess(faces))
+            write_tflite(model, path, fmt.split("_", 1)[1], representative_images=spec.prepare(faces))
         metadata = {
             "format": fmt, "embedding_size": int(model.output_shape[-1]),
-            "input_spec": {"size": list(size), "layout": "NHWC", "colour": "RGB", "mean": 127.5, "std": 128.0},
+            "input_spec": {"size": list(size), "layout": "NHWC", "colour": spec.colour, "mean": spec.mean,
+                           "std": spec.std},
             "keras_arcface_version": keras_arcface.__version__,
             "source": str(source_name or (source if isinstance(source, (str, pathlib.Path))
                                           else getattr(source, "name", "model"))),
@@ -58,7 +77,7 @@ def export(source, formats, output_dir, faces, name="model", opset=17, threshold
         if threshold is not None:
             metadata["threshold"] = float(threshold)
         metadata_path.write_text(json.dumps(metadata, indent=1))
-        low, mean = cosine_parity(reference, exported_embeddings(path, fmt, faces))
+        low, mean = cosine_parity(reference, exported_embeddings(path, fmt, faces, spec))
         metadata["parity"] = {"min_cosine": low, "mean_cosine": mean, "gate": gate, "faces": int(len(faces))}
         metadata_path.write_text(json.dumps(metadata, indent=1))
         size_bytes = (sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir()

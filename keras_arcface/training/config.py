@@ -20,6 +20,9 @@ class TrainConfig:
     ``final_lr_fraction`` x ``learning_rate``.  ``devices`` > 1: MirroredStrategy (TensorFlow)
     or DataParallel (JAX).  ``augment`` names a setting of ``keras_arcface.data.augment.AUGMENTATIONS`` ("none",
     "light", "medium").  ``max_steps_per_epoch`` caps an epoch (tests, quick checks).
+    ``init_from``: start the backbone from a zoo name, a ``.weights.h5`` file or a run / converted
+    model folder (the head is new); ``freeze_batchnorm`` keeps the backbone's BatchNorm statistics
+    and affine parameters fixed; ``head_only_epochs`` trains only the head for that many epochs first.
     """
 
     data_dirs: list
@@ -51,6 +54,9 @@ class TrainConfig:
     teacher: str = ""
     distill_weight: float = 1.0
     teacher_embedding_size: int = 0
+    init_from: str = ""
+    freeze_batchnorm: bool = False
+    head_only_epochs: int = 0
 
     def __post_init__(self):
         if isinstance(self.data_dirs, str):
@@ -63,6 +69,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "devices", "image_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if int(self.head_only_epochs) < 0 or int(self.head_only_epochs) >= int(self.epochs):
+            raise ValueError(f"head_only_epochs must be in [0, epochs={self.epochs}), got {self.head_only_epochs!r}")
         if self.batch_size % self.devices:
             raise ValueError(f"batch_size {self.batch_size} must be divisible by devices {self.devices}")
 

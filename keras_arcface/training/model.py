@@ -105,11 +105,11 @@ def build_training_model(backbone, head, per_replica_xla=False, teacher_size=0, 
 
 def build_from_config(config, num_classes):
     """Backbone and head from a :class:`TrainConfig`."""
-    from keras_arcface.backbones import get_backbone
+    import dataclasses
 
-    size = config.image_size
-    backbone = get_backbone(config.backbone, embedding_size=config.embedding_size,
-                            input_shape=(size, size, 3), **config.backbone_params)
+    from keras_arcface.backbones import backbone_from_config
+
+    backbone = backbone_from_config(dataclasses.asdict(config))
     head = get_head(config.head, num_classes, name="head", **config.head_params)
     return backbone, head
 

@@ -16,6 +16,8 @@ from keras_arcface.training.config import TrainConfig
 from keras_arcface.training.distribute import distribution_scope
 from keras_arcface.training.model import build_from_config, build_training_model, compile_for_training
 from keras_arcface.training.optimizers import make_optimizer
+from keras_arcface.training.pretrained import (HeadOnlyEpochs, freeze_batch_norm, load_initial_weights,
+                                               resolve_initial_weights)
 
 
 @dataclasses.dataclass
@@ -81,11 +83,19 @@ def train(config, faces=None, verbose="auto", callbacks=()):
 
     per_replica_xla = (config.jit_compile and config.devices > 1
                        and keras.backend.backend() == "tensorflow")
+    resuming = (output / "backup").exists()
+    initial_weights = resolve_initial_weights(config.init_from, config) if config.init_from else None
     with distribution_scope(config.devices):
         backbone, head = build_from_config(config, faces.num_classes)
+        if initial_weights is not None and not resuming:  # a resumed run restores its own progress
+            load_initial_weights(backbone, initial_weights)
+        if config.freeze_batchnorm:
+            freeze_batch_norm(backbone)
         model = build_training_model(backbone, head, per_replica_xla=per_replica_xla,
                                      teacher_size=config.teacher_embedding_size, distill_weight=config.distill_weight)
         compile_for_training(model, make_optimizer(config, steps_per_epoch), config.jit_compile)
+    if config.head_only_epochs:
+        callbacks = [HeadOnlyEpochs(backbone, config.head_only_epochs), *callbacks]
 
     checkpoints = EpochCheckpoint(output / "checkpoints", keep=config.keep_checkpoints)
     # double_checkpoint: a kill while the backup is being written leaves the previous one to
@@ -132,14 +142,22 @@ def load_trained(output_dir, precision="float32"):
     return backbone, head, config, label_map
 
 
+def is_run_config(data):
+    """True for a training run's ``config.json``, False for a converted model's (no training data)."""
+    return "data_dirs" in data
+
+
 def load_backbone(output_dir, precision="float32"):
-    """The embedding model of a run, rebuilt under ``precision``: ``backbone.weights.h5`` when
-    present (all a zoo folder ships), else the backbone of ``training_model.weights.h5``."""
+    """The embedding model of a run or a converted model's folder, rebuilt under ``precision``:
+    ``backbone.weights.h5`` when present (all a zoo folder ships), else the backbone of
+    ``training_model.weights.h5``."""
+    from keras_arcface.backbones import backbone_from_config
+
     output = pathlib.Path(output_dir)
-    if not (output / "backbone.weights.h5").is_file():
+    data = json.loads((output / "config.json").read_text())
+    if is_run_config(data) and not (output / "backbone.weights.h5").is_file():
         return load_trained(output, precision)[0]
-    config, label_map = _run_config(output)
     with _dtype_policy(precision):
-        backbone, _ = build_from_config(config, len(label_map))
+        backbone = backbone_from_config(dataclasses.asdict(TrainConfig(**data)) if is_run_config(data) else data)
         backbone.load_weights(output / "backbone.weights.h5")
     return backbone

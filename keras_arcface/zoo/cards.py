@@ -60,7 +60,15 @@ class ModelCard:
     licence: dict
     artifacts: dict
     default: bool = False
+    #: For a converted model: where the weights came from (package, file, sha256) and the command.
+    origin: dict = None
     path: str = ""
+
+    @property
+    def commercial_use(self):
+        """True when the card states that the licences of the weights and of the training data allow
+        commercial use (as their providers state them; not legal advice)."""
+        return bool(self.licence.get("commercial_use", False))
 
     @classmethod
     def from_file(cls, path):
@@ -91,6 +99,8 @@ class ModelCard:
     def to_dict(self):
         data = dataclasses.asdict(self)
         data.pop("path")
+        if data["origin"] is None:
+            data.pop("origin")
         for spec in data["artifacts"].values():
             spec.pop("format")
         return data

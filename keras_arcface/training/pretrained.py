@@ -1,0 +1,101 @@
+"""Fine-tuning from pretrained weights: ``TrainConfig.init_from`` (a zoo name, a ``.weights.h5`` file,
+or a run / converted-model folder), BatchNorm statistics kept frozen, head-only first epochs."""
+
+import json
+import pathlib
+
+import keras
+
+from keras_arcface.runtime import InputSpec
+
+#: The normalisation the training pipeline applies (``keras_arcface.data.preprocess``).
+TRAINING_SPEC = InputSpec()
+
+
+def _check_spec(recorded, source):
+    if recorded is None:
+        return
+    spec = InputSpec(**recorded)
+    if (spec.layout, spec.colour, spec.mean, spec.std) != (TRAINING_SPEC.layout, TRAINING_SPEC.colour,
+                                                            TRAINING_SPEC.mean, TRAINING_SPEC.std):
+        raise ValueError(f"init_from {source}: the model takes {spec.colour} (x - {spec.mean}) / {spec.std}, the "
+                         f"training pipeline feeds {TRAINING_SPEC.colour} (x - {TRAINING_SPEC.mean}) / "
+                         f"{TRAINING_SPEC.std}; fine-tuning it would start from a shifted input")
+
+
+def _describe(config):
+    return (f"{config.get('backbone')} {config.get('backbone_params') or {}} "
+            f"{config.get('embedding_size')}-d at {config.get('image_size', 112)} px")
+
+
+def _check_architecture(source_config, config, source):
+    wanted = {"backbone": config.backbone, "backbone_params": dict(config.backbone_params),
+              "embedding_size": config.embedding_size, "image_size": config.image_size}
+    found = {key: source_config.get(key, 112 if key == "image_size" else None) for key in wanted}
+    found["backbone_params"] = dict(found["backbone_params"] or {})
+    if found != wanted:
+        raise ValueError(f"init_from {source} holds a {_describe(found)} backbone, the run builds a "
+                         f"{_describe(wanted)} one: set the same backbone, backbone_params and embedding_size")
+
+
+def resolve_initial_weights(init_from, config, **zoo_options):
+    """The ``.weights.h5`` file of ``init_from`` after checking that it fits ``config``'s backbone:
+    a zoo name (downloaded and verified through the zoo), a run or converted-model folder (its
+    ``backbone.weights.h5``), or a weights file (its shapes are checked when loaded)."""
+    path = pathlib.Path(init_from)
+    if path.is_dir():
+        recorded = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else None
+        if recorded is None or not (path / "backbone.weights.h5").is_file():
+            raise ValueError(f"init_from {path}: a folder needs config.json and backbone.weights.h5 (a training "
+                             "run or `keras-arcface convert` output)")
+        _check_architecture(recorded, config, path)
+        _check_spec(recorded.get("input_spec"), path)
+        return path / "backbone.weights.h5"
+    if path.is_file():
+        if not path.name.endswith(".weights.h5"):
+            raise ValueError(f"init_from {path}: expected a .weights.h5 file, a folder or a zoo name")
+        return path
+    from keras_arcface.zoo import download, list_models, model_card
+
+    if init_from not in list_models():
+        raise ValueError(f"init_from {init_from!r} is neither a file, a folder nor a zoo model "
+                         f"({', '.join(list_models())})")
+    card = model_card(init_from)
+    _check_architecture({"backbone": card.backbone, "backbone_params": card.backbone_params,
+                         "embedding_size": card.embedding_size, "image_size": card.input_spec["size"][0]},
+                        config, init_from)
+    _check_spec(card.input_spec, init_from)
+    return download(init_from, "keras", **zoo_options)
+
+
+def load_initial_weights(backbone, weights_file):
+    """Load ``weights_file`` into ``backbone``; a shape mismatch names the file."""
+    try:
+        backbone.load_weights(weights_file)
+    except ValueError as error:
+        raise ValueError(f"init_from {weights_file} does not fit the {backbone.name} backbone: {error}") from None
+
+
+def freeze_batch_norm(backbone):
+    """Keep every BatchNorm of ``backbone`` in inference mode with fixed scale and offset."""
+    for layer in backbone._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+
+class HeadOnlyEpochs(keras.callbacks.Callback):
+    """Train only the head (and distillation projection) for the first ``epochs`` epochs, then the
+    whole model: the backbone's ``trainable`` flag is set at each epoch start (so a resumed run gets
+    the right phase) and the train step is retraced when it changes.  The optimizer is built for all
+    variables up front, so its state for the backbone starts at the switch."""
+
+    def __init__(self, backbone, epochs):
+        super().__init__()
+        self.backbone, self.epochs = backbone, int(epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        wanted = epoch >= self.epochs
+        if self.backbone.trainable != wanted:
+            self.backbone.trainable = wanted
+            self.model.make_train_function(force=True)
+

@@ -1,0 +1,99 @@
+"""Fine-tuning from pretrained weights: init_from loads them, a resume keeps its own progress,
+frozen BatchNorm, head-only epochs, and clear errors for sources that do not fit."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_arcface.training import TrainConfig, load_backbone, train
+from tests.faces import make_face_folder
+
+TINY = {"backbone": "mobilefacenet", "embedding_size": 8, "image_size": 32}
+
+
+def _config(tmp_path, run, **overrides):
+    faces = tmp_path / "faces"
+    if not faces.exists():
+        make_face_folder(faces, identities=4, per_identity=8, size=32)
+    values = dict(data_dirs=[str(faces)], output_dir=str(tmp_path / run), epochs=1, batch_size=8,
+                  warmup_epochs=0, learning_rate=0.05, **TINY)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+class FirstStepEmbeddings(keras.callbacks.Callback):
+    """The backbone's embeddings of ``x`` before the first step, and its weights after each epoch."""
+
+    def __init__(self, x):
+        super().__init__()
+        self.x, self.before, self.trainable_by_epoch, self.kernels = x, None, [], []
+
+    def on_train_begin(self, logs=None):
+        backbone = self.model.get_layer("mobilefacenet")
+        self.before = ops.convert_to_numpy(backbone(self.x, training=False))
+
+    def on_epoch_end(self, epoch, logs=None):
+        backbone = self.model.get_layer("mobilefacenet")
+        self.trainable_by_epoch.append(backbone.trainable)
+        self.kernels.append(ops.convert_to_numpy(backbone.get_layer("stem_conv").kernel))
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("pretrained")
+    train(_config(tmp_path, "pretrained"), verbose=0)
+    return tmp_path / "pretrained"
+
+
+@pytest.mark.backend_neutral
+def test_init_from_a_folder_starts_from_its_weights(tmp_path, pretrained):
+    x = np.random.default_rng(0).normal(size=(3, 32, 32, 3)).astype("float32")
+    want = ops.convert_to_numpy(load_backbone(pretrained)(x, training=False))
+    probe = FirstStepEmbeddings(x)
+    config = _config(tmp_path, "tuned", init_from=str(pretrained), epochs=2)
+    train(config, verbose=0, callbacks=[probe])
+    np.testing.assert_array_equal(probe.before, want)
+    tuned = ops.convert_to_numpy(load_backbone(tmp_path / "tuned")(x, training=False))
+    assert not np.allclose(tuned, want)  # it trained from there
+    # Run again: the run is complete, its backup restores its own weights; nothing re-loads the
+    # pretrained ones over them.
+    train(config, verbose=0)
+    np.testing.assert_array_equal(ops.convert_to_numpy(load_backbone(tmp_path / "tuned")(x, training=False)), tuned)
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init_from"] == str(pretrained)
+
+
+@pytest.mark.backend_neutral
+def test_init_from_a_weights_file_and_frozen_batchnorm(tmp_path, pretrained):
+    config = _config(tmp_path, "frozen", init_from=str(pretrained / "backbone.weights.h5"), freeze_batchnorm=True)
+    train(config, verbose=0)
+    before, after = load_backbone(pretrained), load_backbone(tmp_path / "frozen")
+    for old, new in zip(before.layers, after.layers):
+        if isinstance(old, keras.layers.BatchNormalization):  # statistics and affine parameters unchanged
+            for a, b in zip(old.weights, new.weights):
+                np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
+    conv = [layer.name for layer in before.layers if isinstance(layer, keras.layers.Conv2D)][0]
+    assert not np.array_equal(ops.convert_to_numpy(before.get_layer(conv).kernel),
+                              ops.convert_to_numpy(after.get_layer(conv).kernel))
+
+
+@pytest.mark.backend_neutral
+def test_head_only_epochs_keep_the_backbone_then_train_it(tmp_path, pretrained):
+    probe = FirstStepEmbeddings(np.zeros((1, 32, 32, 3), "float32"))
+    config = _config(tmp_path, "head-first", init_from=str(pretrained), epochs=2, head_only_epochs=1)
+    train(config, verbose=0, callbacks=[probe])
+    assert probe.trainable_by_epoch == [False, True]
+    start = ops.convert_to_numpy(load_backbone(pretrained).get_layer("stem_conv").kernel)
+    np.testing.assert_array_equal(probe.kernels[0], start)  # epoch 1: the backbone did not move
+    assert not np.array_equal(probe.kernels[1], start)      # epoch 2: it trains
+
+
+def test_init_from_errors_name_the_source(tmp_path, pretrained):
+    with pytest.raises(ValueError, match="holds a mobilefacenet .* 8-d .* 16-d"):
+        train(_config(tmp_path, "bad", init_from=str(pretrained), embedding_size=16), verbose=0)
+    with pytest.raises(ValueError, match="neither a file, a folder nor a zoo model"):
+        train(_config(tmp_path, "bad2", init_from="no-such-model"), verbose=0)
+    with pytest.raises(ValueError, match="head_only_epochs"):
+        _config(tmp_path, "bad3", head_only_epochs=1, epochs=1)
