@@ -232,6 +232,7 @@ def _convert(args):
 
     from keras_arcface.convert import ConversionError, convert
     from keras_arcface.data import sample_faces
+    from keras_arcface.runtime import spec_for
 
     try:
         params = json.loads(args.backbone_params)
@@ -239,7 +240,7 @@ def _convert(args):
         print(f"error: --backbone-params is not valid JSON ({error}): {args.backbone_params!r}", file=sys.stderr)
         return 2
     try:
-        faces = sample_faces(args.faces, args.num_faces)
+        faces = sample_faces(args.faces, args.num_faces, image_size=spec_for(args.source).size)
         config = convert(args.source, args.backbone, args.output, faces, backbone_params=params,
                          embedding_size=args.embedding_size, weights_dtype=args.weights_dtype)
     except (ConversionError, ValueError) as error:

@@ -22,14 +22,27 @@ WEIGHTED = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Batc
 
 
 def weighted_layers(model):
-    """The Conv2D, DepthwiseConv2D, BatchNormalization, PReLU and Dense layers of ``model``, in order."""
-    found = []
-    for layer in model.layers:
+    """The Conv2D, DepthwiseConv2D, BatchNormalization, PReLU and Dense layers of a functional
+    ``model`` in dataflow post-order: from the output back, each layer after everything it reads,
+    a merge's inputs in their order.  The ONNX reader orders its nodes the same way, so the two
+    lists line up whatever order each framework created or stored the branches of a block in."""
+    order, seen = [], set()
+
+    def visit(tensor):
+        layer, node_index, _ = tensor._keras_history
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        for parent in layer._inbound_nodes[node_index].input_tensors:
+            visit(parent)
         if isinstance(layer, keras.Model):
-            found += weighted_layers(layer)
+            order.extend(weighted_layers(layer))
         elif isinstance(layer, WEIGHTED):
-            found.append(layer)
-    return found
+            order.append(layer)
+
+    for output in model.outputs:
+        visit(output)
+    return order
 
 
 def _kind(layer):
@@ -61,6 +74,7 @@ def assign_weights(model, source_layers):
     queue = list(source_layers)
     position = 0
     pending_bias = None  # a convolution bias waiting for the Keras BatchNorm it was folded from
+    pending_output = None  # the tensor that convolution writes
     for layer in weighted_layers(model):
         kind = _kind(layer)
         source = queue[position] if position < len(queue) else None
@@ -75,13 +89,16 @@ def assign_weights(model, source_layers):
             if tuple(spatial) != (1, 1) and tuple(layer.strides) != tuple(source.strides):
                 raise _mismatch(layer, f"strides {tuple(layer.strides)}", source)
             layer.kernel.assign(source.weights["kernel"].astype("float32"))
-            pending_bias = source.weights.get("bias")
+            pending_bias, pending_output = source.weights.get("bias"), source.writes
             position += 1
         elif kind == "batch_norm":
-            _assign_batch_norm(layer, source, pending_bias)
-            if source is not None and source.kind == "batch_norm":
-                position += 1
-            pending_bias = None
+            # the source's next BatchNorm is this one unless a convolution whose BatchNorm was folded
+            # into it is waiting, and that BatchNorm reads something else (it starts the next branch)
+            own = source is not None and source.kind == "batch_norm" and (
+                pending_output is None or source.reads == pending_output)
+            _assign_batch_norm(layer, source if own else None, pending_bias, next_source=source)
+            position += own
+            pending_bias = pending_output = None
         elif kind == "prelu":
             if pending_bias is not None:
                 raise _mismatch(layer, "a BatchNorm before the PReLU", source)
@@ -105,7 +122,7 @@ def assign_weights(model, source_layers):
                 layer.bias.assign(np.asarray(source.weights.get("bias", np.zeros(want[1])), "float32"))
                 pending_bias = None
             else:
-                pending_bias = source.weights.get("bias")
+                pending_bias, pending_output = source.weights.get("bias"), source.writes
             position += 1
     if pending_bias is not None:
         raise ConversionError("the source's last layer has a bias that the backbone has no place for")
@@ -114,7 +131,7 @@ def assign_weights(model, source_layers):
                               f"starting at {queue[position].describe()}")
 
 
-def _assign_batch_norm(layer, source, pending_bias):
+def _assign_batch_norm(layer, source, pending_bias, next_source=None):
     channels = int(layer.moving_mean.shape[0])
     epsilon = float(layer.epsilon)
     if source is not None and source.kind == "batch_norm":
@@ -128,11 +145,11 @@ def _assign_batch_norm(layer, source, pending_bias):
                                   f"layer {layer.name!r} (epsilon {epsilon}) for a near-zero variance")
     elif pending_bias is not None:  # BatchNorm folded into the convolution before it
         if np.shape(pending_bias) != (channels,):
-            raise _mismatch(layer, f"channels ({channels},)", source)
+            raise _mismatch(layer, f"channels ({channels},)", next_source)
         gamma, beta = np.ones(channels), pending_bias
         mean, variance = np.zeros(channels), np.full(channels, 1.0 - epsilon)
     else:
-        raise _mismatch(layer, f"channels ({channels},)", source)
+        raise _mismatch(layer, f"channels ({channels},)", next_source)
     if layer.scale:
         layer.gamma.assign(np.asarray(gamma, "float32"))
     elif not np.allclose(gamma, 1.0):

@@ -29,6 +29,8 @@ class SourceLayer:
     #                batch_norm: gamma, beta, mean, variance, epsilon; prelu: alpha (C,); dense: kernel (in, out) [bias]
     strides: tuple = (1, 1)
     layout: str = "NHWC"  # dense only: the layout of the map flattened into it
+    reads: str = ""       # the tensor it reads and the one it writes (tells a BatchNorm that follows a
+    writes: str = ""      # convolution from one that starts the next branch)
 
     def describe(self):
         shapes = ", ".join(f"{k} {tuple(np.shape(v))}" for k, v in self.weights.items() if k != "epsilon")
@@ -72,7 +74,7 @@ def read_onnx(path):
                     constants[node.output[0]] = numpy_helper.to_array(attribute.t)
     layers, spec = [], {"mean": 0.0, "std": 1.0}
     seen_weights = False
-    for node in graph.node:
+    for node in _postorder(graph):
         op = node.op_type
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if op == "Conv":
@@ -91,13 +93,14 @@ def read_onnx(path):
                                       "that no backbone here has")
             if len(node.input) > 2 and node.input[2]:
                 weights["bias"] = constants[node.input[2]]
-            layers.append(SourceLayer(kind, node.name, weights, tuple(attrs.get("strides", (1, 1)))))
+            layers.append(SourceLayer(kind, node.name, weights, tuple(attrs.get("strides", (1, 1))),
+                                      reads=node.input[0], writes=node.output[0]))
         elif op == "BatchNormalization":
             seen_weights = True
             gamma, beta, mean, variance = (constants[name] for name in node.input[1:5])
             layers.append(SourceLayer("batch_norm", node.name, {
                 "gamma": gamma, "beta": beta, "mean": mean, "variance": variance,
-                "epsilon": float(attrs.get("epsilon", 1e-5))}))
+                "epsilon": float(attrs.get("epsilon", 1e-5))}, reads=node.input[0], writes=node.output[0]))
         elif op == "PRelu":
             seen_weights = True
             slope = constants.get(node.input[1])
@@ -115,7 +118,8 @@ def read_onnx(path):
             weights = {"kernel": kernel}
             if op == "Gemm" and len(node.input) > 2 and node.input[2]:
                 weights["bias"] = constants[node.input[2]] * float(attrs.get("beta", 1.0))
-            layers.append(SourceLayer("dense", node.name, weights, layout="NCHW"))
+            layers.append(SourceLayer("dense", node.name, weights, layout="NCHW", reads=node.input[0],
+                                      writes=node.output[0]))
         elif op in ("Sub", "Mul", "Div", "Add") and not seen_weights and _scalar(constants, node):
             value = float(_scalar(constants, node))
             if op == "Sub":
@@ -133,6 +137,27 @@ def read_onnx(path):
                                   "BatchNormalization, PRelu, Gemm/MatMul and scalar input normalisation")
     spec_changes = {} if spec == {"mean": 0.0, "std": 1.0} else spec
     return layers, spec_changes
+
+
+def _postorder(graph):
+    """The graph's nodes in dataflow post-order from its outputs (each after its inputs, inputs in
+    order): the order :func:`keras_arcface.convert.mapping.weighted_layers` gives the Keras side."""
+    producer = {output: node for node in graph.node for output in node.output}
+    order, seen = [], set()
+    stack = [(producer[o.name], False) for o in reversed(graph.output) if o.name in producer]
+    while stack:  # iterative: deep networks would exceed Python's recursion limit
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for name in reversed(node.input):
+            if name in producer and id(producer[name]) not in seen:
+                stack.append((producer[name], False))
+    return order
 
 
 def _scalar(constants, node):
@@ -183,7 +208,7 @@ def read_tflite(path):
             if bias is not None:
                 weights["bias"] = bias
             layers.append(SourceLayer("conv" if name == "CONV_2D" else "depthwise", out_name, weights,
-                                      _tflite_strides(op, details)))
+                                      _tflite_strides(op, details), reads=str(inputs[0]), writes=str(op["outputs"][0])))
         elif name == "MUL":
             # PReLU as relu(x) + c * (x - |x|): the MUL of a constant c with SUB(x, ABS(x))
             slope, other = (constant(inputs[0]), inputs[1]) if constant(inputs[0]) is not None else (
@@ -202,7 +227,8 @@ def read_tflite(path):
             if bias is not None:
                 weights["bias"] = bias
             layers.append(SourceLayer("dense", out_name, weights))
-        elif name in ("RELU", "ABS", "SUB", "ADD", "RESHAPE", "DELEGATE", "DEQUANTIZE"):
+        elif name in ("RELU", "ABS", "SUB", "ADD", "RESHAPE", "DELEGATE", "DEQUANTIZE", "SHAPE", "STRIDED_SLICE",
+                      "PACK", "CONCATENATION", "GATHER", "SQUEEZE"):
             continue
         else:
             raise ConversionError(f"{path}: unsupported TFLite op {name} ({out_name!r})")
