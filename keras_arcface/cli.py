@@ -31,12 +31,20 @@ def _zoo(args):
     from keras_arcface.zoo import download, list_models, model_card
 
     if args.zoo_command == "list":
-        for name in list_models():
+        names = [name for name in list_models() if model_card(name).commercial_use or not args.commercial]
+        if not names:
+            print("no zoo model states licences that allow commercial use")
+        for name in names:
             card = model_card(name)
             lfw = [m for m in card.metrics if m.get("benchmark") == "LFW" and m.get("artifact") == "keras"]
             score = f"LFW {lfw[0]['accuracy_mean'] * 100:.2f} %" if lfw else "no LFW figure"
-            print(f"{name}{'  (default)' if card.default else ''}\n  {card.summary}\n  {card.backbone} + "
-                  f"{card.head}, {card.embedding_size}-d, {score}; formats: {', '.join(card.artifacts)}")
+            data = card.licence["training_data"]
+            data = "; ".join(data.values()) if isinstance(data, dict) else data
+            origin = "converted, not trained here" if card.origin else "trained here"
+            print(f"{name}{'  (default)' if card.default else ''}\n  {card.summary}\n  {card.backbone}, "
+                  f"{card.embedding_size}-d, {score} ({origin}); formats: {', '.join(card.artifacts)}\n"
+                  f"  weights licence: {card.licence['weights']}\n  training data: {data}\n"
+                  f"  commercial use: {'allowed by the stated licences' if card.commercial_use else 'no'}")
     elif args.zoo_command == "info":
         print(json.dumps(model_card(args.name).to_dict(), indent=1))
     else:
@@ -277,7 +285,9 @@ def build_parser():
 
     zoo = commands.add_parser("zoo", help="list, describe and download pretrained models")
     zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True)
-    zoo_commands.add_parser("list", help="the models with a card")
+    zoo_list = zoo_commands.add_parser("list", help="the models with a card, their licences as stated")
+    zoo_list.add_argument("--commercial", action="store_true",
+                          help="only models whose stated weight and training-data licences allow commercial use")
     zoo_info = zoo_commands.add_parser("info", help="a model's card")
     zoo_info.add_argument("name")
     zoo_download = zoo_commands.add_parser("download", help="fetch, verify and cache a model's files")

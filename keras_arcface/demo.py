@@ -36,7 +36,9 @@ def run_demo(model=None, pairs=None, images=None, print_fn=print, **zoo_options)
     weights = download(name, "keras", **zoo_options)
     print_fn(f"model {name}: {card.summary}")
     print_fn(f"  weights {weights} (sha256 verified)")
-    keras_embedder = KerasEmbedder(load_model(name, "keras", **zoo_options))
+    from keras_arcface.runtime import InputSpec
+
+    keras_embedder = KerasEmbedder(load_model(name, "keras", **zoo_options), spec=InputSpec(**card.input_spec))
     tflite_embedder = load_model(name, "tflite_float32", **zoo_options)
 
     unique = sorted({path for pair in pairs for path in (pair.left, pair.right)})

@@ -3,6 +3,11 @@
     python scripts/bench_latency.py --faces ../shared/data/lfw/aligned \\
         --reference ../shared/models/MobileFaceNet.tflite \\
                     ../shared/models/face_recognition_sface_2021dec_fp32_ort.onnx
+    python scripts/bench_latency.py --faces ../shared/data/lfw/aligned --skip-export \\
+        --reference saved_models/sface/*.tflite saved_models/sface/*.onnx \\
+                    ../shared/models/face_recognition_sface_2021dec_fp32_ort.onnx
+
+``--skip-export`` times only the files given (e.g. a zoo model's artifacts beside the original).
 
 Exports a MobileFaceNet (``--model``: a training directory; default a freshly initialised one,
 latency does not depend on the weights) to every format, then times one face at a time
@@ -25,10 +30,9 @@ sys.path.insert(0, ROOT)
 
 
 def _faces(folder, count=64):
-    from keras_arcface.data import FaceFolder
+    from keras_arcface.data import sample_faces
 
-    images = FaceFolder.scan(folder, warn=False, identities=None).images
-    return images[:count]
+    return sample_faces(folder, count)
 
 
 def time_runner(kind, path, threads, faces, repeats=200):
@@ -80,6 +84,7 @@ def main(argv=None):
     parser.add_argument("--faces", required=True)
     parser.add_argument("--model", default="fresh")
     parser.add_argument("--reference", nargs="*", default=[])
+    parser.add_argument("--skip-export", action="store_true", help="time only the --reference files")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     faces = _faces(args.faces)
@@ -87,15 +92,17 @@ def main(argv=None):
         kind, path, threads = args.child
         print(json.dumps(time_runner(kind, path, int(threads), faces)))
         return
-    from keras_arcface.backbones import MobileFaceNet
-    from keras_arcface.export import export
+    runners = []
+    if not args.skip_export:
+        from keras_arcface.backbones import MobileFaceNet
+        from keras_arcface.export import export
 
-    work = tempfile.mkdtemp()
-    source = MobileFaceNet() if args.model == "fresh" else args.model
-    results = export(source, ["saved_model", "tflite_float32", "tflite_float16", "tflite_int8", "onnx"],
-                     work, faces, name="mobilefacenet")
-    runners = [("keras", args.model, None)] + [
-        ("saved_model" if fmt == "saved_model" else "file", r["path"], r["bytes"]) for fmt, r in results.items()]
+        work = tempfile.mkdtemp()
+        source = MobileFaceNet() if args.model == "fresh" else args.model
+        results = export(source, ["saved_model", "tflite_float32", "tflite_float16", "tflite_int8", "onnx"],
+                         work, faces, name="mobilefacenet")
+        runners = [("keras", args.model, None)] + [
+            ("saved_model" if fmt == "saved_model" else "file", r["path"], r["bytes"]) for fmt, r in results.items()]
     runners += [("file", path, os.path.getsize(path)) for path in args.reference]
     print("| model | size (MB) | 1 thread: median / p90 ms per face | 2 threads: median / p90 ms per face |")
     print("|---|---:|---:|---:|")

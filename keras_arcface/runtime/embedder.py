@@ -43,6 +43,9 @@ KNOWN_SPECS = {
     "face_recognition_sface": InputSpec(layout="NCHW", colour="RGB", mean=0.0, std=1.0),
     "MobileFaceNet.tflite": InputSpec(layout="NHWC", colour="RGB", mean=127.5, std=128.0),
     "fr_feature": InputSpec(layout="NCHW", colour="RGB", mean=127.0, std=128.0),
+    # InsightFace's arcface_torch exports (its ArcFaceONNX: RGB, (x - 127.5) / 127.5 outside the graph)
+    "w600k_r50": InputSpec(layout="NCHW", colour="RGB", mean=127.5, std=127.5),
+    "glintr100": InputSpec(layout="NCHW", colour="RGB", mean=127.5, std=127.5),
 }
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_arcface.backbones import BACKBONES, IResNet, MobileFaceNet, count_macs, get_backbone
+from keras_arcface.backbones import BACKBONES, IResNet, MobileFaceNet, SFace, count_macs, get_backbone
 from tests.testing import value_and_grads
 
 
@@ -33,8 +33,48 @@ def test_iresnet_sizes_match_insightface(depth, params_m, gmacs):
     assert model.output_shape == (None, 512)
 
 
+def test_sface_matches_the_opencv_zoo_graph():
+    """face_recognition_sface_2021dec: 9,667,074 parameters, 2 of them its input normalisation."""
+    model = SFace()
+    assert sum(int(np.prod(v.shape)) for v in model.weights) == 9_667_072
+    assert model.output_shape == (None, 128)
+    assert [layer.epsilon for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)][-2:] == [
+        2e-5, 2e-5]
+
+
+def test_mobilefacenet_variants_of_the_published_ports():
+    """MobileFaceNet_TF (the reference .tflite): TensorFlow padding and the separable convolutions'
+    extra 1x1 convs; the parameters differ only by those two convs and their BatchNorms."""
+    plain, ported = MobileFaceNet(embedding_size=192), MobileFaceNet(embedding_size=192, padding="same",
+                                                                     separable_pointwise=True)
+    extra = (64 * 64 + 2 * 64) + (512 * 512 + 2 * 512)
+    assert _trainable(ported) - _trainable(plain) == extra
+    assert not any(isinstance(layer, keras.layers.ZeroPadding2D) for layer in ported.layers if "gdconv" not in layer.name)
+    assert MobileFaceNet.from_config(ported.get_config()).get_config() == ported.get_config()
+    assert "padding" not in plain.get_config()  # configs saved before the variants still load the same
+
+
+@pytest.mark.parametrize("shape", [(96, 112, 3), (112, 96, 3), (64, 128, 3)])
+def test_non_square_inputs_give_the_embedding_size(shape):
+    """GDConv's kernel is the final map in each axis (it was height // 16 in both)."""
+    for model in (MobileFaceNet(embedding_size=128, input_shape=shape), SFace(embedding_size=64, input_shape=shape,
+                                                                                width=0.125)):
+        assert model.output_shape == (None, model.embedding_size)
+        x = np.zeros((1,) + shape, "float32")
+        assert ops.convert_to_numpy(model(x)).shape == (1, model.embedding_size)
+
+
+def test_get_backbone_reports_errors_of_the_constructor_as_they_are(monkeypatch):
+    def broken(**params):
+        raise KeyError("inside the constructor")
+
+    monkeypatch.setitem(BACKBONES, "broken", broken)
+    with pytest.raises(KeyError, match="inside the constructor"):  # not "unknown backbone"
+        get_backbone("broken")
+
+
 def test_registry_and_errors():
-    assert set(BACKBONES) == {"mobilefacenet", "iresnet18", "iresnet34", "iresnet50", "iresnet100"}
+    assert set(BACKBONES) == {"mobilefacenet", "sface", "iresnet18", "iresnet34", "iresnet50", "iresnet100"}
     with pytest.raises(ValueError, match="unknown backbone"):
         get_backbone("resnet")
     with pytest.raises(ValueError, match="divisible by 16"):
@@ -45,6 +85,9 @@ def test_registry_and_errors():
 
 TINY = [
     ("mobilefacenet", lambda **kw: MobileFaceNet(embedding_size=8, input_shape=(32, 32, 3), **kw)),
+    ("mobilefacenet_tf", lambda **kw: MobileFaceNet(embedding_size=8, input_shape=(32, 32, 3), padding="same",
+                                                    separable_pointwise=True, **kw)),
+    ("sface", lambda **kw: SFace(embedding_size=8, input_shape=(32, 32, 3), width=0.125, **kw)),
     ("iresnet", lambda **kw: IResNet(embedding_size=8, input_shape=(16, 16, 3), stage_depths=(1, 1, 1, 1),
                                      base_width=4, **kw)),
 ]
