@@ -87,15 +87,20 @@ class HeadOnlyEpochs(keras.callbacks.Callback):
     """Train only the head (and distillation projection) for the first ``epochs`` epochs, then the
     whole model: the backbone's ``trainable`` flag is set at each epoch start (so a resumed run gets
     the right phase) and the train step is retraced when it changes.  The optimizer is built for all
-    variables up front, so its state for the backbone starts at the switch."""
+    variables up front, so its state for the backbone starts at the switch.  ``keep_batchnorm_frozen``:
+    BatchNorm stays frozen when the backbone is released (setting ``trainable`` on a model sets it
+    on every layer inside)."""
 
-    def __init__(self, backbone, epochs):
+    def __init__(self, backbone, epochs, keep_batchnorm_frozen=False):
         super().__init__()
         self.backbone, self.epochs = backbone, int(epochs)
+        self.keep_batchnorm_frozen = bool(keep_batchnorm_frozen)
 
     def on_epoch_begin(self, epoch, logs=None):
         wanted = epoch >= self.epochs
         if self.backbone.trainable != wanted:
             self.backbone.trainable = wanted
+            if wanted and self.keep_batchnorm_frozen:
+                freeze_batch_norm(self.backbone)
             self.model.make_train_function(force=True)
 

@@ -95,7 +95,7 @@ def train(config, faces=None, verbose="auto", callbacks=()):
                                      teacher_size=config.teacher_embedding_size, distill_weight=config.distill_weight)
         compile_for_training(model, make_optimizer(config, steps_per_epoch), config.jit_compile)
     if config.head_only_epochs:
-        callbacks = [HeadOnlyEpochs(backbone, config.head_only_epochs), *callbacks]
+        callbacks = [HeadOnlyEpochs(backbone, config.head_only_epochs, config.freeze_batchnorm), *callbacks]
 
     checkpoints = EpochCheckpoint(output / "checkpoints", keep=config.keep_checkpoints)
     # double_checkpoint: a kill while the backup is being written leaves the previous one to

@@ -82,12 +82,16 @@ def test_init_from_a_weights_file_and_frozen_batchnorm(tmp_path, pretrained):
 @pytest.mark.backend_neutral
 def test_head_only_epochs_keep_the_backbone_then_train_it(tmp_path, pretrained):
     probe = FirstStepEmbeddings(np.zeros((1, 32, 32, 3), "float32"))
-    config = _config(tmp_path, "head-first", init_from=str(pretrained), epochs=2, head_only_epochs=1)
+    config = _config(tmp_path, "head-first", init_from=str(pretrained), epochs=2, head_only_epochs=1,
+                     freeze_batchnorm=True)
     train(config, verbose=0, callbacks=[probe])
     assert probe.trainable_by_epoch == [False, True]
     start = ops.convert_to_numpy(load_backbone(pretrained).get_layer("stem_conv").kernel)
     np.testing.assert_array_equal(probe.kernels[0], start)  # epoch 1: the backbone did not move
-    assert not np.array_equal(probe.kernels[1], start)      # epoch 2: it trains
+    assert not np.array_equal(probe.kernels[1], start)      # epoch 2: it trains, BatchNorm still frozen
+    bn = load_backbone(tmp_path / "head-first").get_layer("stem_bn")
+    np.testing.assert_array_equal(ops.convert_to_numpy(bn.moving_mean),
+                                  ops.convert_to_numpy(load_backbone(pretrained).get_layer("stem_bn").moving_mean))
 
 
 def test_init_from_errors_name_the_source(tmp_path, pretrained):
