@@ -83,6 +83,9 @@ def train(config, faces=None, verbose="auto", callbacks=()):
 
     per_replica_xla = (config.jit_compile and config.devices > 1
                        and keras.backend.backend() == "tensorflow")
+    if config.head_only_epochs and keras.backend.backend() != "tensorflow":
+        raise ValueError("head_only_epochs needs the TensorFlow backend: Keras' JAX trainer fixes the trainable "
+                         "variables for a whole fit() call; use freeze_batchnorm and a low learning rate instead")
     resuming = (output / "backup").exists()
     initial_weights = resolve_initial_weights(config.init_from, config) if config.init_from else None
     with distribution_scope(config.devices):

@@ -79,7 +79,7 @@ def test_init_from_a_weights_file_and_frozen_batchnorm(tmp_path, pretrained):
                               ops.convert_to_numpy(after.get_layer(conv).kernel))
 
 
-@pytest.mark.backend_neutral
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="head-only epochs are TensorFlow-only")
 def test_head_only_epochs_keep_the_backbone_then_train_it(tmp_path, pretrained):
     probe = FirstStepEmbeddings(np.zeros((1, 32, 32, 3), "float32"))
     config = _config(tmp_path, "head-first", init_from=str(pretrained), epochs=2, head_only_epochs=1,
@@ -92,6 +92,15 @@ def test_head_only_epochs_keep_the_backbone_then_train_it(tmp_path, pretrained):
     bn = load_backbone(tmp_path / "head-first").get_layer("stem_bn")
     np.testing.assert_array_equal(ops.convert_to_numpy(bn.moving_mean),
                                   ops.convert_to_numpy(load_backbone(pretrained).get_layer("stem_bn").moving_mean))
+
+
+@pytest.mark.backend_neutral
+def test_head_only_epochs_are_refused_where_the_trainer_cannot_switch(tmp_path, pretrained):
+    config = _config(tmp_path, "jax", init_from=str(pretrained), epochs=2, head_only_epochs=1)
+    if keras.backend.backend() == "tensorflow":
+        pytest.skip("supported on TensorFlow (tested above)")
+    with pytest.raises(ValueError, match="head_only_epochs needs the TensorFlow backend"):
+        train(config, verbose=0)
 
 
 def test_init_from_errors_name_the_source(tmp_path, pretrained):

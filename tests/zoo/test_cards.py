@@ -54,6 +54,26 @@ def test_card_describes_architecture_data_metrics_and_licences(name):
                for metric in card.metrics)
 
 
+@pytest.mark.parametrize("name", sorted(n for n, c in CARDS.items() if c.origin))
+def test_converted_cards_record_origin_licence_and_parity_to_the_original(name):
+    """A ported model: the original file's sha256 (as the conversion recorded it), the converter
+    command, licences as stated, not trained here, and every shipped file's parity against the
+    original above its export gate (float32 files and the Keras weights: 0.9999)."""
+    card = CARDS[name]
+    config = json.loads((SAVED / name / card.training["config"]).read_text())
+    assert card.origin["sha256"] == config["converted_from"]["sha256"]
+    assert card.origin["file"] == config["converted_from"]["file"] and card.origin["package"]
+    assert card.origin["converter"].startswith("keras-arcface convert ")
+    assert "not trained here" in card.training["protocol"] and "unknown" in card.licence["training_data"]
+    assert isinstance(card.licence["commercial_use"], bool)
+    gates = {"keras": 0.9999, "tflite_float32": 0.9999, "onnx": 0.9999, "tflite_float16": 0.999,
+             "tflite_dynamic_int8": 0.99, "tflite_int8": 0.99}
+    parity = card.origin["parity_to_original"]["min_cosine"]
+    assert set(parity) == set(card.artifacts)
+    assert all(parity[fmt] >= gates[fmt] for fmt in parity), parity
+    assert InputSpec(**card.input_spec) == InputSpec(**config["input_spec"])
+
+
 def write_card(tmp_path, **changes):
     data = CARDS[sorted(CARDS)[0]].to_dict()
     data.update(changes)
