@@ -9,6 +9,10 @@ folders and teacher at ``--shared``, trains into ``--output`` (resumable), evalu
 beside the card's figure and training time.  Same seed, same data and same software give the
 same schedule; bit-identical weights are not promised across machines (thread scheduling and
 oneDNN change float summation order).
+
+A converted model (its card has an ``origin``) is reproduced by converting its original file from
+``--shared``/models again (its sha256 checked against the card) and comparing the result with the
+shipped Keras weights on LFW faces (400, or 16 with ``--smoke``).
 """
 
 import argparse
@@ -50,6 +54,8 @@ def reproduce(name, shared, output, smoke=False):
     from keras_arcface.zoo import model_card
 
     card = model_card(name)
+    if card.origin:
+        return reconvert(card, shared, output, smoke)
     config = TrainConfig.load(ROOT / "saved_models" / name / card.training["config"])
     data_dirs = [str(shared / "data" / pathlib.Path(d).parent.name / "aligned") for d in config.data_dirs]
     teacher = str(shared / "models" / pathlib.Path(config.teacher).name) if config.teacher else ""
@@ -73,6 +79,37 @@ def reproduce(name, shared, output, smoke=False):
           f"in {minutes:.1f} min ({result.samples_per_second:.1f} samples/s); the card says "
           f"{recorded['accuracy_mean'] * 100:.2f} ± {recorded['accuracy_std'] * 100:.2f} in "
           f"{card.training['seconds'] / 60:.1f} min on {card.training['hardware']}")
+
+
+def reconvert(card, shared, output, smoke):
+    """Convert the card's original file again and compare with the shipped weights."""
+    import json
+
+    import numpy as np
+
+    from keras_arcface.convert import convert
+    from keras_arcface.data import sample_faces
+    from keras_arcface.evaluation import load_embedder
+    from keras_arcface.zoo.download import sha256_of
+
+    source = shared / "models" / card.origin["file"]
+    if not source.is_file():
+        raise FileNotFoundError(f"{card.name} is converted from {source}, which is missing")
+    if sha256_of(source) != card.origin["sha256"]:
+        raise ValueError(f"{source} is not the file {card.name} was converted from (sha256 differs from the card)")
+    recorded = json.loads((ROOT / "saved_models" / card.name / card.training["config"]).read_text())
+    faces = sample_faces(shared / "data" / "lfw" / "aligned", 16 if smoke else 400, image_size=tuple(card.input_spec["size"]))
+    start = time.perf_counter()
+    config = convert(source, recorded["backbone"], output, faces, backbone_params=recorded["backbone_params"],
+                     embedding_size=recorded["embedding_size"])
+    shipped = load_embedder(ROOT / "saved_models" / card.name).embed(faces)
+    again = load_embedder(output).embed(faces)
+    agreement = float(np.sum(shipped * again, axis=1).min())
+    print(f"{card.name}: reconverted from {source.name} in {time.perf_counter() - start:.0f} s: parity to the original "
+          f"{config['parity']['min_cosine']:.7f}, minimum cosine to the shipped weights {agreement:.7f} on "
+          f"{len(faces)} LFW faces")
+    if agreement < 0.9999:
+        raise ValueError(f"{card.name}: the reconverted weights differ from the shipped ones ({agreement:.6f})")
 
 
 if __name__ == "__main__":
