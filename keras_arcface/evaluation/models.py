@@ -12,6 +12,7 @@ import pathlib
 import numpy as np
 
 from keras_arcface.runtime import FaceEmbedder, InputSpec, l2_normalize
+from keras_arcface.runtime.embedder import folder_spec
 
 
 class KerasEmbedder:
@@ -63,10 +64,7 @@ def load_embedder(model, spec=None):
     folder = path if path.is_dir() else path.parent
     threshold_path = folder / "threshold.json"
     threshold = json.loads(threshold_path.read_text())["threshold"] if threshold_path.is_file() else None
-    config_path = folder / "config.json"
-    if spec is None and config_path.is_file():  # a converted model keeps its source's normalisation
-        recorded = json.loads(config_path.read_text()).get("input_spec")
-        spec = InputSpec(**recorded) if recorded else None
+    spec = spec if spec is not None else folder_spec(folder)
     if path.suffix == ".keras" or path.is_dir() or path.name.endswith(".weights.h5"):
         from keras_arcface.export.source import embedding_model  # the one path -> Keras model resolver
 

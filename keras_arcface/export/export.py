@@ -16,18 +16,12 @@ class ParityError(ExportError):
 
 
 def _recorded_spec(source, model):
-    """The input spec a model folder records (a converted model keeps its source's normalisation),
-    else the keras-arcface default for the model's size."""
+    """The input spec a model folder records, else the keras-arcface default for the model's size."""
     from keras_arcface.runtime import InputSpec
+    from keras_arcface.runtime.embedder import folder_spec
 
-    if isinstance(source, (str, pathlib.Path)):
-        path = pathlib.Path(source)
-        config = (path if path.is_dir() else path.parent) / "config.json"
-        if config.is_file():
-            recorded = json.loads(config.read_text()).get("input_spec")
-            if recorded:
-                return InputSpec(**recorded)
-    return InputSpec(size=tuple(model.input_shape[1:3]))
+    recorded = folder_spec(source) if isinstance(source, (str, pathlib.Path)) else None
+    return recorded or InputSpec(size=tuple(model.input_shape[1:3]))
 
 
 def export(source, formats, output_dir, faces, name="model", opset=17, threshold=None, source_name=None,

@@ -63,6 +63,15 @@ def spec_for(path, spec=None):
     return InputSpec()
 
 
+def folder_spec(path):
+    """The ``input_spec`` a model folder's ``config.json`` records (a converted model keeps its
+    source's normalisation), for the folder itself or a file in it; None when there is none."""
+    path = pathlib.Path(path)
+    config = (path if path.is_dir() else path.parent) / "config.json"
+    recorded = json.loads(config.read_text()).get("input_spec") if config.is_file() else None
+    return InputSpec(**recorded) if recorded else None
+
+
 def read_metadata(path):
     sidecar = pathlib.Path(str(path) + ".json")
     return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
