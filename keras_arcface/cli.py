@@ -6,6 +6,27 @@ import pathlib
 import sys
 
 
+#: An example value for each JSON flag, shown when the given text does not parse.
+JSON_EXAMPLES = {"--head-params": '{"margin": 0.4}', "--backbone-params": '{"width": 0.5}',
+                 "--input-spec": '{"layout": "NCHW", "mean": 127.5, "std": 127.5}'}
+
+
+def _json_object(flag, text):
+    """The JSON object a flag holds; a one-line error names the flag, the text and an example."""
+    import json
+
+    from keras_arcface.errors import InputError
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{flag} is not valid JSON ({error.msg}, column {error.colno}): {text!r}; write it like "
+                         f"'{JSON_EXAMPLES[flag]}' (double-quoted names)") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{flag} must be a JSON object like '{JSON_EXAMPLES[flag]}', got {text!r}")
+    return value
+
+
 def _zoo_options(args):
     return {key: value for key, value in (("urls", getattr(args, "url", None)),
                                           ("cache_dir", getattr(args, "cache_dir", None))) if value}
@@ -55,14 +76,12 @@ def _zoo(args):
 
 
 def _config_from_args(args):
-    import json
-
     from keras_arcface.data import read_identity_names
     from keras_arcface.training import TrainConfig
 
     return TrainConfig(
         data_dirs=args.data, output_dir=args.output, backbone=args.backbone,
-        embedding_size=args.embedding_size, head=args.head, head_params=json.loads(args.head_params),
+        embedding_size=args.embedding_size, head=args.head, head_params=_json_object("--head-params", args.head_params),
         optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, epochs=args.epochs,
         batch_size=args.batch_size, precision=args.precision, jit_compile=args.jit_compile,
@@ -70,8 +89,8 @@ def _config_from_args(args):
         tensorboard=args.tensorboard, image_size=args.image_size,
         exclude_identities=read_identity_names(args.exclude), max_steps_per_epoch=args.max_steps_per_epoch,
         teacher=args.teacher or "", distill_weight=args.distill_weight, init_from=args.init_from or "",
-        freeze_batchnorm=args.freeze_batchnorm, head_only_epochs=args.head_only_epochs,
-        backbone_params=json.loads(args.backbone_params))
+        freeze_batchnorm=args.freeze_batchnorm, head_only_epochs=args.head_only_epochs, init_head=args.init_head,
+        backbone_params=_json_object("--backbone-params", args.backbone_params))
 
 
 def _train(args):
@@ -111,11 +130,19 @@ def _lr_find(args):
 
 
 def _input_spec(args):
-    import json
+    import dataclasses
 
+    from keras_arcface.errors import InputError
     from keras_arcface.runtime import InputSpec
 
-    return InputSpec(**json.loads(args.input_spec)) if getattr(args, "input_spec", None) else None
+    if not getattr(args, "input_spec", None):
+        return None
+    values = _json_object("--input-spec", args.input_spec)
+    known = [field.name for field in dataclasses.fields(InputSpec)]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise InputError(f"--input-spec has no field {', '.join(map(repr, unknown))}; its fields: {', '.join(known)}")
+    return InputSpec(**values)
 
 
 def _eval(args):
@@ -124,8 +151,6 @@ def _eval(args):
 
     embedder = load_embedder(args.model, spec=_input_spec(args))
     if args.calibration_pairs:
-        import json
-
         from keras_arcface.evaluation import evaluate_calibrated
 
         report = evaluate_calibrated(embedder, args.calibration_pairs, args.pairs, args.images, flip=args.flip)
@@ -134,9 +159,10 @@ def _eval(args):
               f"accuracy on {report['test_pairs']} test pairs: {report['accuracy'] * 100:.2f} %, "
               f"AUC {report['auc']:.5f}")
         if args.json:
-            pathlib.Path(args.json).write_text(json.dumps(report, indent=1))
+            save_report(report, args.json)
         return 0
-    report = evaluate_pairs(embedder, args.pairs, args.images, flip=args.flip, roc_path=args.roc)
+    report = evaluate_pairs(embedder, args.pairs, args.images, flip=args.flip, roc_path=args.roc, folds=args.folds,
+                            limit=args.limit)
     print(format_report(report))
     if args.json:
         save_report(report, args.json)
@@ -151,12 +177,18 @@ def _eval(args):
 
 
 def _verify(args):
-    from keras_arcface.alignment import FaceAligner
+    from keras_arcface.alignment import FaceAligner, NoFaceError
     from keras_arcface.data import read_image
     from keras_arcface.evaluation import load_embedder
 
+    images = [read_image(path) for path in (args.image_a, args.image_b)]  # a bad file is named first
     aligner = FaceAligner(args.detector, choose=args.choose)
-    faces = [aligner.align(read_image(path)) for path in (args.image_a, args.image_b)]
+    faces = []
+    for path, image in zip((args.image_a, args.image_b), images):
+        try:
+            faces.append(aligner.align(image))
+        except NoFaceError as error:
+            raise NoFaceError(f"{path}: {error}; try a photo with one clear, frontal face") from None
     embedder = load_embedder(args.model, spec=_input_spec(args))
     a, b = embedder.embed(faces[0][None]), embedder.embed(faces[1][None])
     similarity = float((a * b).sum())
@@ -172,42 +204,52 @@ def _verify(args):
 
 
 def _embed(args):
-    import pathlib
-
     import numpy as np
 
     from keras_arcface.data.images import IMAGE_EXTENSIONS, BadImageError, read_image
+    from keras_arcface.errors import InputError
     from keras_arcface.evaluation import load_embedder
+    from keras_arcface.files import atomic_path, write_text_atomically
 
+    directory = pathlib.Path(args.directory)
+    if not directory.is_dir():
+        raise InputError(f"folder {directory} not found: pass a folder of images")
+    paths = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not paths:
+        raise InputError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {directory}")
     embedder = load_embedder(args.model, spec=_input_spec(args))
     aligner = None
     if args.align:
         from keras_arcface.alignment import FaceAligner
 
         aligner = FaceAligner(args.detector, choose=args.choose)
-    paths = sorted(p for p in pathlib.Path(args.directory).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-    faces, kept, skipped = [], [], []
+    faces, kept, skipped, wrong_size = [], [], [], 0
     for path in paths:
         try:
             image = read_image(path)
             if aligner is not None:
                 image = aligner.align(image)
             elif image.shape[:2] != tuple(embedder.spec.size):
-                raise BadImageError(f"{path}: size {image.shape[1]}x{image.shape[0]}, not an aligned crop "
-                                    "(use --align for photos)")
-        except (BadImageError, ValueError) as error:
-            skipped.append(str(error))
+                wrong_size += 1
+                raise BadImageError(f"size {image.shape[1]}x{image.shape[0]}, not an aligned "
+                                    f"{embedder.spec.size[1]}x{embedder.spec.size[0]} crop")
+        except (BadImageError, InputError) as error:
+            reason = str(error)
+            skipped.append(reason if str(path) in reason else f"{path}: {reason}")
             continue
         faces.append(image)
         kept.append(str(path))
     if not faces:
-        print(f"error: no usable image under {args.directory}", file=sys.stderr)
-        return 1
+        hint = ("these look like photos, not aligned crops: add --align to detect and align the faces"
+                if wrong_size == len(paths) else "see the reason above")
+        raise InputError(f"no usable image among {len(paths)} under {directory} (first: {skipped[0]}); {hint}")
     embeddings = embedder.embed(np.stack(faces))
     output = pathlib.Path(args.output)
-    np.save(output, embeddings)
+    output = output if output.suffix == ".npy" else pathlib.Path(f"{output}.npy")  # as np.save names it
+    with atomic_path(output) as temporary, open(temporary, "wb") as handle:
+        np.save(handle, embeddings)
     listing = output.with_suffix(".txt")
-    listing.write_text("\n".join(kept) + "\n")
+    write_text_atomically(listing, "\n".join(kept) + "\n")
     print(f"{len(kept)} embeddings of size {embeddings.shape[1]} -> {output} (files in {listing})")
     if skipped:
         print(f"skipped {len(skipped)} file(s):", *skipped, sep="\n  ", file=sys.stderr)
@@ -218,42 +260,31 @@ def _export(args):
     import numpy as np
 
     from keras_arcface.data import FaceFolder
-    from keras_arcface.export import ExportError, embedding_model, export, format_results
+    from keras_arcface.errors import InputError
+    from keras_arcface.export import FORMATS, embedding_model, export, format_results
 
+    if not pathlib.Path(args.model).exists():
+        raise InputError(f"model {args.model} not found: pass a training output folder, its weights file or a "
+                         ".keras file")
     model = embedding_model(args.model)
     faces = FaceFolder.scan(args.faces, image_size=tuple(model.input_shape[1:3]), warn=False)
     rng = np.random.default_rng(0)
     chosen = rng.choice(len(faces.images), size=min(args.num_faces, len(faces.images)), replace=False)
-    try:
-        results = export(model, args.formats, args.output, faces.images[np.sort(chosen)],
-                         name=args.name, opset=args.opset, threshold=args.threshold, source_name=args.model)
-    except ExportError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    results = export(model, args.formats or list(FORMATS), args.output, faces.images[np.sort(chosen)],
+                     name=args.name, opset=args.opset, threshold=args.threshold, source_name=args.model)
     print(f"parity on {len(chosen)} aligned faces from {args.faces}:")
     print(format_results(results))
     return 0
 
 
 def _convert(args):
-    import json
+    from keras_arcface.backbones import check_backbone_parameters
+    from keras_arcface.convert import convert
 
-    from keras_arcface.convert import ConversionError, convert
-    from keras_arcface.data import sample_faces
-    from keras_arcface.runtime import spec_for
-
-    try:
-        params = json.loads(args.backbone_params)
-    except json.JSONDecodeError as error:
-        print(f"error: --backbone-params is not valid JSON ({error}): {args.backbone_params!r}", file=sys.stderr)
-        return 2
-    try:
-        faces = sample_faces(args.faces, args.num_faces, image_size=spec_for(args.source).size)
-        config = convert(args.source, args.backbone, args.output, faces, backbone_params=params,
-                         embedding_size=args.embedding_size, weights_dtype=args.weights_dtype)
-    except (ConversionError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    params = _json_object("--backbone-params", args.backbone_params)
+    check_backbone_parameters(args.backbone, params)
+    config = convert(args.source, args.backbone, args.output, args.faces, backbone_params=params,
+                     embedding_size=args.embedding_size, weights_dtype=args.weights_dtype, num_faces=args.num_faces)
     parity = config["parity"]
     print(f"converted {args.source} onto {args.backbone} ({config['embedding_size']}-d): minimum cosine "
           f"{parity['min_cosine']:.7f}, mean {parity['mean_cosine']:.7f} on {parity['faces']} faces from "
@@ -261,8 +292,59 @@ def _convert(args):
     return 0
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each flag's help ends with its default (unless None or False: the help says it in words)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.option_strings and action.default not in (None, False, argparse.SUPPRESS)
+                and "%(default)" not in text):
+            shown = " ".join(map(str, action.default)) if isinstance(action.default, list) else "%(default)s"
+            text += f" (default: {shown})"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line ``error: ...`` with exit code 2, like every other expected failure."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"error: {message}; see `{self.prog} --help`\n")
+
+
+class _RegistryNames:
+    """The names of a registry (heads, backbones, formats, ...), imported only when argparse needs
+    them (to check a value or to print the help), so that the command starts without Keras."""
+
+    def __init__(self, module, attribute):
+        self.module, self.attribute = module, attribute
+
+    def _names(self):
+        import importlib
+
+        return sorted(getattr(importlib.import_module(self.module), self.attribute))
+
+    def __contains__(self, value):
+        return value in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self):
+        return len(self._names())
+
+
+HEAD_NAMES = _RegistryNames("keras_arcface.heads", "HEADS")
+BACKBONE_NAMES = _RegistryNames("keras_arcface.backbones", "BACKBONES")
+AUGMENTATION_NAMES = _RegistryNames("keras_arcface.data.augment", "AUGMENTATIONS")
+EXPORT_FORMATS = _RegistryNames("keras_arcface.export.formats", "FORMATS")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="keras-arcface", description="Margin-softmax face models for Keras 3")
+    parser = _Parser(prog="keras-arcface", description="Margin-softmax face models for Keras 3")
     commands = parser.add_subparsers(dest="command", required=True)
     def zoo_arguments(command):
         command.add_argument("--url", nargs="+", help="mirror base URLs or folders, tried in order "
@@ -279,8 +361,8 @@ def build_parser():
     demo_heads = commands.add_parser("demo-heads", help="train a small model with every margin head "
                                                          "on synthetic identities")
     demo_heads.add_argument("--heads", nargs="+", default=None, help="head names (default: all six)")
-    demo_heads.add_argument("--epochs", type=int, default=12)
-    demo_heads.add_argument("--seed", type=int, default=0)
+    demo_heads.add_argument("--epochs", type=int, default=12, help="training epochs per head")
+    demo_heads.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and the weights")
     demo_heads.set_defaults(func=_demo_heads)
 
     zoo = commands.add_parser("zoo", help="list, describe and download pretrained models")
@@ -289,9 +371,9 @@ def build_parser():
     zoo_list.add_argument("--commercial", action="store_true",
                           help="only models whose stated weight and training-data licences allow commercial use")
     zoo_info = zoo_commands.add_parser("info", help="a model's card")
-    zoo_info.add_argument("name")
+    zoo_info.add_argument("name", help="zoo model name (keras-arcface zoo list)")
     zoo_download = zoo_commands.add_parser("download", help="fetch, verify and cache a model's files")
-    zoo_download.add_argument("name")
+    zoo_download.add_argument("name", help="zoo model name (keras-arcface zoo list)")
     zoo_download.add_argument("--format", nargs="+", help="artifact formats (default: all)")
     zoo_arguments(zoo_download)
     zoo.set_defaults(func=_zoo)
@@ -299,29 +381,30 @@ def build_parser():
     def training_arguments(command):
         command.add_argument("--data", nargs="+", required=True, help="face folders <root>/<identity>/<image>")
         command.add_argument("--output", required=True, help="output directory (re-run to resume)")
-        command.add_argument("--backbone", default="mobilefacenet")
-        command.add_argument("--embedding-size", type=int, default=128)
-        command.add_argument("--head", default="arcface")
+        command.add_argument("--backbone", default="mobilefacenet", choices=BACKBONE_NAMES, help="backbone network")
+        command.add_argument("--embedding-size", type=int, default=128, help="embedding dimension")
+        command.add_argument("--head", default="arcface", choices=HEAD_NAMES, help="margin head")
         command.add_argument("--head-params", default="{}", help='JSON, e.g. \'{"margin": 0.4}\'')
-        command.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
-        command.add_argument("--lr", type=float, default=0.1)
-        command.add_argument("--momentum", type=float, default=0.9)
-        command.add_argument("--weight-decay", type=float, default=5e-4)
-        command.add_argument("--warmup-epochs", type=float, default=1.0)
-        command.add_argument("--epochs", type=int, default=20)
-        command.add_argument("--batch-size", type=int, default=128)
-        command.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"], default="float32")
+        command.add_argument("--optimizer", choices=_RegistryNames("keras_arcface.training.config", "OPTIMIZERS"),
+                             default="sgd", help="optimizer")
+        command.add_argument("--lr", type=float, default=0.1, help="peak learning rate (after warm-up), cosine decay")
+        command.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+        command.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay")
+        command.add_argument("--warmup-epochs", type=float, default=1.0, help="linear learning-rate warm-up from 0")
+        command.add_argument("--epochs", type=int, default=20, help="training epochs")
+        command.add_argument("--batch-size", type=int, default=128, help="global batch size (over all devices)")
+        command.add_argument("--precision", choices=_RegistryNames("keras_arcface.training.config", "PRECISIONS"),
+                             default="float32", help="Keras dtype policy (heads compute in float32 under any)")
         command.add_argument("--jit-compile", action="store_true", help="XLA-compile the training step")
         command.add_argument("--devices", type=int, default=1, help="replicas (MirroredStrategy / DataParallel)")
-        command.add_argument("--seed", type=int, default=0)
-        command.add_argument("--no-flip", action="store_true")
-        command.add_argument("--augment", default="none",
-                             help="random shift/scale/rotation and lighting jitter: none, light or "
-                                  "medium (keras_arcface.data.augment.AUGMENTATIONS)")
-        command.add_argument("--tensorboard", action="store_true")
-        command.add_argument("--image-size", type=int, default=112)
+        command.add_argument("--seed", type=int, default=0, help="seed of the weights, shuffling and augmentation")
+        command.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+        command.add_argument("--augment", default="none", choices=AUGMENTATION_NAMES,
+                             help="random shift/scale/rotation and lighting jitter")
+        command.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to <output>/tensorboard")
+        command.add_argument("--image-size", type=int, default=112, help="side of the aligned square crops, px")
         command.add_argument("--exclude", help="file of identity names to leave out (txt, or CSV first column)")
-        command.add_argument("--max-steps-per-epoch", type=int, default=0)
+        command.add_argument("--max-steps-per-epoch", type=int, default=0, help="cap on steps per epoch (0: no cap)")
         command.add_argument("--teacher", help="distil from this .onnx / .tflite embedding model (its licence must allow it)")
         command.add_argument("--distill-weight", type=float, default=1.0, help="weight of the 1 - cos(student, teacher) term")
         command.add_argument("--backbone-params", default="{}", help='JSON, e.g. \'{"width": 0.5}\'')
@@ -331,6 +414,9 @@ def build_parser():
                              help="keep the backbone's BatchNorm statistics and scale/offset fixed")
         command.add_argument("--head-only-epochs", type=int, default=0,
                              help="train only the head for this many epochs first")
+        command.add_argument("--init-head", choices=["random", "imprint"], default="random",
+                             help="imprint: start each class centre at the --init-from backbone's mean embedding "
+                                  "of that class (weight imprinting)")
 
     train = commands.add_parser("train", help="train a backbone with a margin head on face folders",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -340,9 +426,9 @@ def build_parser():
     lr_find = commands.add_parser("lr-find", help="learning-rate range test: the train flags, a geometric "
                                   "lr ramp, the loss per step", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     training_arguments(lr_find)
-    lr_find.add_argument("--min-lr", type=float, default=1e-4)
-    lr_find.add_argument("--max-lr", type=float, default=3.0)
-    lr_find.add_argument("--steps", type=int, default=100)
+    lr_find.add_argument("--min-lr", type=float, default=1e-4, help="first learning rate of the ramp")
+    lr_find.add_argument("--max-lr", type=float, default=3.0, help="last learning rate of the ramp")
+    lr_find.add_argument("--steps", type=int, default=100, help="steps of the ramp (stops early on divergence)")
     lr_find.set_defaults(func=_lr_find)
 
     def model_arguments(command, required=True):
@@ -359,6 +445,10 @@ def build_parser():
                                                      "(lfw-dev: pairsDevTrain.txt, then pairsDevTest.txt)")
     evaluate.add_argument("--roc", help="write the ROC curve to this PNG")
     evaluate.add_argument("--json", help="write the full report to this JSON file")
+    evaluate.add_argument("--folds", type=int, help="cross-validation folds (default: the pairs file's header, "
+                                                    "else 10)")
+    evaluate.add_argument("--limit", type=int, help="a quick look at about this many pairs: the same number of "
+                                                    "same and different pairs from every fold")
     evaluate.add_argument("--save-threshold", action="store_true",
                           help="store the best global threshold with the model (used by verify)")
     evaluate.set_defaults(func=_eval)
@@ -369,15 +459,15 @@ def build_parser():
                              help="which face when several are found")
 
     verify = commands.add_parser("verify", help="are two photos the same person?")
-    verify.add_argument("image_a")
-    verify.add_argument("image_b")
+    verify.add_argument("image_a", help="a photo (or an aligned crop)")
+    verify.add_argument("image_b", help="another photo")
     model_arguments(verify)
     aligner_arguments(verify)
     verify.add_argument("--threshold", type=float, help="same-person threshold on the cosine similarity")
     verify.set_defaults(func=_verify)
 
     embed = commands.add_parser("embed", help="embeddings of every image in a folder")
-    embed.add_argument("directory")
+    embed.add_argument("directory", help="folder of images (searched recursively)")
     model_arguments(embed)
     embed.add_argument("-o", "--output", required=True, help=".npy file; the file list goes beside it (.txt)")
     embed.add_argument("--align", action="store_true", help="detect and align faces in raw photos first")
@@ -387,14 +477,14 @@ def build_parser():
     convert = commands.add_parser("convert", help="a pretrained .onnx / .tflite face model as a Keras backbone, "
                                   "parity-checked", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     convert.add_argument("source", help=".onnx or .tflite file")
-    convert.add_argument("--backbone", required=True, help="backbone name (keras_arcface.backbones.BACKBONES), "
-                                                           "e.g. sface, mobilefacenet, iresnet50")
+    convert.add_argument("--backbone", required=True, choices=BACKBONE_NAMES,
+                         help="the backbone whose layers receive the source's weights")
     convert.add_argument("--backbone-params", default="{}",
                          help='JSON, e.g. \'{"padding": "same", "separable_pointwise": true}\'')
     convert.add_argument("--embedding-size", type=int, default=None, help="default: the source's output size")
     convert.add_argument("--faces", required=True, help="aligned face folder <root>/<identity>/<image> for the "
                                                         "parity check")
-    convert.add_argument("--num-faces", type=int, default=400)
+    convert.add_argument("--num-faces", type=int, default=400, help="faces drawn from --faces for the parity check")
     convert.add_argument("--weights-dtype", choices=["float32", "float16"], default="float32",
                          help="float16 halves the weights file (parity is checked with the stored weights)")
     convert.add_argument("-o", "--output", required=True, help="output folder (backbone.weights.h5, config.json)")
@@ -402,14 +492,15 @@ def build_parser():
 
     export = commands.add_parser("export", help="SavedModel / TFLite / ONNX files with parity checks")
     export.add_argument("--model", required=True, help="training output directory, its weights file, or .keras")
-    export.add_argument("--formats", nargs="+", default=["saved_model", "tflite_float32", "tflite_float16",
-                                                         "tflite_dynamic_int8", "tflite_int8", "onnx"])
+    export.add_argument("--formats", nargs="+", choices=EXPORT_FORMATS, metavar="FORMAT",
+                        help="export formats, any of: %(choices)s (default: all)")
     export.add_argument("--faces", required=True,
                         help="aligned face folder <root>/<identity>/<image>: parity set and int8 calibration")
-    export.add_argument("--num-faces", type=int, default=200)
+    export.add_argument("--num-faces", type=int, default=200, help="faces drawn from --faces for parity and int8 "
+                                                                    "calibration")
     export.add_argument("-o", "--output", required=True, help="output directory")
     export.add_argument("--name", default="model", help="file name prefix")
-    export.add_argument("--opset", type=int, default=17)
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset")
     export.add_argument("--threshold", type=float, help="calibrated threshold to store in the metadata")
     export.set_defaults(func=_export)
     return parser
@@ -418,17 +509,23 @@ def build_parser():
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    from keras_arcface.alignment import NoFaceError
-    from keras_arcface.data import BadImageError
-    from keras_arcface.evaluation import PairsFormatError
-    from keras_arcface.zoo import CardError, ZooDownloadError
+    from keras_arcface.errors import InputError
 
     try:
         return args.func(args)
-    except (BadImageError, NoFaceError, PairsFormatError, FileNotFoundError, CardError,
-            ZooDownloadError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (InputError, FileNotFoundError) as error:
+        # Expected failures: one line, exit 2.  Anything else is a bug and keeps its traceback.
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
+
+
+def one_line(error):
+    """An error's message on one line (a missing file's message names the file)."""
+    if isinstance(error, FileNotFoundError) and error.filename:
+        text = f"{error.filename}: {error.strerror or 'not found'}"
+    else:
+        text = str(error)
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -21,3 +21,43 @@ def test_demo_heads_trains_heads_and_prints_the_angle_table(capsys):
 def test_unknown_command_exits_with_usage():
     with pytest.raises(SystemExit):
         main(["nope"])
+
+
+def _subcommand_parsers(parser, prefix=()):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _subcommand_parsers(sub, (*prefix, name))
+    if prefix:
+        yield " ".join(prefix), parser
+
+
+def test_every_flag_has_help_with_its_default_and_choices():
+    """Help texts: every argument is explained, a flag's default is shown, choices are listed."""
+    import argparse
+
+    from keras_arcface.cli import build_parser
+
+    checked = 0
+    for command, parser in _subcommand_parsers(build_parser()):
+        text = parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            assert action.help, f"{command} {action.option_strings or action.dest} has no help"
+            if action.option_strings and action.default not in (None, False):
+                shown = " ".join(map(str, action.default)) if isinstance(action.default, list) else str(action.default)
+                assert f"(default: {shown})" in " ".join(text.split()), (command, action.option_strings)
+            if action.choices is not None:
+                assert all(str(choice) in text for choice in action.choices), (command, action.option_strings)
+            checked += 1
+    assert checked > 60
+
+
+def test_a_usage_error_is_one_line_with_exit_code_2(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["train", "--data", "x", "--output", "y", "--head", "arcfce"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit.value.code == 2 and len(err) == 1 and err[0].startswith("error: argument --head: invalid choice")

@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from keras_arcface.alignment.warp import warp_face
+from keras_arcface.errors import InputError
 
 #: Environment variable naming the YuNet .onnx file when no path is given.
 DETECTOR_ENV = "KERAS_ARCFACE_DETECTOR"
@@ -13,7 +14,7 @@ DETECTOR_ENV = "KERAS_ARCFACE_DETECTOR"
 MAX_DETECTION_SIDE = 800
 
 
-class NoFaceError(ValueError):
+class NoFaceError(InputError):
     """No face was found (at the score threshold) in an image."""
 
 
@@ -42,7 +43,7 @@ class FaceAligner:
                 "the YuNet face detector (face_detection_yunet_2023mar*.onnx) is needed: pass its path "
                 f"or set {DETECTOR_ENV} (got {model_path!r})")
         if choose not in ("largest", "center"):
-            raise ValueError(f"choose must be 'largest' or 'center', got {choose!r}")
+            raise InputError(f"choose must be 'largest' or 'center', got {choose!r}")
         self.model_path = str(model_path)
         self.min_score, self.choose = float(min_score), choose
         self._detector = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), score_threshold,
@@ -89,11 +90,11 @@ class FaceAligner:
 def _as_rgb_uint8(image):
     image = np.asarray(image)
     if image.dtype != np.uint8:
-        raise ValueError(f"images must be uint8, got {image.dtype}")
+        raise InputError(f"images must be uint8, got {image.dtype}")
     if image.ndim == 2:
         return np.repeat(image[:, :, None], 3, axis=2)
     if image.ndim == 3 and image.shape[2] == 4:
         return np.ascontiguousarray(image[:, :, :3])
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"images must be (H, W, 3) RGB, got shape {image.shape}")
+        raise InputError(f"images must be (H, W, 3) RGB, got shape {image.shape}")
     return image

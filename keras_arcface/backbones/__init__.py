@@ -1,11 +1,14 @@
 """Face-embedding backbones, by name: MobileFaceNet, SFace and IResNet-18/34/50/100."""
 
 import functools
+import inspect
 
 from keras_arcface.backbones.flops import count_macs
 from keras_arcface.backbones.iresnet import IResNet
 from keras_arcface.backbones.mobilefacenet import MobileFaceNet
 from keras_arcface.backbones.sface import SFace
+from keras_arcface.errors import InputError
+from keras_arcface.validation import check_parameters, parameter_ranges
 
 #: name -> constructor; every constructor takes embedding_size= and input_shape=.
 BACKBONES = {
@@ -20,11 +23,43 @@ BACKBONES = {
 
 def get_backbone(name, **params):
     """Build a backbone by name, e.g. ``get_backbone("iresnet50", embedding_size=512)``."""
-    try:
-        constructor = BACKBONES[name.lower()]
-    except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
+    constructor = _constructor(name)
+    check_backbone_parameters(name, params)
     return constructor(**params)
+
+
+def _constructor(name):
+    try:
+        return BACKBONES[name.lower()]
+    except (KeyError, AttributeError):
+        raise InputError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
+
+
+def backbone_parameters(name):
+    """The keyword parameters the named backbone's constructor accepts (those a registry partial fixes excluded)."""
+    constructor = _constructor(name)
+    fixed = set(constructor.keywords) if isinstance(constructor, functools.partial) else set()
+    fixed_positional = len(constructor.args) if isinstance(constructor, functools.partial) else 0
+    while isinstance(constructor, functools.partial):
+        constructor = constructor.func
+    parameters = [p for p in inspect.signature(constructor).parameters.values()
+                  if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.name != "self"]
+    return [p.name for p in parameters[fixed_positional:] if p.name not in fixed]
+
+
+def check_backbone_parameters(name, params):
+    """Raise :class:`~keras_arcface.errors.InputError` for a parameter the backbone does not take or a
+    value outside its declared range, without building the network."""
+    accepted = backbone_parameters(name)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise InputError(f"backbone {name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters: "
+                         f"{', '.join(accepted)}")
+    constructor = BACKBONES[name.lower()]
+    while isinstance(constructor, functools.partial):
+        constructor = constructor.func
+    ranges = parameter_ranges(constructor)
+    check_parameters(constructor, **{key: value for key, value in params.items() if key in ranges})
 
 
 def backbone_from_config(config):
@@ -35,4 +70,5 @@ def backbone_from_config(config):
                         input_shape=(size, size, 3), **dict(config.get("backbone_params") or {}))
 
 
-__all__ = ["BACKBONES", "IResNet", "MobileFaceNet", "SFace", "backbone_from_config", "count_macs", "get_backbone"]
+__all__ = ["BACKBONES", "IResNet", "MobileFaceNet", "SFace", "backbone_from_config", "backbone_parameters",
+           "check_backbone_parameters", "count_macs", "get_backbone"]

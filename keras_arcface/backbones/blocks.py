@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_arcface.errors import InputError
+
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9  # PyTorch's momentum 0.1
 
@@ -26,7 +28,7 @@ def conv(filters, kernel_size, strides, name, padding=None, groups_depthwise=Fal
     ``padding``) with separate zero padding, so strided outputs match PyTorch; ``style="same"`` is
     TensorFlow's SAME padding (``padding=0`` still means none)."""
     if style not in PADDINGS:
-        raise ValueError(f"padding style must be one of {PADDINGS}, got {style!r}")
+        raise InputError(f"padding style must be one of {PADDINGS}, got {style!r}")
     layers = []
     pad = (kernel_size - 1) // 2 if padding is None else padding
     keras_padding = "same" if style == "same" and pad else "valid"

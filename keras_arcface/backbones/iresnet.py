@@ -3,6 +3,8 @@
 import keras
 
 from keras_arcface.backbones.blocks import batch_norm, conv, float32_output, prelu
+from keras_arcface.errors import InputError
+from keras_arcface.validation import DROPOUT, POSITIVE_INTEGER, check_parameters
 
 #: Blocks per stage for the published depths.
 STAGE_DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 14, 3), 100: (3, 13, 30, 3)}
@@ -34,11 +36,14 @@ class IResNet(keras.Model):
     under any mixed policy.
     """
 
+    PARAMETER_RANGES = {"embedding_size": POSITIVE_INTEGER, "dropout": DROPOUT, "base_width": POSITIVE_INTEGER}
+
     def __init__(self, depth=50, embedding_size=512, input_shape=(112, 112, 3), dropout=0.0,
                  stage_depths=None, base_width=64, name=None, **kwargs):
+        check_parameters(self, embedding_size=embedding_size, dropout=dropout, base_width=base_width)
         if stage_depths is None:
             if depth not in STAGE_DEPTHS:
-                raise ValueError(f"IResNet depth must be one of {sorted(STAGE_DEPTHS)}, got {depth}")
+                raise InputError(f"IResNet depth must be one of {sorted(STAGE_DEPTHS)}, got {depth}")
             stage_depths = STAGE_DEPTHS[depth]
         inputs = keras.Input(tuple(input_shape), name="image")
         x = conv(base_width, 3, 1, name="stem_conv")(inputs)

@@ -3,6 +3,8 @@
 import keras
 
 from keras_arcface.backbones.blocks import PADDINGS, batch_norm, conv, float32_output, prelu
+from keras_arcface.errors import InputError
+from keras_arcface.validation import POSITIVE_INTEGER, check_parameters
 
 # (expansion t, output channels c, repeats n, first stride s), Table 1 of the paper.
 BOTTLENECKS = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
@@ -42,13 +44,16 @@ class MobileFaceNet(keras.Model):
     The embedding is float32 under any mixed policy.  ``input_shape`` must be divisible by 16.
     """
 
+    PARAMETER_RANGES = {"embedding_size": POSITIVE_INTEGER}
+
     def __init__(self, embedding_size=128, input_shape=(112, 112, 3), padding="symmetric",
                  separable_pointwise=False, name="mobilefacenet", **kwargs):
+        check_parameters(self, embedding_size=embedding_size)
         height, width = input_shape[0], input_shape[1]
         if height % 16 or width % 16:
-            raise ValueError(f"MobileFaceNet needs a size divisible by 16, got {input_shape}")
+            raise InputError(f"MobileFaceNet needs a size divisible by 16, got {input_shape}")
         if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+            raise InputError(f"padding must be one of {PADDINGS}, got {padding!r}")
         inputs = keras.Input(tuple(input_shape), name="image")
         x = _conv_bn(inputs, 64, 3, 2, "stem", style=padding)
         x = _conv_bn(x, None, 3, 1, "stem_dw", depthwise=True, style=padding)

@@ -4,6 +4,8 @@ IEEE TIP 2021), the network of OpenCV Zoo's ``face_recognition_sface_2021dec`` (
 import keras
 
 from keras_arcface.backbones.blocks import batch_norm, conv, float32_output, prelu
+from keras_arcface.errors import InputError
+from keras_arcface.validation import DROPOUT, POSITIVE, POSITIVE_INTEGER, check_parameters
 
 #: (depthwise stride, output channels) of the 13 depthwise-separable blocks after the 3x3 stem.
 SEPARABLE_BLOCKS = ((1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512), (1, 512), (1, 512), (1, 512),
@@ -29,13 +31,14 @@ class SFace(keras.Model):
     weights: ``keras-arcface convert`` from OpenCV Zoo's ONNX file, or the zoo entry ``sface``.
     """
 
+    PARAMETER_RANGES = {"embedding_size": POSITIVE_INTEGER, "width": POSITIVE, "dropout": DROPOUT}
+
     def __init__(self, embedding_size=128, input_shape=(112, 112, 3), width=1.0, dropout=0.4, name="sface",
                  **kwargs):
         height, width_px = input_shape[0], input_shape[1]
         if height % 16 or width_px % 16:
-            raise ValueError(f"SFace needs a size divisible by 16, got {input_shape}")
-        if not width > 0:
-            raise ValueError(f"width must be positive, got {width!r}")
+            raise InputError(f"SFace needs a size divisible by 16, got {input_shape}")
+        check_parameters(self, embedding_size=embedding_size, width=width, dropout=dropout)
 
         def channels(c):
             return max(1, int(round(c * width)))

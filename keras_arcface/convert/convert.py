@@ -6,13 +6,13 @@ import hashlib
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 
 import numpy as np
 
 from keras_arcface.convert.mapping import assign_weights
 from keras_arcface.convert.sources import ConversionError, read_source
+from keras_arcface.errors import InputError
+from keras_arcface.files import staged_folder
 
 #: Minimum cosine between the source's and the Keras model's embeddings on every face.
 PARITY_GATE = 0.9999
@@ -72,21 +72,27 @@ def parity(source, model, spec, source_spec, faces):
 
 
 def convert(source, backbone, output_dir, faces, backbone_params=None, embedding_size=None, gate=PARITY_GATE,
-            weights_dtype="float32"):
+            weights_dtype="float32", num_faces=400):
     """Convert ``source`` onto ``backbone`` and write ``output_dir`` (``backbone.weights.h5`` and
-    ``config.json``) only if the parity gate holds on ``faces`` (aligned uint8 RGB crops).
+    ``config.json``) only if the parity gate holds on ``faces``: aligned uint8 RGB crops, or a
+    folder ``<identity>/<image>`` from which ``num_faces`` crops of the source's size are drawn
+    (after the source has been read, so a bad source is reported first).
 
     ``weights_dtype="float16"`` stores the weights in half precision (half the file) after checking
     that parity still holds with them.  Returns the config written.  Raises :class:`ParityError`
     (nothing written) when the minimum cosine is under ``gate``, :class:`ConversionError` when the
     source does not fit the backbone.
     """
+    if weights_dtype not in ("float32", "float16"):
+        raise InputError(f"weights_dtype must be float32 or float16, got {weights_dtype!r}")
+    model, spec, source_spec = build_converted(source, backbone, backbone_params, embedding_size)
+    if isinstance(faces, (str, pathlib.Path)):
+        from keras_arcface.data import sample_faces
+
+        faces = sample_faces(faces, num_faces, image_size=source_spec.size)
     faces = np.asarray(faces)
     if faces.ndim != 4 or len(faces) == 0 or faces.dtype != np.uint8:
         raise ConversionError(f"parity needs aligned uint8 faces (N, H, W, 3), got {faces.dtype} {faces.shape}")
-    model, spec, source_spec = build_converted(source, backbone, backbone_params, embedding_size)
-    if weights_dtype not in ("float32", "float16"):
-        raise ValueError(f"weights_dtype must be float32 or float16, got {weights_dtype!r}")
     if weights_dtype == "float16":  # check parity with the weights as they will be stored
         model.set_weights([w.astype("float16").astype("float32") for w in model.get_weights()])
     low, mean = parity(source, model, spec, source_spec, faces)
@@ -110,18 +116,11 @@ def convert(source, backbone, output_dir, faces, backbone_params=None, embedding
 
 def _write_atomically(output, model, config, weights_dtype):
     """Write into a temporary folder beside ``output``, then move the files in: a failure leaves nothing."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
+    with staged_folder(output) as staging:
         model.save_weights(staging / WEIGHTS_FILE)
         if weights_dtype == "float16":
             _halve_weights_file(staging / WEIGHTS_FILE)
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
-        output.mkdir(exist_ok=True)
-        for name in (WEIGHTS_FILE, CONFIG_FILE):
-            os.replace(staging / name, output / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _halve_weights_file(path):

@@ -16,8 +16,10 @@ import pathlib
 
 import numpy as np
 
+from keras_arcface.errors import InputError
 
-class ConversionError(ValueError):
+
+class ConversionError(InputError):
     """A source file that cannot be read, or whose layers do not fit the chosen backbone."""
 
 
@@ -43,11 +45,18 @@ def read_source(path):
     if not path.is_file():
         raise ConversionError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    if suffix == ".onnx":
-        return read_onnx(path)
-    if suffix == ".tflite":
-        return read_tflite(path)
-    raise ConversionError(f"{path}: expected a .onnx or .tflite file")
+    readers = {".onnx": (read_onnx, "an ONNX"), ".tflite": (read_tflite, "a TFLite")}
+    if suffix not in readers:
+        raise ConversionError(f"{path}: expected a .onnx or .tflite file")
+    reader, kind = readers[suffix]
+    try:
+        return reader(path)
+    except ConversionError:
+        raise
+    except Exception as error:  # the parsers raise their own types for corrupt files
+        detail = " ".join(str(error).split())[:200]
+        raise ConversionError(f"cannot read {path} as {kind} model ({type(error).__name__}: {detail}); the file may "
+                              "be truncated or of another kind") from None
 
 
 # -- ONNX ----------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import dataclasses
 
 import numpy as np
 
+from keras_arcface.errors import InputError
+
 
 @dataclasses.dataclass(frozen=True)
 class FaceAugmentation:
@@ -35,7 +37,7 @@ class FaceAugmentation:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if not 0.0 <= value or (field.name != "rotate" and value >= 1.0):
-                raise ValueError(f"augmentation {field.name} must be in [0, 1) (rotate: >= 0), got {value}")
+                raise InputError(f"augmentation {field.name} must be in [0, 1) (rotate: >= 0), got {value}")
 
     @property
     def geometric(self):
@@ -45,7 +47,7 @@ class FaceAugmentation:
         """Augment uint8 RGB (N, H, W, 3) with ``rng`` (``np.random.Generator``); returns uint8."""
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"expected uint8 (N, H, W, 3) images, got {images.dtype} {images.shape}")
+            raise InputError(f"expected uint8 (N, H, W, 3) images, got {images.dtype} {images.shape}")
         count = len(images)
         # Draw every parameter for the whole batch first: the stream does not depend on which
         # augmentations happen to be zero.
@@ -98,4 +100,4 @@ def augmentation(name):
     try:
         return AUGMENTATIONS[name]
     except KeyError:
-        raise ValueError(f"unknown augmentation {name!r}; choose one of {sorted(AUGMENTATIONS)}") from None
+        raise InputError(f"unknown augmentation {name!r}; choose one of {sorted(AUGMENTATIONS)}") from None

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from keras_arcface.data.images import IMAGE_EXTENSIONS, IMAGE_SIZE, BadImageError, read_image
+from keras_arcface.errors import InputError
 
 
 @dataclasses.dataclass
@@ -53,7 +54,8 @@ class FaceFolder:
         """
         root = pathlib.Path(root)
         if not root.is_dir():
-            raise ValueError(f"face folder {root} does not exist or is not a directory")
+            raise InputError(f"face folder {root} does not exist or is not a directory: pass a folder of "
+                             "<identity>/<image> aligned crops")
         skipped, candidates = [], []
         exclude = set(map(str, exclude))
         for entry in sorted(root.iterdir()):
@@ -90,7 +92,8 @@ class FaceFolder:
         emptied = sorted({name for name, _ in candidates} - set(class_names))
         skipped += [(str(root / name), "no usable image left in this identity folder") for name in emptied]
         if not good:
-            raise ValueError(f"no usable face images under {root}" + _summary(skipped))
+            raise InputError(f"no usable face images under {root} (expected <identity>/<image> crops of "
+                             f"{image_size[1]}x{image_size[0]} px){_one_line_summary(skipped)}")
         index = {name: i for i, name in enumerate(class_names)}
         folder = cls(root=str(root), paths=[str(path) for _, path, _ in good],
                      labels=np.array([index[name] for name, _, _ in good], np.int32),
@@ -118,6 +121,13 @@ class FaceFolder:
                    images=merged_images)
 
 
+def _one_line_summary(skipped, limit=3):
+    if not skipped:
+        return ""
+    shown = "; ".join(f"{path}: {reason}" for path, reason in skipped[:limit])
+    return f": skipped {len(skipped)} item(s), {shown}{'; ...' if len(skipped) > limit else ''}"
+
+
 def _summary(skipped, limit=10):
     lines = [f"\n  {path}: {reason}" for path, reason in skipped[:limit]]
     more = f"\n  ... and {len(skipped) - limit} more" if len(skipped) > limit else ""
@@ -130,7 +140,8 @@ def sample_faces(root, count, image_size=IMAGE_SIZE, seed=0):
     ``ValueError`` names the folder when it holds no usable crop of ``image_size``."""
     root = pathlib.Path(root)
     if not root.is_dir():
-        raise ValueError(f"face folder {root} does not exist or is not a directory")
+        raise InputError(f"face folder {root} does not exist or is not a directory: pass a folder of "
+                         "<identity>/<image> aligned crops")
     paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     order = np.random.default_rng(seed).permutation(len(paths))
     faces = []
@@ -144,7 +155,7 @@ def sample_faces(root, count, image_size=IMAGE_SIZE, seed=0):
         if len(faces) == count:
             break
     if not faces:
-        raise ValueError(f"no aligned {image_size[0]}x{image_size[1]} face crops under {root}")
+        raise InputError(f"no aligned {image_size[0]}x{image_size[1]} face crops under {root}")
     return np.stack(faces)
 
 

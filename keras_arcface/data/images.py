@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_arcface.errors import InputError
+
 #: The aligned face size of the ArcFace template.
 IMAGE_SIZE = (112, 112)
 #: Preprocessing constants (RGB, uint8 in): (x - MEAN) / STD.
@@ -9,7 +11,7 @@ PIXEL_MEAN, PIXEL_STD = 127.5, 128.0
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 
 
-class BadImageError(ValueError):
+class BadImageError(InputError):
     """An image that cannot be used: unreadable, corrupt, empty, or of the wrong size."""
 
 

@@ -8,9 +8,10 @@ import time
 import numpy as np
 
 from keras_arcface.data.images import BadImageError, read_image
-from keras_arcface.evaluation.pairs import read_pairs
+from keras_arcface.evaluation.pairs import PairsFormatError, check_images_exist, limit_pairs, pairs_header, read_pairs
 from keras_arcface.evaluation.protocol import (accuracy_at, auc, best_threshold, plot_roc, roc_curve, tar_at_far,
                                                verification_report)
+from keras_arcface.files import write_text_atomically
 from keras_arcface.runtime import l2_normalize
 
 
@@ -65,9 +66,27 @@ def embed_files(embedder, paths, flip=False, batch_size=64, label="embedding"):
     return np.concatenate(chunks), seconds
 
 
-def evaluate_pairs(embedder, pairs_file, images_dir, flip=False, roc_path=None, folds=10):
-    """The LFW protocol on a pairs file; every image must load (no partial results)."""
-    pairs = read_pairs(pairs_file, images_dir)
+def evaluate_pairs(embedder, pairs_file, images_dir, flip=False, roc_path=None, folds=None, limit=None):
+    """The LFW protocol on a pairs file; every image must load (no partial results).
+
+    ``folds``: default the pairs file's header when it declares several folds (10 for pairs.txt),
+    else 10 (a one-set file such as pairsDevTest.txt is cross-validated in 10 consecutive blocks).
+    ``limit``: a quick look at that many pairs, the same number of same and different pairs from
+    every fold.
+    """
+    pairs = read_pairs(pairs_file, images_dir, check_exists=False)
+    if folds is None:
+        header = pairs_header(pairs_file)
+        folds = header[0] if header and header[0] >= 2 else 10
+    if int(folds) != folds or folds < 2:
+        raise PairsFormatError(f"folds must be an integer of at least 2 (cross-validation), got {folds!r}")
+    folds = int(folds)
+    if len(pairs) % folds or len(pairs) < 2 * folds:
+        raise PairsFormatError(f"{pairs_file}: {len(pairs)} pairs do not split into {folds} equal folds; pass "
+                               f"--folds dividing {len(pairs)}")
+    if limit is not None:
+        pairs = limit_pairs(pairs, folds, limit)
+    check_images_exist(pairs_file, pairs, images_dir)
     unique = sorted({path for pair in pairs for path in (pair.left, pair.right)})
     embeddings, seconds = embed_files(embedder, unique, flip=flip)
     index = {path: i for i, path in enumerate(unique)}
@@ -128,4 +147,4 @@ def format_report(report):
 
 
 def save_report(report, path):
-    pathlib.Path(path).write_text(json.dumps(report, indent=1))
+    write_text_atomically(path, json.dumps(report, indent=1))

@@ -11,6 +11,7 @@ import pathlib
 
 import numpy as np
 
+from keras_arcface.errors import InputError
 from keras_arcface.runtime import FaceEmbedder, InputSpec, l2_normalize
 from keras_arcface.runtime.embedder import folder_spec
 
@@ -69,5 +70,5 @@ def load_embedder(model, spec=None):
         from keras_arcface.export.source import embedding_model  # the one path -> Keras model resolver
 
         return KerasEmbedder(embedding_model(path), threshold, spec)
-    raise ValueError(f"cannot use {model!r} as a model: expected a .onnx, .tflite or .keras file, or a "
+    raise InputError(f"cannot use {model!r} as a model: expected a .onnx, .tflite or .keras file, or a "
                      "training output directory")

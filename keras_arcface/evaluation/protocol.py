@@ -7,6 +7,8 @@ scores (and one below / above all), as in ../shared/models/README.md.
 
 import numpy as np
 
+from keras_arcface.errors import InputError
+
 
 def _candidates(scores):
     distinct = np.unique(scores)
@@ -38,7 +40,7 @@ def kfold_accuracy(scores, same, folds=10):
     maximises accuracy on the other folds is applied to fold k.  (accuracies, thresholds)."""
     scores, same = np.asarray(scores, np.float64), np.asarray(same, bool)
     if len(scores) % folds:
-        raise ValueError(f"{len(scores)} pairs do not split into {folds} equal folds")
+        raise InputError(f"{len(scores)} pairs do not split into {folds} equal folds")
     size = len(scores) // folds
     accuracies, thresholds = [], []
     for k in range(folds):

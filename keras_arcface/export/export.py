@@ -6,9 +6,11 @@ import pathlib
 import numpy as np
 
 import keras_arcface
+from keras_arcface.errors import InputError
 from keras_arcface.export.formats import FORMATS, ExportError, write_onnx, write_saved_model, write_tflite
 from keras_arcface.export.parity import cosine_parity, exported_embeddings, keras_embeddings
 from keras_arcface.export.source import embedding_model
+from keras_arcface.files import staged_folder
 
 
 class ParityError(ExportError):
@@ -42,57 +44,50 @@ def export(source, formats, output_dir, faces, name="model", opset=17, threshold
     faces = np.asarray(faces)
     size = tuple(model.input_shape[1:3])
     if faces.ndim != 4 or tuple(faces.shape[1:3]) != size or faces.dtype != np.uint8:
-        raise ValueError(f"faces must be uint8 (N, {size[0]}, {size[1]}, 3) aligned crops, got "
+        raise InputError(f"faces must be uint8 (N, {size[0]}, {size[1]}, 3) aligned crops, got "
                          f"{faces.dtype} {faces.shape}")
+    unknown = [fmt for fmt in formats if fmt not in FORMATS]
+    if unknown:
+        raise InputError(f"unknown export format {unknown[0]!r}; choose from {', '.join(sorted(FORMATS))}")
     output = pathlib.Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
     reference = keras_embeddings(model, faces, spec)
     results = {}
-    for fmt in formats:
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}; choose from {sorted(FORMATS)}")
-        suffix, gate = FORMATS[fmt]
-        path = output / (f"{name}_saved_model" if fmt == "saved_model" else f"{name}_{fmt}{suffix}")
-        if fmt == "saved_model":
-            write_saved_model(model, path)
-        elif fmt == "onnx":
-            write_onnx(model, path, opset)
-        else:
-            write_tflite(model, path, fmt.split("_", 1)[1], representative_images=spec.prepare(faces))
-        metadata = {
-            "format": fmt, "embedding_size": int(model.output_shape[-1]),
-            "input_spec": {"size": list(size), "layout": "NHWC", "colour": spec.colour, "mean": spec.mean,
-                           "std": spec.std},
-            "keras_arcface_version": keras_arcface.__version__,
-            "source": str(source_name or (source if isinstance(source, (str, pathlib.Path))
-                                          else getattr(source, "name", "model"))),
-        }
-        metadata_path = pathlib.Path(str(path) + ".json")
-        if threshold is not None:
-            metadata["threshold"] = float(threshold)
-        metadata_path.write_text(json.dumps(metadata, indent=1))
-        low, mean = cosine_parity(reference, exported_embeddings(path, fmt, faces, spec))
-        metadata["parity"] = {"min_cosine": low, "mean_cosine": mean, "gate": gate, "faces": int(len(faces))}
-        metadata_path.write_text(json.dumps(metadata, indent=1))
-        size_bytes = (sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir()
-                      else path.stat().st_size)
-        results[fmt] = {"path": str(path), "min_cosine": low, "mean_cosine": mean, "gate": gate,
-                        "bytes": size_bytes}
-        if low < gate:
-            _remove(path)
-            metadata_path.unlink()
-            raise ParityError(f"{fmt}: minimum cosine to the Keras embeddings {low:.6f} is under the "
-                              f"gate {gate} on {len(faces)} faces; the file was removed")
+    # Every file is written and checked in a staging folder and moved into ``output`` only when all
+    # formats passed: a failure (a parity gate, a converter error, a kill) leaves ``output`` as it was.
+    with staged_folder(output) as staging:
+        for fmt in formats:
+            suffix, gate = FORMATS[fmt]
+            file_name = f"{name}_saved_model" if fmt == "saved_model" else f"{name}_{fmt}{suffix}"
+            path = staging / file_name
+            if fmt == "saved_model":
+                write_saved_model(model, path)
+            elif fmt == "onnx":
+                write_onnx(model, path, opset)
+            else:
+                write_tflite(model, path, fmt.split("_", 1)[1], representative_images=spec.prepare(faces))
+            metadata = {
+                "format": fmt, "embedding_size": int(model.output_shape[-1]),
+                "input_spec": {"size": list(size), "layout": "NHWC", "colour": spec.colour, "mean": spec.mean,
+                               "std": spec.std},
+                "keras_arcface_version": keras_arcface.__version__,
+                "source": str(source_name or (source if isinstance(source, (str, pathlib.Path))
+                                              else getattr(source, "name", "model"))),
+            }
+            if threshold is not None:
+                metadata["threshold"] = float(threshold)
+            metadata_path = pathlib.Path(str(path) + ".json")
+            metadata_path.write_text(json.dumps(metadata, indent=1))  # the runtime reads the input spec from it
+            low, mean = cosine_parity(reference, exported_embeddings(path, fmt, faces, spec))
+            metadata["parity"] = {"min_cosine": low, "mean_cosine": mean, "gate": gate, "faces": int(len(faces))}
+            metadata_path.write_text(json.dumps(metadata, indent=1))
+            size_bytes = (sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir()
+                          else path.stat().st_size)
+            results[fmt] = {"path": str(output / file_name), "min_cosine": low, "mean_cosine": mean, "gate": gate,
+                            "bytes": size_bytes}
+            if low < gate:
+                raise ParityError(f"{fmt}: minimum cosine to the Keras embeddings {low:.6f} is under the gate "
+                                  f"{gate} on {len(faces)} faces; nothing was written to {output}")
     return results
-
-
-def _remove(path):
-    import shutil
-
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
 
 
 def format_results(results):

@@ -4,6 +4,8 @@ import pathlib
 import re
 import tempfile
 
+from keras_arcface.errors import InputError
+
 #: format name -> (file suffix, cosine-parity gate against the Keras model)
 FORMATS = {
     "saved_model": ("", 0.9999),
@@ -15,7 +17,7 @@ FORMATS = {
 }
 
 
-class ExportError(RuntimeError):
+class ExportError(InputError, RuntimeError):
     """An export that would not work where it is going (e.g. a TFLite model needing Flex ops)."""
 
 
@@ -54,7 +56,7 @@ def write_tflite(model, path, quantization, representative_images=None):
 
             converter.representative_dataset = representative
         elif quantization != "float32":
-            raise ValueError(f"unknown TFLite quantization {quantization!r}")
+            raise InputError(f"unknown TFLite quantization {quantization!r}")
         try:
             flatbuffer = converter.convert()
         except Exception as error:  # the converter raises ConverterError and friends
@@ -72,6 +74,6 @@ def write_tflite(model, path, quantization, representative_images=None):
 def write_onnx(model, path, opset=17):
     """ONNX through Keras' exporter (tf2onnx), dynamic batch."""
     if opset < 17:
-        raise ValueError(f"opset {opset} is older than the supported 17")
+        raise InputError(f"opset {opset} is older than the supported 17")
     model.export(str(path), format="onnx", opset_version=opset, verbose=False)
     return path

@@ -4,6 +4,8 @@ import pathlib
 
 import keras
 
+from keras_arcface.errors import InputError
+
 
 def _is_half(model):
     return any(layer.dtype_policy.compute_dtype in ("float16", "bfloat16") for layer in model._flatten_layers())
@@ -40,18 +42,23 @@ def embedding_model(source):
         if path.suffix == ".keras" and path.is_file():
             import keras_arcface.backbones  # noqa: F401  (registers the classes)
 
-            source = keras.models.load_model(path, safe_mode=True)
+            try:
+                source = keras.models.load_model(path, safe_mode=True)
+            except Exception as error:  # Keras reports a corrupt archive as "File not found" and others
+                detail = " ".join(str(error).split())[:200]
+                raise InputError(f"cannot load {path} as a .keras model ({type(error).__name__}: {detail}); the file "
+                                 "may be truncated or of another kind: save or download it again") from None
         else:
-            raise ValueError(f"cannot export {source!r}: expected a training directory, its weights file, "
+            raise InputError(f"cannot export {source!r}: expected a training directory, its weights file, "
                              "or a .keras model")
     model = source
     if len(model.inputs) == 2:  # [images, labels] -> logits: take the backbone
         backbones = [layer for layer in model.layers if isinstance(layer, keras.Model)]
         if len(backbones) != 1:
-            raise ValueError("a training model must contain exactly one backbone sub-model")
+            raise InputError("a training model must contain exactly one backbone sub-model")
         model = backbones[0]
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ValueError("the embedding model must have one image input and one embedding output")
+        raise InputError("the embedding model must have one image input and one embedding output")
     if _is_half(model):
         model = _float32_copy(model)
     return model

@@ -1,5 +1,10 @@
 """Margin heads: one Keras layer per margin-based softmax (the ArcFace survey's and later ones)."""
 
+import inspect
+
+import keras
+
+from keras_arcface.errors import InputError
 from keras_arcface.heads.adaface import AdaFaceLayer
 from keras_arcface.heads.arcface import ArcFaceLayer
 from keras_arcface.heads.base import MarginHead
@@ -7,6 +12,7 @@ from keras_arcface.heads.combined import CombinedMarginLayer
 from keras_arcface.heads.cosface import CosFaceLayer
 from keras_arcface.heads.curricularface import CurricularFaceLayer
 from keras_arcface.heads.elasticface import ElasticArcFaceLayer, ElasticCosFaceLayer
+from keras_arcface.heads.labels import IgnoredLabelRows
 from keras_arcface.heads.loss import MarginLoss
 from keras_arcface.heads.magface import MagFaceLayer
 from keras_arcface.heads.normface import NormFaceLayer
@@ -37,12 +43,30 @@ def get_head(head_name, num_classes, **params):
     """Build a head from its short name, e.g. ``get_head("arcface", 1000, margin=0.5)``."""
     try:
         head_class = HEADS[head_name.lower()]
-    except KeyError:
-        raise ValueError(f"unknown head {head_name!r}; choose one of {sorted(HEADS)}") from None
+    except (KeyError, AttributeError):
+        raise InputError(f"unknown head {head_name!r}; choose one of {sorted(HEADS)}") from None
+    accepted = head_parameters(head_class)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise InputError(f"{head_class.__name__} has no parameter {', '.join(map(repr, unknown))}; its parameters: "
+                         f"{', '.join(accepted)}")
     return head_class(num_classes, **params)
 
 
+def head_parameters(head_class):
+    """The keyword parameters a head's constructor accepts (its own, then the base class's)."""
+    names = []
+    for cls in head_class.__mro__:
+        if cls is keras.layers.Layer:
+            break
+        if "__init__" in vars(cls):
+            names += [name for name, parameter in inspect.signature(cls.__init__).parameters.items()
+                      if parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+                      and name not in ("self", "num_classes") and name not in names]
+    return names + ["name"]
+
+
 __all__ = ["HEADS", "AdaFaceLayer", "ArcFaceLayer", "CombinedMarginLayer", "CosFaceLayer", "CurricularFaceLayer",
-           "ElasticArcFaceLayer", "ElasticCosFaceLayer", "MagFaceLayer", "MarginHead", "MarginLoss",
+           "ElasticArcFaceLayer", "ElasticCosFaceLayer", "IgnoredLabelRows", "MagFaceLayer", "MarginHead", "MarginLoss",
            "NormFaceLayer", "PartialFCHead", "SoftmaxHead", "SphereFaceLayer", "SubCenterArcFaceLayer",
-           "get_head"]
+           "get_head", "head_parameters"]

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.validation import ANGLE_MARGIN, POSITIVE, UNIT, check_parameters
 
 
 @keras.saving.register_keras_serializable(package="keras_arcface")
@@ -22,13 +23,12 @@ class AdaFaceLayer(MarginHead):
     needs_norms = True
     supports_margin_loss = False
 
+    PARAMETER_RANGES = {"scale": POSITIVE, "margin": ANGLE_MARGIN, "h": POSITIVE, "momentum": UNIT, "eps": POSITIVE}
+
     def __init__(self, num_classes, scale=64.0, margin=0.4, h=0.333, momentum=0.01, eps=1e-3, **kwargs):
         super().__init__(num_classes, **kwargs)
-        self.scale = float(scale)
-        self.margin = float(margin)
-        self.h = float(h)
-        self.momentum = float(momentum)
-        self.eps = float(eps)
+        self.scale, self.margin, self.h, self.momentum, self.eps = check_parameters(
+            self, scale=scale, margin=margin, h=h, momentum=momentum, eps=eps)
 
     def build(self, input_shape):
         super().build(input_shape)

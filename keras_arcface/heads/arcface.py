@@ -4,6 +4,7 @@ import keras
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.validation import ANGLE_MARGIN, POSITIVE, check_parameters
 
 
 @keras.saving.register_keras_serializable(package="keras_arcface")
@@ -15,10 +16,11 @@ class ArcFaceLayer(MarginHead):
     cos theta_y > 0.  See :func:`keras_arcface.heads.margins.arcface_target`.
     """
 
+    PARAMETER_RANGES = {"scale": POSITIVE, "margin": ANGLE_MARGIN}
+
     def __init__(self, num_classes, scale=64.0, margin=0.5, easy_margin=False, **kwargs):
         super().__init__(num_classes, **kwargs)
-        self.scale = float(scale)
-        self.margin = float(margin)
+        self.scale, self.margin = check_parameters(self, scale=scale, margin=margin)
         self.easy_margin = bool(easy_margin)
 
     def target_cosine(self, cos_theta_y, training=None):

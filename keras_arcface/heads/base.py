@@ -5,7 +5,8 @@ import warnings
 import keras
 from keras import ops
 
-from keras_arcface.heads.labels import prepare_labels
+from keras_arcface.heads.labels import is_concrete, prepare_labels
+from keras_arcface.validation import POSITIVE_INTEGER, check_parameters
 
 _NORM_EPSILON = 1e-12
 
@@ -72,13 +73,13 @@ class MarginHead(keras.layers.Layer):
     #: True for heads whose margin depends on the embedding's norm (MagFace, AdaFace): their
     #: ``target_cosine`` receives ``norms`` (B,), and they have no loss form.
     needs_norms = False
+    #: The allowed range of each numeric constructor parameter (merged with the subclasses').
+    PARAMETER_RANGES = {"num_classes": POSITIVE_INTEGER}
 
     def __init__(self, num_classes, kernel_initializer="glorot_uniform", kernel_regularizer=None,
                  dtype=None, **kwargs):
         super().__init__(dtype=head_dtype(dtype), **kwargs)
-        if int(num_classes) != num_classes or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-        self.num_classes = int(num_classes)
+        self.num_classes = check_parameters(self, num_classes=num_classes)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self._margin_loss_attached = False
@@ -95,6 +96,16 @@ class MarginHead(keras.layers.Layer):
         self.kernel = self.add_weight(
             name="kernel", shape=(int(embedding_size), self.kernel_columns()),
             initializer=self.kernel_initializer, regularizer=self.kernel_regularizer)
+        # Rows whose label was invalid in a compiled step (ignored there); read and reset per epoch by
+        # IgnoredLabelRows.  Not saved with the weights (files keep their layout).
+        self.ignored_label_rows = self.add_weight(name="ignored_label_rows", shape=(), dtype="int32",
+                                                  initializer="zeros", trainable=False)
+
+    def count_ignored_labels(self, labels):
+        """Add the rows of prepared ``labels`` marked invalid (-1) to ``ignored_label_rows`` (graphs only:
+        eager calls raise on invalid labels instead)."""
+        if getattr(self, "ignored_label_rows", None) is not None and not is_concrete(labels):
+            self.ignored_label_rows.assign(self.ignored_label_rows + ops.sum(ops.cast(labels < 0, "int32")))
 
     def kernel_columns(self):
         """Columns of W: one centre per class here; sub-centres and shard padding add more."""
@@ -143,6 +154,8 @@ class MarginHead(keras.layers.Layer):
                 self._warn_missing_margin_loss()
             return scale * cos_theta
         labels = prepare_labels(labels, self.num_classes)
+        if training:
+            self.count_ignored_labels(labels)
         norms = row_norm(embeddings)[:, 0] if self.needs_norms else None
         return self.margin_logits(cos_theta, labels, scale, training=training, norms=norms)
 
@@ -167,8 +180,14 @@ class MarginHead(keras.layers.Layer):
         not save a SeedGenerator's state, so heads that draw random numbers list it here."""
         return {}
 
+    def _saved_variables(self):
+        """The layer's own variables as Keras saves them, less the ignored-label counter."""
+        counter = getattr(self, "ignored_label_rows", None)
+        return [v for v in self._trainable_variables + self._non_trainable_variables if v is not counter]
+
     def save_own_variables(self, store):
-        super().save_own_variables(store)
+        for index, variable in enumerate(self._saved_variables()):
+            store[f"{index}"] = variable
         for name, variable in self.extra_state().items():
             store[name] = variable
 
@@ -177,7 +196,12 @@ class MarginHead(keras.layers.Layer):
         for name, variable in extra.items():
             if name in store.keys():  # files written before the state was saved lack it
                 variable.assign(store[name])
-        super().load_own_variables({key: store[key] for key in store.keys() if key not in extra})
+        own = self._saved_variables()
+        stored = [key for key in store.keys() if key not in extra]
+        if len(stored) != len(own):
+            raise ValueError(f"{self.name}: the file holds {len(stored)} variables for this head, it has {len(own)}")
+        for index, variable in enumerate(own):
+            variable.assign(store[f"{index}"])
 
     def compute_output_shape(self, input_shape):
         if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(

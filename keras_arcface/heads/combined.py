@@ -4,6 +4,7 @@ import keras
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.validation import ANGLE_MARGIN, POSITIVE, UNIT, check_parameters
 
 
 @keras.saving.register_keras_serializable(package="keras_arcface")
@@ -19,12 +20,11 @@ class CombinedMarginLayer(MarginHead):
     CM1 = (1.0, 0.3, 0.2)
     CM2 = (0.9, 0.4, 0.15)
 
+    PARAMETER_RANGES = {"scale": POSITIVE, "m1": POSITIVE, "m2": ANGLE_MARGIN, "m3": UNIT}
+
     def __init__(self, num_classes, scale=64.0, m1=1.0, m2=0.3, m3=0.2, **kwargs):
         super().__init__(num_classes, **kwargs)
-        if m1 <= 0:
-            raise ValueError(f"m1 must be positive, got {m1}")
-        self.scale = float(scale)
-        self.m1, self.m2, self.m3 = float(m1), float(m2), float(m3)
+        self.scale, self.m1, self.m2, self.m3 = check_parameters(self, scale=scale, m1=m1, m2=m2, m3=m3)
 
     def target_cosine(self, cos_theta_y, training=None):
         return margins.combined_margin_target(cos_theta_y, self.m1, self.m2, self.m3)

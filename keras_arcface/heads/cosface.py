@@ -4,16 +4,19 @@ import keras
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.validation import POSITIVE, UNIT, check_parameters
 
 
 @keras.saving.register_keras_serializable(package="keras_arcface")
 class CosFaceLayer(MarginHead):
     """CosFace (Wang et al., CVPR 2018): target logit s (cos theta_y - m); defaults s=64, m=0.35."""
 
+    #: m in [0, 1]: the paper bounds m by C / (C - 1) and uses 0.35.
+    PARAMETER_RANGES = {"scale": POSITIVE, "margin": UNIT}
+
     def __init__(self, num_classes, scale=64.0, margin=0.35, **kwargs):
         super().__init__(num_classes, **kwargs)
-        self.scale = float(scale)
-        self.margin = float(margin)
+        self.scale, self.margin = check_parameters(self, scale=scale, margin=margin)
 
     def target_cosine(self, cos_theta_y, training=None):
         return margins.cosface_target(cos_theta_y, self.margin)

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.validation import ANGLE_MARGIN, POSITIVE, UNIT, check_parameters
 
 
 @keras.saving.register_keras_serializable(package="keras_arcface")
@@ -23,11 +24,12 @@ class CurricularFaceLayer(MarginHead):
 
     supports_margin_loss = False
 
+    PARAMETER_RANGES = {"scale": POSITIVE, "margin": ANGLE_MARGIN, "t_momentum": UNIT}
+
     def __init__(self, num_classes, scale=64.0, margin=0.5, t_momentum=0.01, **kwargs):
         super().__init__(num_classes, **kwargs)
-        self.scale = float(scale)
-        self.margin = float(margin)
-        self.t_momentum = float(t_momentum)
+        self.scale, self.margin, self.t_momentum = check_parameters(self, scale=scale, margin=margin,
+                                                                    t_momentum=t_momentum)
 
     def build(self, input_shape):
         super().build(input_shape)

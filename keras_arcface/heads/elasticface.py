@@ -4,17 +4,18 @@ import keras
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.validation import ANGLE_MARGIN, NON_NEGATIVE, POSITIVE, UNIT, check_parameters
 
 
 class _ElasticMargin(MarginHead):
     """Per training step, every sample's margin is drawn from N(m, sigma); outside training
     (evaluation losses) the mean m is used.  The seed generator's state is saved."""
 
+    PARAMETER_RANGES = {"scale": POSITIVE, "margin": ANGLE_MARGIN, "std": NON_NEGATIVE}
+
     def __init__(self, num_classes, scale=64.0, margin=0.5, std=0.05, seed=None, **kwargs):
         super().__init__(num_classes, **kwargs)
-        self.scale = float(scale)
-        self.margin = float(margin)
-        self.std = float(std)
+        self.scale, self.margin, self.std = check_parameters(self, scale=scale, margin=margin, std=std)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="margin_seed")
 
@@ -45,6 +46,8 @@ class ElasticArcFaceLayer(_ElasticMargin):
 @keras.saving.register_keras_serializable(package="keras_arcface")
 class ElasticCosFaceLayer(_ElasticMargin):
     """ElasticFace-Cos (Boutros et al., CVPRW 2022): s (cos theta_y - m_i), m_i ~ N(0.35, 0.05)."""
+
+    PARAMETER_RANGES = {"margin": UNIT}
 
     def __init__(self, num_classes, scale=64.0, margin=0.35, std=0.05, seed=None, **kwargs):
         super().__init__(num_classes, scale=scale, margin=margin, std=std, seed=seed, **kwargs)

@@ -6,8 +6,13 @@ there an invalid row gets label -1: no class is its target, the head adds no mar
 that row and ``MarginLoss`` gives it zero loss (like PyTorch's ``ignore_index``).
 """
 
+import warnings
+
+import keras
 import numpy as np
 from keras import backend, ops
+
+from keras_arcface.errors import InputError
 
 INVALID_LABEL = -1
 
@@ -31,14 +36,14 @@ def _check_values(values, num_classes):
     if values.dtype.kind in "fc":
         bad = ~np.isfinite(values) | (values != np.floor(values))
         if bad.any():
-            raise ValueError(
+            raise InputError(
                 "labels must be integer class ids; got non-integer values "
                 f"{values[bad][:5].tolist()} at positions {np.flatnonzero(bad)[:5].tolist()}"
             )
         values = values.astype(np.int64)
     bad = (values < 0) | (values >= num_classes)
     if bad.any():
-        raise ValueError(
+        raise InputError(
             f"labels must be class ids in [0, {num_classes}); got "
             f"{values[bad][:5].tolist()} at positions {np.flatnonzero(bad)[:5].tolist()}"
         )
@@ -58,7 +63,7 @@ def prepare_labels(labels, num_classes):
     if len(labels.shape) == 2 and labels.shape[-1] == 1:
         labels = ops.squeeze(labels, axis=-1)
     if len(labels.shape) != 1:
-        raise ValueError(f"labels must have shape (batch,) or (batch, 1); got {labels.shape}")
+        raise InputError(f"labels must have shape (batch,) or (batch, 1); got {labels.shape}")
     if is_concrete(labels):
         _check_values(ops.convert_to_numpy(labels), num_classes)
         return ops.cast(labels, "int32")
@@ -68,3 +73,30 @@ def prepare_labels(labels, num_classes):
     labels = ops.cast(labels, "int32")
     in_range = ops.logical_and(labels >= 0, labels < num_classes)
     return ops.where(in_range, labels, INVALID_LABEL)
+
+
+class IgnoredLabelRows(keras.callbacks.Callback):
+    """Warn once per epoch with the number of rows a compiled step ignored for an invalid label.
+
+    Compiled steps cannot raise on label values (see the module docstring), so every margin head
+    counts those rows in its ``ignored_label_rows`` variable; this callback resets the counts at
+    each epoch start and, at its end, warns with their sum and adds it to the logs.  ``train()``
+    adds it; add it to your own ``fit(callbacks=[IgnoredLabelRows()])``.  Under several replicas
+    the count read is the first replica's.
+    """
+
+    def _counters(self):
+        return [layer.ignored_label_rows for layer in self.model._flatten_layers()
+                if getattr(layer, "ignored_label_rows", None) is not None]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for counter in self._counters():
+            counter.assign(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        ignored = sum(int(ops.convert_to_numpy(counter)) for counter in self._counters())
+        if logs is not None:
+            logs["ignored_label_rows"] = ignored
+        if ignored:
+            warnings.warn(f"epoch {epoch + 1}: {ignored} row(s) had a label outside [0, num_classes) or not an "
+                          "integer and were ignored (no loss, no gradient); check the labels", stacklevel=2)

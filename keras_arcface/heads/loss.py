@@ -29,6 +29,7 @@ class MarginLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         logits = ops.cast(y_pred, "float32")
         labels = prepare_labels(y_true, self.head.num_classes)
+        self.head.count_ignored_labels(labels)
         if self.head.has_margin:
             scale = self.head.scale
             logits = self.head.margin_logits(logits / scale, labels, scale, training=True)

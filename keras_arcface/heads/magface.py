@@ -3,8 +3,10 @@
 import keras
 from keras import ops
 
+from keras_arcface.errors import InputError
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.validation import ANGLE_MARGIN, NON_NEGATIVE, POSITIVE, check_parameters
 
 
 @keras.saving.register_keras_serializable(package="keras_arcface")
@@ -22,17 +24,21 @@ class MagFaceLayer(MarginHead):
     needs_norms = True
     supports_margin_loss = False
 
+    PARAMETER_RANGES = {"scale": POSITIVE, "lower_norm": POSITIVE, "upper_norm": POSITIVE,
+                        "lower_margin": ANGLE_MARGIN, "upper_margin": ANGLE_MARGIN, "lambda_g": NON_NEGATIVE}
+
     def __init__(self, num_classes, scale=64.0, lower_norm=10.0, upper_norm=110.0, lower_margin=0.45,
                  upper_margin=0.8, lambda_g=35.0, **kwargs):
         super().__init__(num_classes, **kwargs)
-        if not 0 < lower_norm < upper_norm:
-            raise ValueError(f"need 0 < lower_norm < upper_norm, got {lower_norm}, {upper_norm}")
-        self.scale = float(scale)
-        self.lower_norm = float(lower_norm)
-        self.upper_norm = float(upper_norm)
-        self.lower_margin = float(lower_margin)
-        self.upper_margin = float(upper_margin)
-        self.lambda_g = float(lambda_g)
+        (self.scale, self.lower_norm, self.upper_norm, self.lower_margin, self.upper_margin,
+         self.lambda_g) = check_parameters(self, scale=scale, lower_norm=lower_norm, upper_norm=upper_norm,
+                                           lower_margin=lower_margin, upper_margin=upper_margin, lambda_g=lambda_g)
+        if not self.lower_norm < self.upper_norm:
+            raise InputError(f"MagFaceLayer: lower_norm must be below upper_norm, got {lower_norm!r} and "
+                             f"{upper_norm!r}")
+        if not self.lower_margin <= self.upper_margin:
+            raise InputError(f"MagFaceLayer: lower_margin must not exceed upper_margin, got {lower_margin!r} "
+                             f"and {upper_margin!r}")
 
     def target_cosine(self, cos_theta_y, training=None, norms=None):
         norms = ops.cast(norms, cos_theta_y.dtype)

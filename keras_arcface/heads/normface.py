@@ -3,6 +3,7 @@
 import keras
 
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.validation import POSITIVE, check_parameters
 
 
 @keras.saving.register_keras_serializable(package="keras_arcface")
@@ -16,9 +17,11 @@ class NormFaceLayer(MarginHead):
 
     has_margin = False
 
+    PARAMETER_RANGES = {"scale": POSITIVE}
+
     def __init__(self, num_classes, scale=20.0, **kwargs):
         super().__init__(num_classes, **kwargs)
-        self.scale = float(scale)
+        self.scale = check_parameters(self, scale=scale)
 
     def get_config(self):
         config = super().get_config()

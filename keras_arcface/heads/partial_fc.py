@@ -5,8 +5,10 @@ import math
 import keras
 from keras import ops
 
+from keras_arcface.errors import InputError
 from keras_arcface.heads.base import MarginHead, cosine_matrix, split_inputs
 from keras_arcface.heads.labels import prepare_labels
+from keras_arcface.validation import POSITIVE_INTEGER, Interval, check_parameters
 
 #: Margins Partial FC can wrap: a constant scale and a target that depends on cos theta_y only.
 WRAPPABLE = ("arcface", "cosface", "combined", "normface")
@@ -35,13 +37,14 @@ class PartialFCHead(MarginHead):
 
     supports_margin_loss = False
 
+    PARAMETER_RANGES = {"sample_rate": Interval(0.0, 1.0, low_open=True), "num_shards": POSITIVE_INTEGER}
+
     def __init__(self, num_classes, sample_rate=0.1, margin_head="arcface", margin_params=None, num_shards=1,
                  seed=None, **kwargs):
         super().__init__(num_classes, **kwargs)
-        if not 0.0 < sample_rate <= 1.0:
-            raise ValueError(f"sample_rate must be in (0, 1], got {sample_rate!r}")
+        sample_rate, num_shards = check_parameters(self, sample_rate=sample_rate, num_shards=num_shards)
         if margin_head not in WRAPPABLE:
-            raise ValueError(f"Partial FC wraps one of {WRAPPABLE}, got {margin_head!r}")
+            raise InputError(f"PartialFCHead: margin_head must be one of {WRAPPABLE}, got {margin_head!r}")
         from keras_arcface.heads import get_head
 
         self.sample_rate = float(sample_rate)
@@ -80,9 +83,10 @@ class PartialFCHead(MarginHead):
             return super().call(embeddings, labels=labels, training=training)
         embeddings = ops.cast(embeddings, self.compute_dtype)
         labels = prepare_labels(labels, self.num_classes)
+        self.count_ignored_labels(labels)
         batch = embeddings.shape[0]
         if batch is not None and min(batch, self.num_classes) > self.num_sampled:
-            raise ValueError(f"Partial FC samples {self.num_sampled} classes per step, fewer than the batch of "
+            raise InputError(f"Partial FC samples {self.num_sampled} classes per step, fewer than the batch of "
                              f"{batch}: raise sample_rate so that every positive class fits")
         sampled = self.sample_classes(labels)
         cos_sampled = cosine_matrix(embeddings, ops.take(self.kernel, sampled, axis=1))  # (B, S)

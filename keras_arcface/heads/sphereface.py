@@ -4,6 +4,7 @@ import keras
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead, row_norm
+from keras_arcface.validation import NON_NEGATIVE, POSITIVE_INTEGER, Interval, check_parameters
 
 
 @keras.saving.register_keras_serializable(package="keras_arcface")
@@ -23,17 +24,18 @@ class SphereFaceLayer(MarginHead):
 
     supports_margin_loss = False
 
+    #: m: the multiplicative angular margin, an integer (cos(m theta) via Chebyshev); scale None is ||x||.
+    PARAMETER_RANGES = {"margin": POSITIVE_INTEGER, "scale": Interval(0.0, low_open=True, allow_none=True),
+                        "lambda_base": NON_NEGATIVE, "lambda_gamma": NON_NEGATIVE, "lambda_power": NON_NEGATIVE,
+                        "lambda_min": NON_NEGATIVE}
+
     def __init__(self, num_classes, margin=4, scale=None, lambda_base=1000.0, lambda_gamma=0.12,
                  lambda_power=1.0, lambda_min=5.0, **kwargs):
         super().__init__(num_classes, **kwargs)
-        if int(margin) != margin or margin < 1:
-            raise ValueError(f"SphereFace's margin m must be a positive integer, got {margin!r}")
-        self.margin = int(margin)
-        self.scale = None if scale is None else float(scale)
-        self.lambda_base = float(lambda_base)
-        self.lambda_gamma = float(lambda_gamma)
-        self.lambda_power = float(lambda_power)
-        self.lambda_min = float(lambda_min)
+        (self.margin, self.scale, self.lambda_base, self.lambda_gamma, self.lambda_power,
+         self.lambda_min) = check_parameters(self, margin=margin, scale=scale, lambda_base=lambda_base,
+                                             lambda_gamma=lambda_gamma, lambda_power=lambda_power,
+                                             lambda_min=lambda_min)
 
     def build(self, input_shape):
         super().build(input_shape)

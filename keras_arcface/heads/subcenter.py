@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead, cosine_matrix
+from keras_arcface.validation import ANGLE_MARGIN, POSITIVE, POSITIVE_INTEGER, check_parameters
 
 
 @keras.saving.register_keras_serializable(package="keras_arcface")
@@ -19,13 +20,12 @@ class SubCenterArcFaceLayer(MarginHead):
     :meth:`to_arcface` keeps only the dominant sub-centres (a plain ArcFace head) to re-train.
     """
 
+    PARAMETER_RANGES = {"subcenters": POSITIVE_INTEGER, "scale": POSITIVE, "margin": ANGLE_MARGIN}
+
     def __init__(self, num_classes, subcenters=3, scale=64.0, margin=0.5, easy_margin=False, **kwargs):
         super().__init__(num_classes, **kwargs)
-        if int(subcenters) != subcenters or subcenters < 1:
-            raise ValueError(f"subcenters must be a positive integer, got {subcenters!r}")
-        self.subcenters = int(subcenters)
-        self.scale = float(scale)
-        self.margin = float(margin)
+        self.subcenters, self.scale, self.margin = check_parameters(self, subcenters=subcenters, scale=scale,
+                                                                    margin=margin)
         self.easy_margin = bool(easy_margin)
 
     def kernel_columns(self):

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_arcface.validation import NON_NEGATIVE, check_parameters
+
 DISTANCES = ("l2", "squared_l2", "cosine")
 MINING = ("semi_hard", "hard")
 
@@ -39,6 +41,8 @@ class TripletLoss(keras.losses.Loss):
     with no valid triplet gives 0.
     """
 
+    PARAMETER_RANGES = {"margin": NON_NEGATIVE}
+
     def __init__(self, margin=0.2, mining="semi_hard", distance="l2", soft=False, name="triplet_loss",
                  reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype or "float32")
@@ -48,7 +52,7 @@ class TripletLoss(keras.losses.Loss):
             raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
         if soft and mining != "hard":
             raise ValueError("soft=True is the soft-margin batch-hard loss: use it with mining='hard'")
-        self.margin = float(margin)
+        self.margin = check_parameters(self, margin=margin)
         self.mining = mining
         self.distance = distance
         self.soft = bool(soft)

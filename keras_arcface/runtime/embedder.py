@@ -6,6 +6,8 @@ import pathlib
 
 import numpy as np
 
+from keras_arcface.errors import InputError
+
 
 @dataclasses.dataclass
 class InputSpec:
@@ -20,18 +22,18 @@ class InputSpec:
     def __post_init__(self):
         self.size = tuple(int(d) for d in self.size)
         if self.layout not in ("NHWC", "NCHW") or self.colour not in ("RGB", "BGR"):
-            raise ValueError(f"layout must be NHWC/NCHW and colour RGB/BGR, got {self.layout}/{self.colour}")
+            raise InputError(f"layout must be NHWC/NCHW and colour RGB/BGR, got {self.layout}/{self.colour}")
 
     def prepare(self, faces_rgb_uint8):
         faces = np.asarray(faces_rgb_uint8)
         if faces.ndim == 3:
             faces = faces[None]
         if faces.ndim != 4 or faces.shape[-1] != 3:
-            raise ValueError(f"faces must be (N, H, W, 3) RGB uint8, got shape {faces.shape}")
+            raise InputError(f"faces must be (N, H, W, 3) RGB uint8, got shape {faces.shape}")
         if faces.dtype != np.uint8:
-            raise ValueError(f"faces must be uint8 RGB, got dtype {faces.dtype}")
+            raise InputError(f"faces must be uint8 RGB, got dtype {faces.dtype}")
         if tuple(faces.shape[1:3]) != tuple(self.size):
-            raise ValueError(f"faces must be aligned {self.size[0]}x{self.size[1]} crops, got "
+            raise InputError(f"faces must be aligned {self.size[0]}x{self.size[1]} crops, got "
                              f"{faces.shape[1]}x{faces.shape[2]}")
         x = faces[..., ::-1] if self.colour == "BGR" else faces
         x = (x.astype(np.float32) - self.mean) / self.std
@@ -99,12 +101,15 @@ class FaceEmbedder:
         self.threshold = self.metadata.get("threshold")
         suffix = pathlib.Path(self.path).suffix.lower()
         if suffix not in (".onnx", ".tflite"):
-            raise ValueError(f"unsupported model file {self.path}: expected .onnx or .tflite")
+            raise InputError(f"unsupported model file {self.path}: expected .onnx or .tflite")
         try:
             opener = self._open_onnx if suffix == ".onnx" else self._open_tflite
             self._run, self.fixed_batch = opener(threads)
         except Exception as error:  # the runtimes raise their own types for corrupt files
-            raise ValueError(f"cannot load {self.path}: {type(error).__name__}: {error}") from None
+            kind = "an ONNX" if suffix == ".onnx" else "a TFLite"
+            detail = " ".join(str(error).split())[:200]
+            raise InputError(f"cannot load {self.path} as {kind} model ({type(error).__name__}: {detail}); the file "
+                             "may be truncated or of another kind: download or export it again") from None
 
     def _open_onnx(self, threads):
         import onnxruntime

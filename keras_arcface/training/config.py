@@ -5,9 +5,12 @@ import json
 import pathlib
 
 from keras_arcface.data.augment import augmentation
+from keras_arcface.errors import InputError
+from keras_arcface.validation import NON_NEGATIVE, POSITIVE, POSITIVE_INTEGER, UNIT, Interval, check_parameters
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 OPTIMIZERS = ("sgd", "adamw")
+HEAD_INITS = ("random", "imprint")
 
 
 @dataclasses.dataclass
@@ -22,7 +25,8 @@ class TrainConfig:
     "light", "medium").  ``max_steps_per_epoch`` caps an epoch (tests, quick checks).
     ``init_from``: start the backbone from a zoo name, a ``.weights.h5`` file or a run / converted
     model folder (the head is new); ``freeze_batchnorm`` keeps the backbone's BatchNorm statistics
-    and affine parameters fixed; ``head_only_epochs`` trains only the head for that many epochs first.
+    and affine parameters fixed; ``head_only_epochs`` trains only the head for that many epochs first;
+    ``init_head="imprint"`` starts the head's class centres at the pretrained backbone's class means.
     """
 
     data_dirs: list
@@ -57,22 +61,42 @@ class TrainConfig:
     init_from: str = ""
     freeze_batchnorm: bool = False
     head_only_epochs: int = 0
+    init_head: str = "random"
+
+    PARAMETER_RANGES = {
+        "embedding_size": POSITIVE_INTEGER, "learning_rate": POSITIVE, "momentum": Interval(0.0, 1.0, high_open=True),
+        "weight_decay": NON_NEGATIVE, "warmup_epochs": NON_NEGATIVE, "final_lr_fraction": UNIT,
+        "epochs": POSITIVE_INTEGER, "batch_size": POSITIVE_INTEGER, "devices": POSITIVE_INTEGER,
+        "seed": Interval(0, integer=True), "image_size": Interval(16, integer=True),
+        "max_steps_per_epoch": Interval(0, integer=True), "keep_checkpoints": POSITIVE_INTEGER,
+        "distill_weight": NON_NEGATIVE, "teacher_embedding_size": Interval(0, integer=True),
+        "head_only_epochs": Interval(0, integer=True)}
 
     def __post_init__(self):
         if isinstance(self.data_dirs, str):
             self.data_dirs = [self.data_dirs]
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise InputError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         augmentation(self.augment)  # a clear error for an unknown name
+        if self.init_head not in HEAD_INITS:
+            raise InputError(f"init_head must be one of {HEAD_INITS}, got {self.init_head!r}")
+        if self.init_head == "imprint" and not self.init_from:
+            raise InputError("init_head='imprint' takes the class centres from a pretrained backbone: set init_from")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        for name in ("epochs", "batch_size", "devices", "image_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if int(self.head_only_epochs) < 0 or int(self.head_only_epochs) >= int(self.epochs):
-            raise ValueError(f"head_only_epochs must be in [0, epochs={self.epochs}), got {self.head_only_epochs!r}")
+            raise InputError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        check_parameters(self, **{name: getattr(self, name) for name in self.PARAMETER_RANGES})
+        if not isinstance(self.head_params, dict) or not isinstance(self.backbone_params, dict):
+            raise InputError(f"TrainConfig: head_params and backbone_params must be JSON objects (dicts), got "
+                             f"{self.head_params!r} and {self.backbone_params!r}")
+        from keras_arcface.backbones import check_backbone_parameters
+        from keras_arcface.heads import get_head
+
+        get_head(self.head, 1, **self.head_params)  # names, parameters and ranges, before any data is read
+        check_backbone_parameters(self.backbone, {**self.backbone_params, "embedding_size": self.embedding_size})
+        if int(self.head_only_epochs) >= int(self.epochs):
+            raise InputError(f"head_only_epochs must be in [0, epochs={self.epochs}), got {self.head_only_epochs!r}")
         if self.batch_size % self.devices:
-            raise ValueError(f"batch_size {self.batch_size} must be divisible by devices {self.devices}")
+            raise InputError(f"batch_size {self.batch_size} must be divisible by devices {self.devices}")
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True)

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_arcface.errors import InputError
 from keras_arcface.heads.base import l2_normalize_rows
 
 
@@ -87,7 +88,7 @@ def teacher_targets(teacher, folder, cache=None, batch_size=64):
         images = (folder.images[indices] if folder.images is not None
                   else np.stack([read_image(folder.paths[i]) for i in indices]))
         if tuple(images.shape[1:3]) != tuple(embedder.spec.size):
-            raise ValueError(f"the teacher {teacher} takes {embedder.spec.size} faces, the training images are "
+            raise InputError(f"the teacher {teacher} takes {embedder.spec.size} faces, the training images are "
                              f"{images.shape[1:3]}")
         plain.append(embedder.embed(images))
         mirrored.append(embedder.embed(np.ascontiguousarray(images[:, :, ::-1])))

@@ -4,6 +4,8 @@ import contextlib
 
 import keras
 
+from keras_arcface.errors import InputError
+
 
 def available_devices():
     """Accelerators when present, else CPUs (logical CPUs on TensorFlow count)."""
@@ -30,7 +32,7 @@ def distribution_scope(devices):
         return contextlib.nullcontext()
     found = available_devices()
     if len(found) < devices:
-        raise ValueError(f"{devices} devices requested, {len(found)} available: {found}")
+        raise InputError(f"{devices} devices requested, {len(found)} available: {found}")
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -45,7 +47,7 @@ def distribution_scope(devices):
     if backend == "jax":
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=found[:devices]))
         return contextlib.nullcontext()
-    raise ValueError(f"multi-device training is not supported on backend {backend}")
+    raise InputError(f"multi-device training is not supported on backend {backend}")
 
 
 def current_replicas():

@@ -15,6 +15,7 @@ import math
 import keras
 import numpy as np
 
+from keras_arcface.errors import InputError
 from keras_arcface.training.config import TrainConfig
 from keras_arcface.training.model import build_from_config, build_training_model, compile_for_training
 from keras_arcface.training.optimizers import make_optimizer
@@ -26,7 +27,7 @@ class ExponentialRamp(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, min_lr, max_lr, steps):
         if not 0 < min_lr < max_lr or steps < 2:
-            raise ValueError(f"need 0 < min_lr < max_lr and steps >= 2, got {min_lr}, {max_lr}, {steps}")
+            raise InputError(f"need 0 < min_lr < max_lr and steps >= 2, got {min_lr}, {max_lr}, {steps}")
         self.min_lr, self.max_lr, self.steps = float(min_lr), float(max_lr), int(steps)
 
     def __call__(self, step):
@@ -100,7 +101,7 @@ def pick_learning_rates(learning_rates, smoothed):
     high: both are then the first learning rate."""
     lrs, smooth = np.asarray(learning_rates, float), np.asarray(smoothed, float)
     if len(smooth) < 3:
-        raise ValueError("the range test needs at least 3 finite steps to pick a learning rate")
+        raise InputError("the range test needs at least 3 finite steps to pick a learning rate")
     lowest = int(np.argmin(smooth))
     if lowest < 2:
         return float(lrs[0]), float(lrs[0])
@@ -111,7 +112,7 @@ def pick_learning_rates(learning_rates, smoothed):
 def lr_range_test(config, faces=None, min_lr=1e-4, max_lr=3.0, steps=100, smoothing=0.9, stop_factor=4.0,
                   verbose=0):
     """Run the range test for ``config`` (a :class:`TrainConfig` or its dict); returns :class:`LRRangeResult`."""
-    from keras_arcface.training.train import load_faces, make_batches
+    from keras_arcface.training.train import fit_verbosity, load_faces, make_batches
 
     if not isinstance(config, TrainConfig):
         config = TrainConfig(**config)
@@ -128,7 +129,7 @@ def lr_range_test(config, faces=None, min_lr=1e-4, max_lr=3.0, steps=100, smooth
     model = build_training_model(backbone, head)
     compile_for_training(model, make_optimizer(config, len(batches), schedule=ramp), config.jit_compile)
     recorder = StepLosses(smoothing=smoothing, stop_factor=stop_factor, max_steps=steps)
-    model.fit(batches, epochs=epochs, callbacks=[recorder], verbose=verbose)
+    model.fit(batches, epochs=epochs, callbacks=[recorder], verbose=fit_verbosity(verbose))
     finite = len(recorder.smoothed)
     learning_rates = ramp.values()[:finite].tolist()
     steepest, minimum = pick_learning_rates(learning_rates, recorder.smoothed)

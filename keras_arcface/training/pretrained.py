@@ -5,7 +5,9 @@ import json
 import pathlib
 
 import keras
+import numpy as np
 
+from keras_arcface.errors import InputError
 from keras_arcface.runtime import InputSpec
 
 #: The normalisation the training pipeline applies (``keras_arcface.data.preprocess``).
@@ -18,7 +20,7 @@ def _check_spec(recorded, source):
     spec = InputSpec(**recorded)
     if (spec.layout, spec.colour, spec.mean, spec.std) != (TRAINING_SPEC.layout, TRAINING_SPEC.colour,
                                                             TRAINING_SPEC.mean, TRAINING_SPEC.std):
-        raise ValueError(f"init_from {source}: the model takes {spec.colour} (x - {spec.mean}) / {spec.std}, the "
+        raise InputError(f"init_from {source}: the model takes {spec.colour} (x - {spec.mean}) / {spec.std}, the "
                          f"training pipeline feeds {TRAINING_SPEC.colour} (x - {TRAINING_SPEC.mean}) / "
                          f"{TRAINING_SPEC.std}; fine-tuning it would start from a shifted input")
 
@@ -34,7 +36,7 @@ def _check_architecture(source_config, config, source):
     found = {key: source_config.get(key, 112 if key == "image_size" else None) for key in wanted}
     found["backbone_params"] = dict(found["backbone_params"] or {})
     if found != wanted:
-        raise ValueError(f"init_from {source} holds a {_describe(found)} backbone, the run builds a "
+        raise InputError(f"init_from {source} holds a {_describe(found)} backbone, the run builds a "
                          f"{_describe(wanted)} one: set the same backbone, backbone_params and embedding_size")
 
 
@@ -46,19 +48,19 @@ def resolve_initial_weights(init_from, config, **zoo_options):
     if path.is_dir():
         recorded = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else None
         if recorded is None or not (path / "backbone.weights.h5").is_file():
-            raise ValueError(f"init_from {path}: a folder needs config.json and backbone.weights.h5 (a training "
+            raise InputError(f"init_from {path}: a folder needs config.json and backbone.weights.h5 (a training "
                              "run or `keras-arcface convert` output)")
         _check_architecture(recorded, config, path)
         _check_spec(recorded.get("input_spec"), path)
         return path / "backbone.weights.h5"
     if path.is_file():
         if not path.name.endswith(".weights.h5"):
-            raise ValueError(f"init_from {path}: expected a .weights.h5 file, a folder or a zoo name")
+            raise InputError(f"init_from {path}: expected a .weights.h5 file, a folder or a zoo name")
         return path
     from keras_arcface.zoo import download, list_models, model_card
 
     if init_from not in list_models():
-        raise ValueError(f"init_from {init_from!r} is neither a file, a folder nor a zoo model "
+        raise InputError(f"init_from {init_from!r} is neither a file, a folder nor a zoo model "
                          f"({', '.join(list_models())})")
     card = model_card(init_from)
     _check_architecture({"backbone": card.backbone, "backbone_params": card.backbone_params,
@@ -73,7 +75,42 @@ def load_initial_weights(backbone, weights_file):
     try:
         backbone.load_weights(weights_file)
     except ValueError as error:
-        raise ValueError(f"init_from {weights_file} does not fit the {backbone.name} backbone: {error}") from None
+        raise InputError(f"init_from {weights_file} does not fit the {backbone.name} backbone: {error}") from None
+
+
+def class_centres(backbone, images, labels, num_classes, batch_size=128, image_size=None):
+    """The normalised mean embedding of each class, (num_classes, d) float32: the backbone in
+    inference mode on the training pipeline's normalisation (``TRAINING_SPEC``)."""
+    import numpy as np
+
+    spec = InputSpec(size=tuple(image_size or images.shape[1:3]))
+    sums = None
+    for start in range(0, len(images), batch_size):
+        batch = np.asarray(backbone(spec.prepare(images[start:start + batch_size]), training=False), np.float64)
+        batch /= np.maximum(np.linalg.norm(batch, axis=1, keepdims=True), 1e-12)
+        sums = np.zeros((num_classes, batch.shape[1])) if sums is None else sums
+        np.add.at(sums, np.asarray(labels[start:start + batch_size]), batch)
+    empty = np.flatnonzero(~sums.any(axis=1))
+    if len(empty):
+        raise InputError(f"cannot imprint the head: class {int(empty[0])} has no training image")
+    return (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+
+
+def imprint_head(head, centres):
+    """Start a cosine head's class centres at the pretrained backbone's class means (weight
+    imprinting, Qi et al., CVPR 2018): the first gradients reaching the backbone then come from
+    sensible centres instead of random ones.  Sub-centres all start at their class's mean."""
+    from keras_arcface.heads import SoftmaxHead
+
+    if isinstance(head, SoftmaxHead):
+        raise InputError("init_head='imprint' needs a head with normalised class centres; the softmax head's "
+                         "logits depend on their norms (use normface, cosface, arcface, ...)")
+    columns = head.kernel.shape[1]
+    repeats = getattr(head, "subcenters", 1)
+    kernel = np.repeat(centres, repeats, axis=0).T  # class j's sub-centres are columns j K ... j K + K - 1
+    if kernel.shape[1] < columns:  # Partial FC pads its kernel to a multiple of the shard count
+        kernel = np.concatenate([kernel, np.asarray(head.kernel)[:, kernel.shape[1]:]], axis=1)
+    head.kernel.assign(kernel.astype(head.kernel.dtype))
 
 
 def freeze_batch_norm(backbone):

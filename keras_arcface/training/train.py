@@ -5,19 +5,23 @@ import dataclasses
 import importlib.util
 import json
 import pathlib
+import sys
 import time
 
 import keras
 
 from keras_arcface.data import FaceBatches, FaceFolder
 from keras_arcface.data.augment import augmentation
+from keras_arcface.errors import InputError
+from keras_arcface.files import atomic_path, write_text_atomically
+from keras_arcface.heads import IgnoredLabelRows
 from keras_arcface.training.callbacks import EpochCheckpoint, NaNGuard
 from keras_arcface.training.config import TrainConfig
 from keras_arcface.training.distribute import distribution_scope
 from keras_arcface.training.model import build_from_config, build_training_model, compile_for_training
 from keras_arcface.training.optimizers import make_optimizer
-from keras_arcface.training.pretrained import (HeadOnlyEpochs, freeze_batch_norm, load_initial_weights,
-                                               resolve_initial_weights)
+from keras_arcface.training.pretrained import (HeadOnlyEpochs, class_centres, freeze_batch_norm, imprint_head,
+                                               load_initial_weights, resolve_initial_weights)
 
 
 @dataclasses.dataclass
@@ -43,6 +47,49 @@ def make_batches(config, faces, teacher=None):
                        augment=augment, max_batches=config.max_steps_per_epoch)
 
 
+def fit_verbosity(verbose):
+    """``fit``'s verbosity: "auto" is a progress bar on a terminal and one line per epoch otherwise
+    (a progress bar in a log file or a pipe is thousands of carriage returns)."""
+    if verbose != "auto":
+        return verbose
+    return 1 if getattr(sys.stdout, "isatty", lambda: False)() else 2
+
+
+def check_output_folder(output, config):
+    """Refuse an output folder that holds another run's (or a converted model's) ``config.json``,
+    naming the settings that differ; the same configuration resumes."""
+    saved = output / "config.json"
+    if not saved.is_file():
+        return
+    try:
+        previous = json.loads(saved.read_text())
+    except json.JSONDecodeError:
+        raise InputError(f"{saved} is not valid JSON: remove it or choose another --output") from None
+    if not isinstance(previous, dict) or "data_dirs" not in previous:
+        raise InputError(f"{output} holds a model that is not a training run ({saved}); choose another --output")
+    current = dataclasses.asdict(config)
+    fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
+
+    def default(name):
+        field = fields[name]
+        if field.default is not dataclasses.MISSING:
+            return field.default
+        return None if field.default_factory is dataclasses.MISSING else field.default_factory()
+
+    # A field added since the run was saved counts at its default; computed fields are not settings.
+    ignored = {"teacher_embedding_size"}
+    differing = [name for name in current if name not in ignored
+                 and json.loads(json.dumps(previous.get(name, default(name)))) != json.loads(json.dumps(current[name]))]
+    unknown = sorted(set(previous) - set(current))
+    if differing or unknown:
+        shown = "; ".join(f"{name}: {previous.get(name, default(name))!r} there, {current[name]!r} now"
+                          for name in differing[:4])
+        if unknown:
+            shown += ("; " if shown else "") + f"settings this version does not know: {', '.join(unknown)}"
+        raise InputError(f"{output} holds a run with another configuration ({shown}); resume it with the same "
+                         "settings or choose another --output")
+
+
 def train(config, faces=None, verbose="auto", callbacks=()):
     """Train ``config.backbone`` with ``config.head`` on the face folders; resumable.
 
@@ -55,11 +102,12 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     if not isinstance(config, TrainConfig):
         config = TrainConfig(**config)
     if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise ValueError("tensorboard=True needs the tensorboard package: pip install tensorboard "
+        raise InputError("tensorboard=True needs the tensorboard package: pip install tensorboard "
                          "(or keras-arcface[tensorboard])")
     output = pathlib.Path(config.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
+    check_output_folder(output, config)
     faces = faces if faces is not None else load_faces(config)
+    output.mkdir(parents=True, exist_ok=True)
     teacher = None
     if config.teacher:
         from keras_arcface.training.distill import teacher_targets
@@ -67,12 +115,6 @@ def train(config, faces=None, verbose="auto", callbacks=()):
         teacher = teacher_targets(config.teacher, faces, cache=output / "teacher_embeddings.npz")
         config.teacher_embedding_size = int(teacher[0].shape[1])
     saved_config = output / "config.json"
-    if saved_config.exists() and (output / "backup").exists():
-        # Through TrainConfig, so that a field added since (at its default) still matches.
-        previous = TrainConfig(**json.loads(saved_config.read_text()))
-        if previous.to_json() != config.to_json():
-            raise ValueError(f"{output} holds a run with another configuration; resume it with the "
-                             "same settings or choose a new output directory")
     config.save(saved_config)
     keras.config.set_dtype_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
@@ -84,7 +126,7 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     per_replica_xla = (config.jit_compile and config.devices > 1
                        and keras.backend.backend() == "tensorflow")
     if config.head_only_epochs and keras.backend.backend() != "tensorflow":
-        raise ValueError("head_only_epochs needs the TensorFlow backend: Keras' JAX trainer fixes the trainable "
+        raise InputError("head_only_epochs needs the TensorFlow backend: Keras' JAX trainer fixes the trainable "
                          "variables for a whole fit() call; use freeze_batchnorm and a low learning rate instead")
     resuming = (output / "backup").exists()
     initial_weights = resolve_initial_weights(config.init_from, config) if config.init_from else None
@@ -96,6 +138,9 @@ def train(config, faces=None, verbose="auto", callbacks=()):
             freeze_batch_norm(backbone)
         model = build_training_model(backbone, head, per_replica_xla=per_replica_xla,
                                      teacher_size=config.teacher_embedding_size, distill_weight=config.distill_weight)
+        if config.init_head == "imprint" and not resuming:
+            imprint_head(head, class_centres(backbone, faces.images, faces.labels, faces.num_classes,
+                                             image_size=(config.image_size, config.image_size)))
         compile_for_training(model, make_optimizer(config, steps_per_epoch), config.jit_compile)
     if config.head_only_epochs:
         callbacks = [HeadOnlyEpochs(backbone, config.head_only_epochs, config.freeze_batchnorm), *callbacks]
@@ -103,17 +148,19 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     checkpoints = EpochCheckpoint(output / "checkpoints", keep=config.keep_checkpoints)
     # double_checkpoint: a kill while the backup is being written leaves the previous one to
     # resume from (the newest file fails to open and Keras falls back).
-    all_callbacks = [keras.callbacks.BackupAndRestore(str(output / "backup"), delete_checkpoint=False,
+    all_callbacks = [IgnoredLabelRows(), keras.callbacks.BackupAndRestore(str(output / "backup"), delete_checkpoint=False,
                                                       double_checkpoint=True),
                      checkpoints, NaNGuard(checkpoints), *callbacks]
     if config.tensorboard:
         all_callbacks.append(keras.callbacks.TensorBoard(str(output / "tensorboard")))
     start = time.perf_counter()
-    history = model.fit(batches, epochs=config.epochs, callbacks=all_callbacks, verbose=verbose)
+    history = model.fit(batches, epochs=config.epochs, callbacks=all_callbacks, verbose=fit_verbosity(verbose))
     seconds = time.perf_counter() - start
-    backbone.save_weights(output / "backbone.weights.h5")
-    model.save_weights(output / "training_model.weights.h5")
-    (output / "history.json").write_text(json.dumps(history.history, indent=1))
+    # Each final file appears complete or not at all (a kill mid-write leaves no half file).
+    for model_to_save, name in ((backbone, "backbone.weights.h5"), (model, "training_model.weights.h5")):
+        with atomic_path(output / name) as temporary:
+            model_to_save.save_weights(temporary)
+    write_text_atomically(output / "history.json", json.dumps(history.history, indent=1))
     samples = len(history.history.get("loss", [])) * steps_per_epoch * config.batch_size
     return TrainResult(str(output), history.history, seconds, samples / seconds if samples else 0.0,
                        faces.num_classes, len(faces.labels))

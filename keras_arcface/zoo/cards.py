@@ -11,6 +11,8 @@ import json
 import os
 import pathlib
 
+from keras_arcface.errors import InputError
+
 CARDS_ENV = "KERAS_ARCFACE_ZOO_CARDS"
 
 #: Formats a card may list: the Keras backbone weights and the files ``keras-arcface export`` writes.
@@ -19,7 +21,7 @@ REQUIRED_FIELDS = ("name", "summary", "backbone", "backbone_params", "embedding_
                    "input_spec", "training", "metrics", "licence", "artifacts")
 
 
-class CardError(ValueError):
+class CardError(InputError):
     """A model card that is missing a field, names an unknown format, or does not parse."""
 
 

@@ -28,6 +28,8 @@ import urllib.request
 
 import filelock
 
+from keras_arcface.errors import InputError
+
 URLS_ENV = "KERAS_ARCFACE_ZOO_URLS"
 CACHE_ENV = "KERAS_ARCFACE_CACHE"
 OFFLINE_ENV = "KERAS_ARCFACE_OFFLINE"
@@ -35,7 +37,7 @@ CHUNK = 1 << 20
 STALE_PART_SECONDS = 3600
 
 
-class ZooDownloadError(RuntimeError):
+class ZooDownloadError(InputError, RuntimeError):
     """No mirror gave a file that matches its model card (each mirror's failure is listed)."""
 
 
@@ -189,7 +191,13 @@ def fetch_artifact(model_name, artifact, urls=None, cache_dir=None, offline=None
     if is_valid(target, artifact):
         return target
     if is_offline(offline):
-        state = "is corrupt" if target.exists() else "is not"
+        state = "is not"
+        if target.exists():
+            with filelock.FileLock(str(target) + ".lock", timeout=lock_timeout):
+                if is_valid(target, artifact):  # another process fetched it while we waited
+                    return target
+                target.unlink(missing_ok=True)  # a corrupt cache entry is never left in the cache
+            state = "was corrupt (removed) and is no longer"
         raise ZooOfflineError(
             f"offline mode ({OFFLINE_ENV}) and {model_name} {artifact.format} ({artifact.file}) {state} in the "
             f"cache {target.parent}; download it once with network access (keras-arcface zoo download "

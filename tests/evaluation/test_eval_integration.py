@@ -77,14 +77,14 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
     bad_pairs = tmp_path / "pairs.txt"
     bad_pairs.write_text("Aaron_Peirsol\t1\t2\nAaron_Peirsol\t1\n")
     assert main(["eval", "--model", str(SFACE), "--pairs", str(bad_pairs), "--images", str(LFW / "aligned")]) == 2
-    assert "pairs.txt:2: expected" in capsys.readouterr().err
+    assert "pairs.txt, line 2: expected" in capsys.readouterr().err
     blank = tmp_path / "blank.png"
     import cv2
 
     cv2.imwrite(str(blank), np.full((300, 300, 3), 200, np.uint8))
     photo = next((LFW / "raw_sample").glob("*/*.jpg"))
     assert main(["verify", str(photo), str(blank), "--model", str(SFACE), "--detector", str(DETECTOR)]) == 2
-    assert "no face found" in capsys.readouterr().err
+    assert "blank.png: no face found; try a photo" in capsys.readouterr().err
     unreadable = tmp_path / "u.jpg"
     unreadable.write_bytes(b"")
     assert main(["verify", str(photo), str(unreadable), "--model", str(SFACE), "--detector", str(DETECTOR)]) == 2

@@ -54,15 +54,15 @@ def _lfw_tree(root, names):
 def test_pairs_file_forms_errors_and_missing_images(tmp_path):
     _lfw_tree(tmp_path / "img", {"Ann": 2, "Bob": 1})
     good = tmp_path / "pairs.txt"
-    good.write_text("1\t2\nAnn\t1\t2\nAnn\t1\tBob\t1\n")
+    good.write_text("1\t1\nAnn\t1\t2\nAnn\t1\tBob\t1\n")
     pairs = read_pairs(good, tmp_path / "img")
     assert [p.same for p in pairs] == [True, False]
     assert pairs[1].right.endswith("Bob/Bob_0001.jpg")
     bad = tmp_path / "bad.txt"
     bad.write_text("Ann\t1\t2\nAnn\tone\tBob\n")
-    with pytest.raises(PairsFormatError, match=r"bad.txt:2: expected"):
+    with pytest.raises(PairsFormatError, match=r"bad.txt, line 2: expected"):
         read_pairs(bad, tmp_path / "img")
     missing = tmp_path / "missing.txt"
     missing.write_text("Ann\t1\t3\nCid\t1\tBob\t1\n")
-    with pytest.raises(PairsFormatError, match=r"(?s)2 image\(s\) named by pairs are missing.*Ann_0003.*Cid_0001"):
+    with pytest.raises(PairsFormatError, match=r"(?s)2 image\(s\) named by its pairs are missing.*Ann_0003.*Cid_0001"):
         read_pairs(missing, tmp_path / "img")

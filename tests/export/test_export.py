@@ -9,8 +9,8 @@ import pytest
 
 from keras_arcface.backbones import MobileFaceNet
 from keras_arcface.export import FORMATS, ParityError, embedding_model, export
-from keras_arcface.runtime import FaceEmbedder
 from keras_arcface.heads import ArcFaceLayer
+from keras_arcface.runtime import FaceEmbedder
 from keras_arcface.training.model import build_training_model
 from tests.faces import make_face_folder
 
@@ -63,13 +63,16 @@ def test_training_models_and_mixed_policies_export_the_float32_backbone(tmp_path
     np.testing.assert_allclose(np.asarray(exported(x)), np.asarray(backbone(x)), rtol=2e-2, atol=2e-2)
 
 
-def test_parity_gate_failure_removes_the_file(tmp_path, monkeypatch):
+def test_a_failed_export_writes_nothing(tmp_path, monkeypatch):
+    """The first format passes, the second misses its gate: neither file reaches the output folder,
+    and no staging folder is left beside it."""
     faces = _faces(tmp_path)
     model = MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3))
     monkeypatch.setitem(FORMATS, "onnx", (".onnx", 1.0001))  # an impossible gate
-    with pytest.raises(ParityError, match="under the gate"):
-        export(model, ["onnx"], tmp_path / "out", faces)
-    assert not list((tmp_path / "out").glob("*.onnx*"))
+    with pytest.raises(ParityError, match="under the gate.*nothing was written"):
+        export(model, ["tflite_float32", "onnx"], tmp_path / "out", faces)
+    assert not (tmp_path / "out").exists()
+    assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
 
 
 def test_bad_inputs_to_export_and_runtime(tmp_path):
@@ -77,7 +80,7 @@ def test_bad_inputs_to_export_and_runtime(tmp_path):
     model = MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3))
     with pytest.raises(ValueError, match="aligned crops"):
         export(model, ["onnx"], tmp_path / "o", faces.astype("float32"))
-    with pytest.raises(ValueError, match="unknown format"):
+    with pytest.raises(ValueError, match="unknown export format 'coreml'"):
         export(model, ["coreml"], tmp_path / "o", faces)
     path = export(model, ["onnx"], tmp_path / "o", faces)["onnx"]["path"]
     embedder = FaceEmbedder(path)

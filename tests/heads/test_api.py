@@ -192,5 +192,5 @@ def test_registry_and_constructor_checks():
         get_head("nope", 3)
     with pytest.raises(ValueError, match="num_classes"):
         SoftmaxHead(0)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match=r"margin must be an integer in \[1, inf\), got 1.5"):
         SphereFaceLayer(3, margin=1.5)

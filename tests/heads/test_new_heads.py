@@ -106,8 +106,8 @@ def test_magface_regulariser_value_and_gradient_match_the_reference(rng):
         kernel = _np(head.kernel).astype("float64")
 
         def loss(embeddings, kernel_value):
-            logits, _, losses = head.stateless_call([kernel_value], [], [embeddings, y], training=True,
-                                                    return_losses=True)
+            logits, _, losses = head.stateless_call([kernel_value], head.non_trainable_variables, [embeddings, y],
+                                                    training=True, return_losses=True)
             ce = ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
             return ce + sum(losses)
 

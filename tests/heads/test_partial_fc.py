@@ -86,7 +86,7 @@ def test_too_small_a_sample_and_bad_arguments_are_refused(rng):
         head([rng.standard_normal((4, 6)).astype("float32"), np.array([0, 1, 2, 3], "int32")], training=True)
     with pytest.raises(ValueError, match="sample_rate"):
         PartialFCHead(10, 0.0)
-    with pytest.raises(ValueError, match="wraps one of"):
+    with pytest.raises(ValueError, match="margin_head must be one of"):
         PartialFCHead(10, 0.5, "sphereface")
     with pytest.raises(NotImplementedError):
         head.margin_loss()

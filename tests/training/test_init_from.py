@@ -110,3 +110,37 @@ def test_init_from_errors_name_the_source(tmp_path, pretrained):
         train(_config(tmp_path, "bad2", init_from="no-such-model"), verbose=0)
     with pytest.raises(ValueError, match="head_only_epochs"):
         _config(tmp_path, "bad3", head_only_epochs=1, epochs=1)
+
+
+class HeadKernelAtStart(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.kernel = ops.convert_to_numpy(self.model.get_layer("head").kernel)
+
+
+@pytest.mark.backend_neutral
+@pytest.mark.parametrize("head, params", [("arcface", {}), ("subcenter_arcface", {"subcenters": 2})])
+def test_imprinted_head_starts_at_the_class_means(tmp_path, pretrained, head, params):
+    """init_head='imprint': column j (each sub-centre of class j) is the normalised mean of the
+    pretrained backbone's normalised embeddings of class j's training images."""
+    from keras_arcface.data import FaceFolder
+    from keras_arcface.runtime import InputSpec
+
+    probe = HeadKernelAtStart()
+    config = _config(tmp_path, f"imprinted-{head}", init_from=str(pretrained), init_head="imprint", head=head,
+                     head_params=params)
+    train(config, verbose=0, callbacks=[probe])
+    faces = FaceFolder.scan(tmp_path / "faces", image_size=(32, 32))
+    embeddings = ops.convert_to_numpy(load_backbone(pretrained)(InputSpec(size=(32, 32)).prepare(faces.images),
+                                                                training=False)).astype(np.float64)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    means = np.stack([embeddings[faces.labels == k].mean(axis=0) for k in range(faces.num_classes)])
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    np.testing.assert_allclose(probe.kernel.T, np.repeat(means, params.get("subcenters", 1), axis=0), atol=1e-5)
+
+
+def test_imprinting_needs_a_pretrained_backbone_and_a_cosine_head(tmp_path, pretrained):
+    with pytest.raises(ValueError, match="set init_from"):
+        _config(tmp_path, "x", init_head="imprint")
+    with pytest.raises(ValueError, match="normalised class centres"):
+        train(_config(tmp_path, "softmax", init_from=str(pretrained), init_head="imprint", head="softmax"),
+              verbose=0)

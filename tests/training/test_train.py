@@ -111,6 +111,36 @@ def test_a_run_saved_before_a_config_field_existed_still_resumes(tmp_path):
         train(_config(tmp_path, epochs=1, augment="light"), verbose=0)
 
 
+def test_a_run_that_fails_mid_way_leaves_no_final_files_and_resumes(tmp_path):
+    """An exception in epoch 2 (a bug, a full disk): no backbone / training model / history file that
+    a later step could take for a finished run; the same call then resumes and finishes."""
+
+    class FailOnce(keras.callbacks.Callback):
+        failed = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1 and not FailOnce.failed:
+                FailOnce.failed = True
+                raise OSError("disk full (simulated)")
+
+    with pytest.raises(OSError, match="simulated"):
+        train(_config(tmp_path, epochs=2), verbose=0, callbacks=[FailOnce()])
+    out = tmp_path / "run"
+    assert not [p.name for p in out.iterdir() if p.name in ("backbone.weights.h5", "training_model.weights.h5",
+                                                            "history.json") or "partial" in p.name]
+    result = train(_config(tmp_path, epochs=2), verbose=0, callbacks=[FailOnce()])
+    assert len(result.history["loss"]) == 1 and (out / "backbone.weights.h5").is_file()
+
+
+def test_output_folder_of_another_run_is_refused_before_any_work(tmp_path):
+    """The refusal names each differing setting and happens before the faces are read."""
+    train(_config(tmp_path, epochs=1), verbose=0)
+    with pytest.raises(ValueError, match="another configuration") as error:
+        train(_config(tmp_path, epochs=2, learning_rate=0.05, data_dirs=[str(tmp_path / "not-read")]), verbose=0)
+    for difference in ("not-read'] now", "learning_rate: 0.02 there, 0.05 now", "epochs: 1 there, 2 now"):
+        assert difference in str(error.value)
+
+
 def test_nan_guard_stops_with_the_last_good_checkpoint(tmp_path):
     class Poison(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -142,7 +172,8 @@ def test_resume_after_sigkill_mid_epoch(tmp_path):
     assert process.poll() is None, "training ended before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    assert not (tmp_path / "run" / "history.json").exists()
+    for final in ("history.json", "backbone.weights.h5", "training_model.weights.h5"):
+        assert not (tmp_path / "run" / final).exists(), f"a killed run left {final}"
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     history = json.loads((tmp_path / "run" / "history.json").read_text())

@@ -107,8 +107,9 @@ def test_offline_mode_uses_the_cache_only(payload, mirror, cache, monkeypatch):
     fetch_artifact(MODEL, artifact, urls=mirror.url("ok"), cache_dir=cache, progress=False, offline=False)
     assert fetch_artifact(MODEL, artifact, urls=mirror.url("ok"), cache_dir=cache).is_file()
     (cache / MODEL / FILE).write_bytes(b"broken")
-    with pytest.raises(ZooOfflineError, match="is corrupt in the cache"):
+    with pytest.raises(ZooOfflineError, match=r"was corrupt \(removed\) and is no longer in the cache"):
         fetch_artifact(MODEL, artifact, urls=mirror.url("ok"), cache_dir=cache)
+    assert not (cache / MODEL / FILE).exists()  # offline too, a corrupt entry does not stay in the cache
     assert mirror.count(MODEL, FILE) == 1
 
 

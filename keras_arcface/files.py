@@ -1,0 +1,55 @@
+"""Writing outputs so that a failure leaves nothing a later run could mistake for a finished one.
+
+Every file a command produces is written under a temporary name beside its destination and
+renamed into place when complete (``os.replace``: atomic on one file system).
+"""
+
+import contextlib
+import os
+import pathlib
+import shutil
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success it is renamed to ``path``, on failure removed.
+
+    The temporary name keeps ``path``'s suffixes (writers that choose a format by suffix still work).
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.stem.split('.')[0]}.partial-", suffix="".join(path.suffixes),
+                                    dir=path.parent)
+    os.close(handle)
+    temporary = pathlib.Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_text_atomically(path, text):
+    """``path.write_text(text)``, all or nothing."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+
+
+@contextlib.contextmanager
+def staged_folder(output):
+    """Yield an empty temporary folder beside ``output``; on success its entries move into ``output``
+    (replacing entries of the same name), on failure it is removed and ``output`` is untouched."""
+    output = pathlib.Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+    try:
+        yield staging
+        output.mkdir(exist_ok=True)
+        for entry in sorted(staging.iterdir()):
+            target = output / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
