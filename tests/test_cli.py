@@ -61,3 +61,21 @@ def test_a_usage_error_is_one_line_with_exit_code_2(capsys):
         main(["train", "--data", "x", "--output", "y", "--head", "arcfce"])
     err = capsys.readouterr().err.strip().splitlines()
     assert exit.value.code == 2 and len(err) == 1 and err[0].startswith("error: argument --head: invalid choice")
+
+
+def test_progress_bars_only_on_a_terminal(monkeypatch):
+    """fit's "auto" verbosity: a progress bar on a terminal, one line per epoch in a pipe or a log."""
+    import io
+    import sys
+
+    from keras_arcface.training.train import fit_verbosity
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert fit_verbosity("auto") == 2
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert fit_verbosity("auto") == 1
+    assert fit_verbosity(0) == 0
