@@ -43,14 +43,15 @@ def _numeric_defaults(function, skip=()):
             and not isinstance(parameter.default, bool)}
 
 
-def _head_cases():
-    for name, cls in HEADS.items():
-        for parameter, interval in parameter_ranges(cls).items():
+def _range_cases(registry):
+    """(name, parameter, bad value, interval) for every declared range of every registered constructor."""
+    for name, constructor in registry.items():
+        for parameter, interval in parameter_ranges(constructor).items():
             for value in outside(interval):
                 yield pytest.param(name, parameter, value, interval, id=f"{name}-{parameter}={value!r}")
 
 
-@pytest.mark.parametrize("name, parameter, value, interval", list(_head_cases()))
+@pytest.mark.parametrize("name, parameter, value, interval", list(_range_cases(HEADS)))
 def test_every_head_refuses_values_outside_its_ranges(name, parameter, value, interval):
     params = {"num_classes": 8, parameter: value}
     with pytest.raises(InputError) as error:
@@ -79,14 +80,7 @@ def test_a_misspelled_head_parameter_is_named(name):
         get_head(name, 8, scael=1.0)
 
 
-def _backbone_cases():
-    for name, constructor in BACKBONES.items():
-        for parameter, interval in parameter_ranges(constructor).items():
-            for value in outside(interval):
-                yield pytest.param(name, parameter, value, interval, id=f"{name}-{parameter}={value!r}")
-
-
-@pytest.mark.parametrize("name, parameter, value, interval", list(_backbone_cases()))
+@pytest.mark.parametrize("name, parameter, value, interval", list(_range_cases(BACKBONES)))
 def test_every_backbone_refuses_values_outside_its_ranges(name, parameter, value, interval):
     with pytest.raises(InputError) as error:
         check_backbone_parameters(name, {parameter: value})
