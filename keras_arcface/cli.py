@@ -260,12 +260,8 @@ def _export(args):
     import numpy as np
 
     from keras_arcface.data import FaceFolder
-    from keras_arcface.errors import InputError
     from keras_arcface.export import FORMATS, embedding_model, export, format_results
 
-    if not pathlib.Path(args.model).exists():
-        raise InputError(f"model {args.model} not found: pass a training output folder, its weights file or a "
-                         ".keras file")
     model = embedding_model(args.model)
     faces = FaceFolder.scan(args.faces, image_size=tuple(model.input_shape[1:3]), warn=False)
     rng = np.random.default_rng(0)

@@ -9,6 +9,7 @@ as soon as it declares its ranges.
 
 import dataclasses
 import functools
+import inspect
 import math
 import numbers
 
@@ -61,11 +62,11 @@ DROPOUT = Interval(0.0, 1.0, high_open=True)
 def check_parameters(owner, **values):
     """Raise ``ValueError`` for the first value outside its declared range; return the values in order.
 
-    ``owner`` is the class (or an instance of it) whose ``PARAMETER_RANGES`` apply; it names the
-    class in the message.  Integers come back as ``int``, other numbers as ``float``; ``None``
+    ``owner`` is the class (an instance of it, or a registry's ``functools.partial`` of it) whose
+    ``PARAMETER_RANGES`` apply; it names the class in the message.  Integers come back as ``int``, other numbers as ``float``; ``None``
     stays ``None`` where the range allows it.
     """
-    cls = owner if isinstance(owner, type) else type(owner)
+    cls = unwrap(owner) if isinstance(owner, (type, functools.partial)) else type(owner)
     ranges, name = parameter_ranges(cls), cls.__name__
     checked = []
     for parameter, value in values.items():
@@ -76,12 +77,37 @@ def check_parameters(owner, **values):
     return checked[0] if len(checked) == 1 else tuple(checked)
 
 
+def unwrap(constructor):
+    """The class behind a registry entry (a class, or a ``functools.partial`` of one)."""
+    while isinstance(constructor, functools.partial):
+        constructor = constructor.func
+    return constructor
+
+
 def parameter_ranges(constructor):
     """The ``PARAMETER_RANGES`` of a registered constructor (a class or a ``functools.partial`` of one),
     merged along its base classes (a subclass's declaration wins)."""
-    while isinstance(constructor, functools.partial):
-        constructor = constructor.func
     ranges = {}
-    for cls in reversed(getattr(constructor, "__mro__", (constructor,))):
+    for cls in reversed(getattr(unwrap(constructor), "__mro__", ())):
         ranges.update(vars(cls).get("PARAMETER_RANGES", {}))
     return ranges
+
+
+def accepted_parameters(constructor):
+    """The keyword parameters a registered constructor accepts: its class's and its base classes'
+    (ours, not Keras'), less those a ``functools.partial`` already fixes."""
+    fixed, fixed_positional = set(), 0
+    while isinstance(constructor, functools.partial):
+        fixed |= set(constructor.keywords)
+        fixed_positional += len(constructor.args)
+        constructor = constructor.func
+    names = []
+    for cls in constructor.__mro__:
+        if not cls.__module__.startswith("keras_arcface"):
+            break
+        if "__init__" in vars(cls):
+            own = [p.name for p in inspect.signature(cls.__init__).parameters.values()
+                   if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD][1:]  # without self
+            own = own[fixed_positional:] if cls is constructor else own
+            names += [name for name in own if name not in names and name not in fixed]
+    return names

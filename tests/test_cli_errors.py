@@ -126,6 +126,8 @@ CASES = [
                                           str(f["faces"]), "-o", _file(f, "exported")], ["'tflite'", "tflite_float32"]),
     ("export: corrupt model", lambda f: ["export", "--model", _file(f, "corrupt.keras"), "--faces", str(f["faces"]),
                                          "-o", _file(f, "exported")], ["corrupt.keras"]),
+    ("export: missing model", lambda f: ["export", "--model", _file(f, "gone_run"), "--faces", str(f["faces"]),
+                                         "-o", _file(f, "exported")], ["gone_run", "not found", "training output"]),
     ("export: missing faces", lambda f: ["export", "--model", str(f["model"]), "--faces", _file(f, "nowhere"),
                                          "-o", _file(f, "exported")], ["nowhere"]),
     ("convert: corrupt source", lambda f: ["convert", _file(f, "corrupt.onnx"), "--backbone", "sface", "--faces",

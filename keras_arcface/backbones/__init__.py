@@ -1,14 +1,13 @@
 """Face-embedding backbones, by name: MobileFaceNet, SFace and IResNet-18/34/50/100."""
 
 import functools
-import inspect
 
 from keras_arcface.backbones.flops import count_macs
 from keras_arcface.backbones.iresnet import IResNet
 from keras_arcface.backbones.mobilefacenet import MobileFaceNet
 from keras_arcface.backbones.sface import SFace
 from keras_arcface.errors import InputError
-from keras_arcface.validation import check_parameters, parameter_ranges
+from keras_arcface.validation import accepted_parameters, check_parameters, parameter_ranges
 
 #: name -> constructor; every constructor takes embedding_size= and input_shape=.
 BACKBONES = {
@@ -37,14 +36,7 @@ def _constructor(name):
 
 def backbone_parameters(name):
     """The keyword parameters the named backbone's constructor accepts (those a registry partial fixes excluded)."""
-    constructor = _constructor(name)
-    fixed = set(constructor.keywords) if isinstance(constructor, functools.partial) else set()
-    fixed_positional = len(constructor.args) if isinstance(constructor, functools.partial) else 0
-    while isinstance(constructor, functools.partial):
-        constructor = constructor.func
-    parameters = [p for p in inspect.signature(constructor).parameters.values()
-                  if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and p.name != "self"]
-    return [p.name for p in parameters[fixed_positional:] if p.name not in fixed]
+    return accepted_parameters(_constructor(name))
 
 
 def check_backbone_parameters(name, params):
@@ -56,8 +48,6 @@ def check_backbone_parameters(name, params):
         raise InputError(f"backbone {name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters: "
                          f"{', '.join(accepted)}")
     constructor = BACKBONES[name.lower()]
-    while isinstance(constructor, functools.partial):
-        constructor = constructor.func
     ranges = parameter_ranges(constructor)
     check_parameters(constructor, **{key: value for key, value in params.items() if key in ranges})
 

@@ -39,6 +39,9 @@ def embedding_model(source):
             from keras_arcface.training import load_backbone
 
             return load_backbone(path)
+        if not path.exists():
+            raise InputError(f"model {path} not found: pass a training output folder, its weights file or a "
+                             ".keras file")
         if path.suffix == ".keras" and path.is_file():
             import keras_arcface.backbones  # noqa: F401  (registers the classes)
 

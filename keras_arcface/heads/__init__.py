@@ -1,9 +1,5 @@
 """Margin heads: one Keras layer per margin-based softmax (the ArcFace survey's and later ones)."""
 
-import inspect
-
-import keras
-
 from keras_arcface.errors import InputError
 from keras_arcface.heads.adaface import AdaFaceLayer
 from keras_arcface.heads.arcface import ArcFaceLayer
@@ -20,6 +16,7 @@ from keras_arcface.heads.partial_fc import PartialFCHead
 from keras_arcface.heads.softmax import SoftmaxHead
 from keras_arcface.heads.sphereface import SphereFaceLayer
 from keras_arcface.heads.subcenter import SubCenterArcFaceLayer
+from keras_arcface.validation import accepted_parameters
 
 #: Every head by its short name (used by configs and the command line).
 HEADS = {
@@ -54,16 +51,8 @@ def get_head(head_name, num_classes, **params):
 
 
 def head_parameters(head_class):
-    """The keyword parameters a head's constructor accepts (its own, then the base class's)."""
-    names = []
-    for cls in head_class.__mro__:
-        if cls is keras.layers.Layer:
-            break
-        if "__init__" in vars(cls):
-            names += [name for name, parameter in inspect.signature(cls.__init__).parameters.items()
-                      if parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
-                      and name not in ("self", "num_classes") and name not in names]
-    return names + ["name"]
+    """The keyword parameters a head's constructor accepts (its own, then the base class's, and Keras' ``name``)."""
+    return [name for name in accepted_parameters(head_class) if name != "num_classes"] + ["name"]
 
 
 __all__ = ["HEADS", "AdaFaceLayer", "ArcFaceLayer", "CombinedMarginLayer", "CosFaceLayer", "CurricularFaceLayer",
