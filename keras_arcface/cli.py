@@ -240,8 +240,13 @@ def _embed(args):
         faces.append(image)
         kept.append(str(path))
     if not faces:
-        hint = ("these look like photos, not aligned crops: add --align to detect and align the faces"
-                if wrong_size == len(paths) else "see the reason above")
+        size = f"{embedder.spec.size[1]}x{embedder.spec.size[0]}"
+        if wrong_size == len(paths):
+            hint = "these look like photos, not aligned crops: add --align to detect and align the faces"
+        elif args.align:
+            hint = "use photos that show one clear, frontal face each"
+        else:
+            hint = f"pass readable aligned {size} crops, or photos with --align"
         raise InputError(f"no usable image among {len(paths)} under {directory} (first: {skipped[0]}); {hint}")
     embeddings = embedder.embed(np.stack(faces))
     output = pathlib.Path(args.output)

@@ -37,6 +37,8 @@ def files(tmp_path_factory):
     photos.mkdir(parents=True)
     write_image(photos / "holiday.jpg", np.full((150, 200, 3), 120, np.uint8))
     (root / "empty").mkdir()
+    (root / "broken" / "someone").mkdir(parents=True)
+    (root / "broken" / "someone" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     (root / "short_pairs.txt").write_text("10\t300\nid_0\t0\t1\nid_1\t0\t1\nid_0\t2\tid_1\t2\nid_0\t3\tid_1\t3\n")
     (root / "four_pairs.txt").write_text("id_0\t0\t1\nid_1\t0\t1\nid_0\t2\tid_1\t2\nid_0\t3\tid_1\t3\n")
     (root / "garbled_pairs.txt").write_text("1\t1\nid_0\tzero\tone\nid_0\t0\tid_1\t0\n")
@@ -118,6 +120,9 @@ CASES = [
                                          str(f["model"])], ["gone.jpg"]),
     ("embed: photos without --align", lambda f: ["embed", _file(f, "photos"), "--model", str(f["model"]), "-o",
                                                  _file(f, "out.npy")], ["holiday.jpg", "200x150", "--align"]),
+    ("embed: only unreadable images", lambda f: ["embed", _file(f, "broken"), "--model", str(f["model"]), "-o",
+                                                 _file(f, "out.npy")],
+     ["broken.jpg", "not a decodable image", "readable aligned 32x32 crops, or photos with --align"]),
     ("embed: missing folder", lambda f: ["embed", _file(f, "nowhere"), "--model", str(f["model"]), "-o",
                                          _file(f, "out.npy")], ["nowhere"]),
     ("embed: folder without images", lambda f: ["embed", _file(f, "empty"), "--model", str(f["model"]), "-o",

@@ -148,9 +148,8 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     checkpoints = EpochCheckpoint(output / "checkpoints", keep=config.keep_checkpoints)
     # double_checkpoint: a kill while the backup is being written leaves the previous one to
     # resume from (the newest file fails to open and Keras falls back).
-    all_callbacks = [IgnoredLabelRows(), keras.callbacks.BackupAndRestore(str(output / "backup"), delete_checkpoint=False,
-                                                      double_checkpoint=True),
-                     checkpoints, NaNGuard(checkpoints), *callbacks]
+    backup = keras.callbacks.BackupAndRestore(str(output / "backup"), delete_checkpoint=False, double_checkpoint=True)
+    all_callbacks = [IgnoredLabelRows(), backup, checkpoints, NaNGuard(checkpoints), *callbacks]
     if config.tensorboard:
         all_callbacks.append(keras.callbacks.TensorBoard(str(output / "tensorboard")))
     start = time.perf_counter()
