@@ -95,12 +95,18 @@ def parameter_ranges(constructor):
 
 def accepted_parameters(constructor):
     """The keyword parameters a registered constructor accepts: its class's and its base classes'
-    (ours, not Keras'), less those a ``functools.partial`` already fixes."""
+    (ours, not Keras'), less those a ``functools.partial`` already fixes.  ``None`` for a plain
+    function taking ``**kwargs`` (it accepts any name)."""
     fixed, fixed_positional = set(), 0
     while isinstance(constructor, functools.partial):
         fixed |= set(constructor.keywords)
         fixed_positional += len(constructor.args)
         constructor = constructor.func
+    if not isinstance(constructor, type):
+        parameters = list(inspect.signature(constructor).parameters.values())
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            return None
+        return [p.name for p in parameters[fixed_positional:] if p.name not in fixed]
     names = []
     for cls in constructor.__mro__:
         if not cls.__module__.startswith("keras_arcface"):

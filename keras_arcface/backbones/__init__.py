@@ -43,7 +43,7 @@ def check_backbone_parameters(name, params):
     """Raise :class:`~keras_arcface.errors.InputError` for a parameter the backbone does not take or a
     value outside its declared range, without building the network."""
     accepted = backbone_parameters(name)
-    unknown = sorted(set(params) - set(accepted))
+    unknown = sorted(set(params) - set(accepted)) if accepted is not None else []
     if unknown:
         raise InputError(f"backbone {name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters: "
                          f"{', '.join(accepted)}")
