@@ -26,7 +26,7 @@ def image_path(images_dir, name, number):
 def pairs_header(pairs_file):
     """The fold layout a pairs file's first line declares: (folds, pairs per fold), or None.
 
-    ``10\t300`` (pairs.txt): 10 folds of 300 same and 300 different pairs; ``1100``
+    ``10 300`` (pairs.txt): 10 folds of 300 same and 300 different pairs; ``1100``
     (pairsDevTrain.txt): one fold of 1100 same and 1100 different pairs.
     """
     with open(pairs_file) as handle:
@@ -41,7 +41,7 @@ def pairs_header(pairs_file):
 def read_pairs(pairs_file, images_dir, check_exists=True):
     """Every pair of a pairs file in file order, with image paths under ``images_dir``.
 
-    The optional header (``10\t300`` in pairs.txt, ``1100`` in pairsDevTrain.txt) is skipped; when
+    The optional header (``10 300`` in pairs.txt, ``1100`` in pairsDevTrain.txt) is skipped; when
     present, the file must hold exactly the pairs it declares.  Raises :class:`PairsFormatError`
     naming the file and line for a malformed line, and the first missing images if any is absent.
     """
