@@ -1,6 +1,7 @@
 """Fine-tuning from pretrained weights: ``TrainConfig.init_from`` (a zoo name, a ``.weights.h5`` file,
 or a run / converted-model folder), BatchNorm statistics kept frozen, head-only first epochs."""
 
+import dataclasses
 import json
 import pathlib
 
@@ -80,13 +81,12 @@ def load_initial_weights(backbone, weights_file):
 
 def class_centres(backbone, images, labels, num_classes, batch_size=128, image_size=None):
     """The normalised mean embedding of each class, (num_classes, d) float32: the backbone in
-    inference mode on the training pipeline's normalisation (``TRAINING_SPEC``)."""
-    import numpy as np
-
-    spec = InputSpec(size=tuple(image_size or images.shape[1:3]))
+    inference mode on the training pipeline's normalisation (``TRAINING_SPEC`` at the images' size)."""
+    spec = dataclasses.replace(TRAINING_SPEC, size=tuple(image_size or images.shape[1:3]))
     sums = None
     for start in range(0, len(images), batch_size):
-        batch = np.asarray(backbone(spec.prepare(images[start:start + batch_size]), training=False), np.float64)
+        embeddings = backbone(spec.prepare(images[start:start + batch_size]), training=False)
+        batch = keras.ops.convert_to_numpy(embeddings).astype(np.float64)
         batch /= np.maximum(np.linalg.norm(batch, axis=1, keepdims=True), 1e-12)
         sums = np.zeros((num_classes, batch.shape[1])) if sums is None else sums
         np.add.at(sums, np.asarray(labels[start:start + batch_size]), batch)
