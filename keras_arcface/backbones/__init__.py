@@ -42,12 +42,12 @@ def backbone_parameters(name):
 def check_backbone_parameters(name, params):
     """Raise :class:`~keras_arcface.errors.InputError` for a parameter the backbone does not take or a
     value outside its declared range, without building the network."""
-    accepted = backbone_parameters(name)
+    constructor = _constructor(name)
+    accepted = accepted_parameters(constructor)
     unknown = sorted(set(params) - set(accepted)) if accepted is not None else []
     if unknown:
         raise InputError(f"backbone {name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters: "
                          f"{', '.join(accepted)}")
-    constructor = BACKBONES[name.lower()]
     ranges = parameter_ranges(constructor)
     check_parameters(constructor, **{key: value for key, value in params.items() if key in ranges})
 

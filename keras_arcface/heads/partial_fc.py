@@ -42,15 +42,13 @@ class PartialFCHead(MarginHead):
     def __init__(self, num_classes, sample_rate=0.1, margin_head="arcface", margin_params=None, num_shards=1,
                  seed=None, **kwargs):
         super().__init__(num_classes, **kwargs)
-        sample_rate, num_shards = check_parameters(self, sample_rate=sample_rate, num_shards=num_shards)
+        self.sample_rate, self.num_shards = check_parameters(self, sample_rate=sample_rate, num_shards=num_shards)
         if margin_head not in WRAPPABLE:
             raise InputError(f"PartialFCHead: margin_head must be one of {WRAPPABLE}, got {margin_head!r}")
         from keras_arcface.heads import get_head
 
-        self.sample_rate = float(sample_rate)
         self.margin_head = margin_head
         self.margin_params = dict(margin_params or {})
-        self.num_shards = int(num_shards)
         self.seed = seed
         # The formula holder: never built, never called; its target_cosine and scale are used.
         self._margin = get_head(margin_head, 1, **self.margin_params)
