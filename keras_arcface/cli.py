@@ -145,11 +145,22 @@ def _input_spec(args):
     return InputSpec(**values)
 
 
+def _load_embedder(args):
+    from keras_arcface.embedding import load_embedder
+
+    return load_embedder(args.model, spec=_input_spec(args), **_zoo_options(args))
+
+
 def _eval(args):
-    from keras_arcface.evaluation import evaluate_pairs, format_report, load_embedder
+    from keras_arcface.embedding import zoo_reference
+    from keras_arcface.errors import InputError
+    from keras_arcface.evaluation import evaluate_pairs, format_report
     from keras_arcface.evaluation.evaluate import save_report
 
-    embedder = load_embedder(args.model, spec=_input_spec(args))
+    if args.save_threshold and (args.model is None or zoo_reference(args.model)):
+        raise InputError("--save-threshold stores the threshold beside a model file or folder; a zoo model "
+                         "carries its card's thresholds (pass --model PATH)")
+    embedder = _load_embedder(args)
     if args.calibration_pairs:
         from keras_arcface.evaluation import evaluate_calibrated
 
@@ -176,31 +187,91 @@ def _eval(args):
     return 0
 
 
-def _verify(args):
-    from keras_arcface.alignment import FaceAligner, NoFaceError
-    from keras_arcface.data import read_image
-    from keras_arcface.evaluation import load_embedder
+def _verifier(args):
+    from keras_arcface.verification import FaceVerifier
 
-    images = [read_image(path) for path in (args.image_a, args.image_b)]  # a bad file is named first
-    aligner = FaceAligner(args.detector, choose=args.choose)
-    faces = []
-    for path, image in zip((args.image_a, args.image_b), images):
-        try:
-            faces.append(aligner.align(image))
-        except NoFaceError as error:
-            raise NoFaceError(f"{path}: {error}; try a photo with one clear, frontal face") from None
-    embedder = load_embedder(args.model, spec=_input_spec(args))
-    a, b = embedder.embed(faces[0][None]), embedder.embed(faces[1][None])
-    similarity = float((a * b).sum())
-    threshold = args.threshold if args.threshold is not None else embedder.threshold
-    print(f"cosine similarity: {similarity:.4f}")
-    if threshold is None:
-        print("no calibrated threshold for this model: pass --threshold (e.g. the best threshold "
-              "printed by `keras-arcface eval`)")
-        return 0
-    verdict = "same person" if similarity > threshold else "different people"
-    print(f"threshold {threshold:.4f}: {verdict}")
+    return FaceVerifier(args.model, detector=args.detector, threshold=getattr(args, "threshold", None),
+                        far=getattr(args, "far", None), choose=args.choose, spec=_input_spec(args),
+                        **_zoo_options(args))
+
+
+def _face_line(label, face):
+    if face.box is None:
+        return f"{label} {face.source}: no face detected; used as an aligned crop"
+    x, y, w, h = face.box
+    several = ", one used" if face.faces_found > 1 else ""
+    return (f"{label} {face.source}: face at x={x:.0f} y={y:.0f} {w:.0f}x{h:.0f}, detection score {face.score:.2f}, "
+            f"{face.faces_found} face{'s' if face.faces_found > 1 else ''} found{several}")
+
+
+def _verify(args):
+    import json
+
+    verifier = _verifier(args)
+    result = verifier.verify(args.image_a, args.image_b)
+    for face in result.faces:
+        if face.faces_found > 1:
+            print(f"warning: {face.source}: {face.faces_found} faces found; the {args.choose} one was used "
+                  "(--choose center picks the one nearest the centre)", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        for label, face in zip(("image A", "image B"), result.faces):
+            print(_face_line(label, face))
+        print(f"similarity {result.similarity:.4f} (cosine, model {result.model})")
+        if result.threshold is not None:
+            print(f"threshold  {result.threshold:.4f} ({result.threshold_source})")
+            print(f"verdict    {'same person' if result.same else 'different people'}")
+    if result.threshold is None:
+        print("error: no calibrated threshold for this model: pass --threshold, or calibrate one with "
+              "`keras-arcface eval --save-threshold`", file=sys.stderr)
+        return 2
+    return 0 if result.same else 1
+
+
+def _index(args):
+    from keras_arcface.gallery import FaceIndex
+
+    skipped = []
+    index = FaceIndex.build(args.folder, verifier=_verifier(args),
+                            on_skip=lambda path, reason: skipped.append(f"{path}: {reason}"))
+    path = index.save(args.output)
+    people = len(set(index.identities.tolist()))
+    print(f"{len(index)} faces of {people} people (model {index.model}) -> {path}")
+    if skipped:
+        print(f"skipped {len(skipped)} file(s):", *skipped, sep="\n  ", file=sys.stderr)
     return 0
+
+
+def _identify(args):
+    import json
+
+    from keras_arcface.gallery import FaceIndex
+
+    index = FaceIndex.load(args.gallery, backend=args.backend)
+    if args.model is not None and args.model != index.model:
+        print(f"warning: the gallery was built with {index.model}, the query uses {args.model}", file=sys.stderr)
+    args.model = args.model or index.model or None
+    verifier = _verifier(args)
+    threshold = args.threshold if args.threshold is not None else index.threshold
+    face = verifier.find_face(args.photo)
+    matches = index.identify_embeddings(verifier.embedder.embed(face.aligned[None]), args.top_k)[0]
+    known = [threshold is None or m.similarity >= threshold for m in matches]
+    if args.json:
+        print(json.dumps({"photo": face.to_dict(), "threshold": threshold,
+                          "identity": matches[0].identity if known[0] else "unknown",
+                          "matches": [{**m.to_dict(), "above_threshold": k} for m, k in zip(matches, known)]},
+                         indent=1))
+    else:
+        print(_face_line("photo", face))
+        best = matches[0]
+        verdict = best.identity if known[0] else "unknown"
+        print(f"identity: {verdict}" + (f" (best match {best.identity} at {best.similarity:.4f}, below the threshold "
+                                        f"{threshold:.4f})" if not known[0] else ""))
+        for rank, (match, above) in enumerate(zip(matches, known), 1):
+            print(f"  {rank}. {match.identity:<30} {match.similarity:.4f}{'' if above else '  (below threshold)'}"
+                  f"  {match.file}")
+    return 0 if known[0] else 1
 
 
 def _embed(args):
@@ -208,7 +279,6 @@ def _embed(args):
 
     from keras_arcface.data.images import IMAGE_EXTENSIONS, BadImageError, read_image
     from keras_arcface.errors import InputError
-    from keras_arcface.evaluation import load_embedder
     from keras_arcface.files import atomic_path, write_text_atomically
 
     directory = pathlib.Path(args.directory)
@@ -217,7 +287,7 @@ def _embed(args):
     paths = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
     if not paths:
         raise InputError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {directory}")
-    embedder = load_embedder(args.model, spec=_input_spec(args))
+    embedder = _load_embedder(args)
     aligner = None
     if args.align:
         from keras_arcface.alignment import FaceAligner
@@ -265,17 +335,35 @@ def _export(args):
     import numpy as np
 
     from keras_arcface.data import FaceFolder
+    from keras_arcface.embedding import zoo_reference
     from keras_arcface.export import FORMATS, embedding_model, export, format_results
 
-    model = embedding_model(args.model)
+    reference = zoo_reference(args.model) if args.model else (_default_model(), None)
+    input_spec = None
+    if reference is not None:
+        from keras_arcface.runtime import InputSpec
+        from keras_arcface.zoo import load_backbone, model_card
+
+        model = load_backbone(reference[0], **_zoo_options(args))
+        input_spec = InputSpec(**model_card(reference[0]).input_spec)
+        args.name = args.name or reference[0]
+    else:
+        model = embedding_model(args.model)
     faces = FaceFolder.scan(args.faces, image_size=tuple(model.input_shape[1:3]), warn=False)
     rng = np.random.default_rng(0)
     chosen = rng.choice(len(faces.images), size=min(args.num_faces, len(faces.images)), replace=False)
     results = export(model, args.formats or list(FORMATS), args.output, faces.images[np.sort(chosen)],
-                     name=args.name, opset=args.opset, threshold=args.threshold, source_name=args.model)
+                     name=args.name or "model", opset=args.opset, threshold=args.threshold,
+                     source_name=args.model or reference[0], input_spec=input_spec)
     print(f"parity on {len(chosen)} aligned faces from {args.faces}:")
     print(format_results(results))
     return 0
+
+
+def _default_model():
+    from keras_arcface.zoo import default_model
+
+    return default_model()
 
 
 def _convert(args):
@@ -345,7 +433,10 @@ EXPORT_FORMATS = _RegistryNames("keras_arcface.export.formats", "FORMATS")
 
 
 def build_parser():
+    from keras_arcface import __version__
+
     parser = _Parser(prog="keras-arcface", description="Margin-softmax face models for Keras 3")
+    parser.add_argument("--version", action="version", version=f"keras-arcface {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     def zoo_arguments(command):
         command.add_argument("--url", nargs="+", help="mirror base URLs or folders, tried in order "
@@ -382,12 +473,14 @@ def build_parser():
     def training_arguments(command):
         command.add_argument("--data", nargs="+", required=True, help="face folders <root>/<identity>/<image>")
         command.add_argument("--output", required=True, help="output directory (re-run to resume)")
-        command.add_argument("--backbone", default="mobilefacenet", choices=BACKBONE_NAMES, help="backbone network")
+        command.add_argument("--backbone", default="mobilefacenet", choices=BACKBONE_NAMES, metavar="NAME",
+                             help="backbone network: %(choices)s")
         command.add_argument("--embedding-size", type=int, default=128, help="embedding dimension")
-        command.add_argument("--head", default="arcface", choices=HEAD_NAMES, help="margin head")
+        command.add_argument("--head", default="arcface", choices=HEAD_NAMES, metavar="NAME",
+                             help="margin head: %(choices)s")
         command.add_argument("--head-params", default="{}", help='JSON, e.g. \'{"margin": 0.4}\'')
         command.add_argument("--optimizer", choices=_RegistryNames("keras_arcface.training.config", "OPTIMIZERS"),
-                             default="sgd", help="optimizer")
+                             default="sgd", metavar="NAME", help="optimizer: %(choices)s")
         command.add_argument("--lr", type=float, default=0.1, help="peak learning rate (after warm-up), cosine decay")
         command.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
         command.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay")
@@ -395,13 +488,14 @@ def build_parser():
         command.add_argument("--epochs", type=int, default=20, help="training epochs")
         command.add_argument("--batch-size", type=int, default=128, help="global batch size (over all devices)")
         command.add_argument("--precision", choices=_RegistryNames("keras_arcface.training.config", "PRECISIONS"),
-                             default="float32", help="Keras dtype policy (heads compute in float32 under any)")
+                             default="float32", metavar="POLICY",
+                             help="Keras dtype policy, %(choices)s (heads compute in float32 under any)")
         command.add_argument("--jit-compile", action="store_true", help="XLA-compile the training step")
         command.add_argument("--devices", type=int, default=1, help="replicas (MirroredStrategy / DataParallel)")
         command.add_argument("--seed", type=int, default=0, help="seed of the weights, shuffling and augmentation")
         command.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
-        command.add_argument("--augment", default="none", choices=AUGMENTATION_NAMES,
-                             help="random shift/scale/rotation and lighting jitter")
+        command.add_argument("--augment", default="none", choices=AUGMENTATION_NAMES, metavar="NAME",
+                             help="random shift/scale/rotation and lighting jitter: %(choices)s")
         command.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to <output>/tensorboard")
         command.add_argument("--image-size", type=int, default=112, help="side of the aligned square crops, px")
         command.add_argument("--exclude", help="file of identity names to leave out (txt, or CSV first column)")
@@ -432,10 +526,18 @@ def build_parser():
     lr_find.add_argument("--steps", type=int, default=100, help="steps of the ramp (stops early on divergence)")
     lr_find.set_defaults(func=_lr_find)
 
-    def model_arguments(command, required=True):
-        command.add_argument("--model", required=required,
-                             help=".onnx / .tflite / .keras file, or a training output directory")
+    def model_arguments(command):
+        command.add_argument("--model", help="a zoo name (e.g. sface, or sface:onnx for one artifact), a .onnx / .tflite / "
+                                             ".keras file, or a training output directory (default: the zoo's "
+                                             "default model, bundled with the package)")
         command.add_argument("--input-spec", help='JSON InputSpec, e.g. \'{"layout": "NCHW", "mean": 0, "std": 1}\'')
+        zoo_arguments(command)
+
+    def threshold_arguments(command):
+        command.add_argument("--threshold", type=float, help="same-person threshold on the cosine similarity "
+                                                             "(default: the model's calibrated one)")
+        command.add_argument("--far", type=float, help="use the threshold the model card measured for this "
+                                                       "false-accept rate: 1e-2, 1e-3 or 1e-4")
 
     evaluate = commands.add_parser("eval", help="LFW-protocol verification accuracy of a model")
     model_arguments(evaluate)
@@ -455,17 +557,41 @@ def build_parser():
     evaluate.set_defaults(func=_eval)
 
     def aligner_arguments(command):
-        command.add_argument("--detector", help="YuNet .onnx (default: $KERAS_ARCFACE_DETECTOR)")
+        command.add_argument("--detector", help="YuNet .onnx (default: $KERAS_ARCFACE_DETECTOR, else the bundled one)")
         command.add_argument("--choose", choices=["largest", "center"], default="largest",
                              help="which face when several are found")
 
-    verify = commands.add_parser("verify", help="are two photos the same person?")
+    verify = commands.add_parser(
+        "verify", help="are two photos the same person? exit 0 same, 1 different, 2 error",
+        description="Detect, align and embed the face in each photo and compare them at the model's threshold. "
+                    "Exit status: 0 same person, 1 different people, 2 error (bad input, no face, no threshold).")
     verify.add_argument("image_a", help="a photo (or an aligned crop)")
     verify.add_argument("image_b", help="another photo")
     model_arguments(verify)
     aligner_arguments(verify)
-    verify.add_argument("--threshold", type=float, help="same-person threshold on the cosine similarity")
+    threshold_arguments(verify)
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(func=_verify)
+
+    index = commands.add_parser("index", help="a gallery of known faces for identify: one folder per person")
+    index.add_argument("folder", help="<folder>/<person>/<photo>: raw photos, aligned on the way")
+    index.add_argument("-o", "--output", required=True, help="gallery file (.npz)")
+    model_arguments(index)
+    aligner_arguments(index)
+    index.set_defaults(func=_index, threshold=None, far=None)
+
+    identify = commands.add_parser(
+        "identify", help="who is in this photo? the best gallery identities; exit 0 known, 1 unknown, 2 error")
+    identify.add_argument("photo", help="a photo")
+    identify.add_argument("--gallery", required=True, help="a gallery written by `keras-arcface index`")
+    identify.add_argument("--top-k", type=int, default=5, help="identities to list")
+    identify.add_argument("--backend", choices=["numpy", "faiss"], default="numpy",
+                          help="exact search (numpy) or an approximate FAISS HNSW graph for large galleries")
+    model_arguments(identify)
+    aligner_arguments(identify)
+    threshold_arguments(identify)
+    identify.add_argument("--json", action="store_true", help="print the result as JSON")
+    identify.set_defaults(func=_identify)
 
     embed = commands.add_parser("embed", help="embeddings of every image in a folder")
     embed.add_argument("directory", help="folder of images (searched recursively)")
@@ -478,8 +604,8 @@ def build_parser():
     convert = commands.add_parser("convert", help="a pretrained .onnx / .tflite face model as a Keras backbone, "
                                   "parity-checked", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     convert.add_argument("source", help=".onnx or .tflite file")
-    convert.add_argument("--backbone", required=True, choices=BACKBONE_NAMES,
-                         help="the backbone whose layers receive the source's weights")
+    convert.add_argument("--backbone", required=True, choices=BACKBONE_NAMES, metavar="NAME",
+                         help="the backbone whose layers receive the source's weights: %(choices)s")
     convert.add_argument("--backbone-params", default="{}",
                          help='JSON, e.g. \'{"padding": "same", "separable_pointwise": true}\'')
     convert.add_argument("--embedding-size", type=int, default=None, help="default: the source's output size")
@@ -492,7 +618,8 @@ def build_parser():
     convert.set_defaults(func=_convert)
 
     export = commands.add_parser("export", help="SavedModel / TFLite / ONNX files with parity checks")
-    export.add_argument("--model", required=True, help="training output directory, its weights file, or .keras")
+    export.add_argument("--model", help="a zoo name, a training output directory, its weights file, or a .keras file "
+                                        "(default: the zoo's default model)")
     export.add_argument("--formats", nargs="+", choices=EXPORT_FORMATS, metavar="FORMAT",
                         help="export formats, any of: %(choices)s (default: all)")
     export.add_argument("--faces", required=True,
@@ -500,20 +627,65 @@ def build_parser():
     export.add_argument("--num-faces", type=int, default=200, help="faces drawn from --faces for parity and int8 "
                                                                     "calibration")
     export.add_argument("-o", "--output", required=True, help="output directory")
-    export.add_argument("--name", default="model", help="file name prefix")
+    export.add_argument("--name", help="file name prefix (default: the zoo name, else model)")
     export.add_argument("--opset", type=int, default=17, help="ONNX opset")
     export.add_argument("--threshold", type=float, help="calibrated threshold to store in the metadata")
+    zoo_arguments(export)
     export.set_defaults(func=_export)
     return parser
 
 
+#: Commands that always build Keras models.
+KERAS_COMMANDS = ("train", "lr-find", "export", "convert", "demo-heads")
+
+
+def _uses_keras(args):
+    """Whether the command will import Keras (and so its backend): the training and export commands,
+    the demo when Keras is installed, and a Keras model (.keras, a run folder, ``name:keras``)."""
+    from keras_arcface.embedding import keras_available, zoo_reference
+
+    if args.command in KERAS_COMMANDS:
+        return True
+    if args.command == "demo":
+        return keras_available()
+    model = getattr(args, "model", None)
+    if model is None:
+        return False
+    reference = zoo_reference(model)
+    if reference is not None:
+        return reference[1] == "keras"
+    return pathlib.Path(model).suffix.lower() not in (".onnx", ".tflite")
+
+
+def quiet_tensorflow():
+    """Import TensorFlow and initialise its devices with the process's stderr (file descriptor 2)
+    pointed at /dev/null: TensorFlow's C++ start-up lines (oneDNN, CUDA stubs, a cuInit "E0000"
+    line on machines without a GPU) bypass Python logging and ignore TF_CPP_MIN_LOG_LEVEL."""
+    import importlib.util
+
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or importlib.util.find_spec("tensorflow") is None:
+        return
+    from keras_arcface.runtime.embedder import native_stderr_silenced
+
+    with native_stderr_silenced():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+
+
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     args = build_parser().parse_args(argv)
     from keras_arcface.errors import InputError
 
     try:
+        if "tensorflow" not in sys.modules and _uses_keras(args):
+            quiet_tensorflow()
         return args.func(args)
+    except BrokenPipeError:  # e.g. `keras-arcface zoo list | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (InputError, FileNotFoundError) as error:
         # Expected failures: one line, exit 2.  Anything else is a bug and keeps its traceback.
         print(f"error: {one_line(error)}", file=sys.stderr)

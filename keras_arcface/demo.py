@@ -17,36 +17,40 @@ import numpy as np
 DEMO_DATA = pathlib.Path(__file__).parent / "demo_data"
 
 
-def _threshold(card):
-    for metric in card.metrics:
-        if metric.get("artifact") == "keras" and metric.get("best_threshold") is not None:
-            return float(metric["best_threshold"]), f"{metric['benchmark']} best global threshold"
-    return None, None
-
-
 def run_demo(model=None, pairs=None, images=None, print_fn=print, **zoo_options):
-    """Run the demo; returns {"accuracy", "threshold", "min_cosine", "decisions_agree", "rows"}."""
-    from keras_arcface.data import read_image
-    from keras_arcface.evaluation import KerasEmbedder, read_pairs
+    """Run the demo; returns {"accuracy", "threshold", "min_cosine", "decisions_agree", "rows", "runtime_only"}.
+
+    With Keras and its backend installed, the Keras model and the TFLite float32 export embed the
+    faces and their parity is reported; without them (``pip install keras-arcface[runtime]``) the
+    card's runtime artifact (bundled with the package) does, and parity is not measured.
+    """
+    from keras_arcface.data.images import read_image
+    from keras_arcface.embedding import keras_available
+    from keras_arcface.evaluation.pairs import read_pairs
     from keras_arcface.zoo import default_model, download, load_model, model_card
 
     name = model or default_model()
     card = model_card(name)
     pairs = read_pairs(pairs or DEMO_DATA / "pairs.txt", images or DEMO_DATA / "faces")
-    weights = download(name, "keras", **zoo_options)
+    runtime_only = not keras_available()
     print_fn(f"model {name}: {card.summary}")
-    print_fn(f"  weights {weights} (sha256 verified)")
-    from keras_arcface.runtime import InputSpec
-
-    keras_embedder = KerasEmbedder(load_model(name, "keras", **zoo_options), spec=InputSpec(**card.input_spec))
-    tflite_embedder = load_model(name, "tflite_float32", **zoo_options)
+    if runtime_only:
+        fmt = card.runtime_format()
+        print_fn(f"  {fmt} file {download(name, fmt, **zoo_options)} (sha256 verified); Keras with a backend is "
+                 "not installed, so the Keras-vs-TFLite parity check is skipped (pip install "
+                 "'keras-arcface[tensorflow]' to run it)")
+        reference = comparison = load_model(name, fmt, **zoo_options)
+    else:
+        print_fn(f"  weights {download(name, 'keras', **zoo_options)} (sha256 verified)")
+        reference = load_model(name, "keras", **zoo_options)
+        comparison = load_model(name, "tflite_float32", **zoo_options)
 
     unique = sorted({path for pair in pairs for path in (pair.left, pair.right)})
     faces = np.stack([read_image(path) for path in unique])
-    keras_embeddings = keras_embedder.embed(faces)
-    tflite_embeddings = tflite_embedder.embed(faces)
+    keras_embeddings = reference.embed(faces)
+    tflite_embeddings = keras_embeddings if runtime_only else comparison.embed(faces)
     index = {path: i for i, path in enumerate(unique)}
-    threshold, source = _threshold(card)
+    threshold, source = reference.threshold, reference.threshold_source
     if threshold is None:
         raise ValueError(f"the model card of {name} records no threshold")
 
@@ -67,10 +71,10 @@ def run_demo(model=None, pairs=None, images=None, print_fn=print, **zoo_options)
     accuracy = float(np.mean([r["predicted"] == r["same"] for r in rows]))
     parity = np.sum(keras_embeddings * tflite_embeddings, axis=1)
     agree = all(r["predicted"] == r["tflite_predicted"] for r in rows)
-    print_fn(f"\naccuracy {accuracy:.2%} on {len(rows)} pairs at threshold {threshold:.4f} ({source} "
-             "from the model card)")
-    print_fn(f"TFLite float32 vs Keras on these {len(unique)} faces: minimum cosine {parity.min():.6f}, "
-             f"largest score difference {max(abs(r['cosine'] - r['tflite_cosine']) for r in rows):.2e}, "
-             f"decisions {'identical' if agree else 'DIFFER'}")
+    print_fn(f"\naccuracy {accuracy:.2%} on {len(rows)} pairs at threshold {threshold:.4f} ({source})")
+    if not runtime_only:
+        print_fn(f"TFLite float32 vs Keras on these {len(unique)} faces: minimum cosine {parity.min():.6f}, "
+                 f"largest score difference {max(abs(r['cosine'] - r['tflite_cosine']) for r in rows):.2e}, "
+                 f"decisions {'identical' if agree else 'DIFFER'}")
     return {"accuracy": accuracy, "threshold": threshold, "min_cosine": float(parity.min()),
-            "decisions_agree": agree, "rows": rows}
+            "decisions_agree": agree, "rows": rows, "runtime_only": runtime_only}

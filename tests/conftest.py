@@ -4,6 +4,8 @@ import os
 import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Zoo downloads go to a cache of this test session, never the user's.
+os.environ.setdefault("KERAS_ARCFACE_CACHE", __import__("tempfile").mkdtemp(prefix="keras-arcface-test-cache-"))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

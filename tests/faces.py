@@ -25,3 +25,25 @@ def make_face_folder(root, identities=4, per_identity=8, size=32, seed=0):
             noisy = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
             write_image(root / f"id_{k}" / f"{n:03d}.png", noisy)
     return root
+
+
+DEMO_FACES = pathlib.Path(__file__).resolve().parents[1] / "keras_arcface" / "demo_data" / "faces"
+
+
+def demo_face(name, number=1):
+    """A bundled aligned demo crop (Grace_Hopper or Eileen_Collins, 1-4), RGB uint8."""
+    from keras_arcface.data.images import read_image
+
+    return read_image(DEMO_FACES / name / f"{name}_{number:04d}.jpg")
+
+
+def photo_of(crops, size=(480, 640), scale=2.0, background=110):
+    """A generated "photo": aligned crops enlarged side by side on a grey canvas (YuNet finds them)."""
+    import cv2
+
+    canvas = np.full((*size, 3), background, np.uint8)
+    for i, crop in enumerate(crops):
+        big = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+        y, x = (size[0] - big.shape[0]) // 2, 40 + i * (big.shape[1] + 60)
+        canvas[y:y + big.shape[0], x:x + big.shape[1]] = big
+    return canvas

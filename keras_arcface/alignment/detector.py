@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import pathlib
 
 import numpy as np
 
@@ -10,6 +11,9 @@ from keras_arcface.errors import InputError
 
 #: Environment variable naming the YuNet .onnx file when no path is given.
 DETECTOR_ENV = "KERAS_ARCFACE_DETECTOR"
+#: The YuNet file installed with the package (origin, sha256 and licence in models/README.md).
+BUNDLED_DETECTOR = pathlib.Path(__file__).parent / "models" / "face_detection_yunet_2023mar_int8bq.onnx"
+BUNDLED_DETECTOR_SHA256 = "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
 #: Longer sides above this are shrunk for detection only (landmarks scaled back).
 MAX_DETECTION_SIDE = 800
 
@@ -28,6 +32,7 @@ class Face:
 class FaceAligner:
     """YuNet detection, one face picked, similarity warp to the ArcFace 112x112 template.
 
+    ``model_path`` defaults to ``$KERAS_ARCFACE_DETECTOR``, else the bundled YuNet file.
     ``choose="largest"`` (default) keeps the largest box; ``"center"`` the box whose centre is
     nearest the image centre (the LFW convention of ../shared/data).  ``min_score`` drops weak
     detections.  Input images are RGB uint8; grey and RGBA are converted.
@@ -37,17 +42,20 @@ class FaceAligner:
                  choose="largest"):
         import cv2
 
-        model_path = model_path or os.environ.get(DETECTOR_ENV)
-        if not model_path or not os.path.isfile(model_path):
+        model_path = model_path or os.environ.get(DETECTOR_ENV) or BUNDLED_DETECTOR
+        if not os.path.isfile(model_path):
             raise FileNotFoundError(
-                "the YuNet face detector (face_detection_yunet_2023mar*.onnx) is needed: pass its path "
-                f"or set {DETECTOR_ENV} (got {model_path!r})")
+                f"the YuNet face detector {model_path} is missing: pass the path of a "
+                f"face_detection_yunet_2023mar*.onnx, set {DETECTOR_ENV}, or reinstall keras-arcface (it bundles one)")
         if choose not in ("largest", "center"):
             raise InputError(f"choose must be 'largest' or 'center', got {choose!r}")
         self.model_path = str(model_path)
         self.min_score, self.choose = float(min_score), choose
-        self._detector = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), score_threshold,
-                                                   nms_threshold, 5000)
+        from keras_arcface.runtime.embedder import native_stderr_silenced
+
+        with native_stderr_silenced():  # OpenCV's DNN notes that the new graph engine ignores targets
+            self._detector = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), score_threshold,
+                                                       nms_threshold, 5000)
 
     def detect(self, image_rgb):
         """Every face found, as :class:`Face` (landmarks in the input's pixel coordinates)."""
@@ -80,11 +88,16 @@ class FaceAligner:
         centre = np.array([image_shape[1] / 2, image_shape[0] / 2])
         return min(faces, key=lambda f: np.linalg.norm(f.box[:2] + f.box[2:] / 2 - centre))
 
+    def locate(self, image_rgb):
+        """``(chosen face, every face found, its aligned 112x112 RGB uint8 crop)``; :class:`NoFaceError` if none."""
+        image = _as_rgb_uint8(image_rgb)
+        faces = self.detect(image)
+        face = self.pick(faces, image.shape)
+        return face, faces, warp_face(image, face.landmarks)
+
     def align(self, image_rgb):
         """The aligned 112x112 RGB uint8 crop of the chosen face; :class:`NoFaceError` if none."""
-        image = _as_rgb_uint8(image_rgb)
-        face = self.pick(self.detect(image), image.shape)
-        return warp_face(image, face.landmarks)
+        return self.locate(image_rgb)[2]
 
 
 def _as_rgb_uint8(image):

@@ -16,30 +16,48 @@ class BadImageError(InputError):
 
 
 def decode_image(data, source="image"):
-    """Encoded bytes -> RGB uint8 (H, W, 3); grey is repeated, alpha dropped, 16-bit scaled."""
+    """Encoded bytes -> RGB uint8 (H, W, 3), whatever the photo: a JPEG's EXIF orientation is
+    applied; CMYK and greyscale become RGB; 16-bit is scaled to 8; an alpha channel is composited
+    onto white (a cut-out's transparent background does not turn black)."""
     import cv2
 
     array = np.frombuffer(data, np.uint8)
-    image = cv2.imdecode(array, cv2.IMREAD_UNCHANGED) if array.size else None
+    image = None
+    if array.size:
+        is_jpeg = bytes(array[:2]) == b"\xff\xd8"
+        # JPEG: ANYCOLOR | ANYDEPTH applies EXIF orientation and converts CMYK; others may carry alpha.
+        image = cv2.imdecode(array, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if is_jpeg else cv2.IMREAD_UNCHANGED)
     if image is None:
         raise BadImageError(f"{source}: not a decodable image ({len(data)} bytes)")
     if image.dtype == np.uint16:
-        image = (image / 257.0).round().astype(np.uint8)
+        image = image / 257.0
+    elif image.dtype == np.float32:  # e.g. a float TIFF or EXR in 0..1
+        image = np.clip(image, 0.0, 1.0) * 255.0
     elif image.dtype != np.uint8:
         raise BadImageError(f"{source}: unsupported pixel type {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 4:
+        alpha = image[:, :, 3:].astype(np.float32) / 255.0
+        image = image[:, :, :3] * alpha + 255.0 * (1.0 - alpha)
+    image = np.clip(np.round(image), 0, 255).astype(np.uint8) if image.dtype != np.uint8 else image
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     elif image.shape[2] == 1:
         image = np.repeat(image, 3, axis=2)
-    elif image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    elif image.shape[2] == 2:  # grey + alpha was handled above only for 4 channels
+        image = np.repeat(image[:, :, :1], 3, axis=2)
     else:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(image)
 
 
 def read_image(path):
-    """Read a file as RGB uint8; raises :class:`BadImageError` naming the file."""
+    """Read a file as RGB uint8 (see :func:`decode_image`); raises :class:`BadImageError` naming the file."""
+    import os
+
+    if os.path.isdir(path):
+        raise BadImageError(f"{path}: is a folder, not an image file")
+    if not os.path.exists(path):
+        raise BadImageError(f"{path}: no such file")
     try:
         with open(path, "rb") as handle:
             data = handle.read()

@@ -79,6 +79,34 @@ def tar_at_far(scores, same, far_target):
     return float(tar[far <= far_target + 1e-12].max())
 
 
+#: The false-accept rates whose thresholds model cards record (``verify --far``).
+CARD_FARS = ("1e-2", "1e-3", "1e-4")
+
+
+def impostor_scores(embeddings, identities, block=2048):
+    """Cosine scores of every pair of unit embeddings whose identities differ (each pair once)."""
+    embeddings = np.asarray(embeddings, np.float32)
+    identities = np.asarray(identities)
+    chunks = []
+    for start in range(0, len(embeddings), block):
+        rows = embeddings[start:start + block]
+        scores = rows @ embeddings[start:].T
+        upper = np.arange(start, start + len(rows))[:, None] < np.arange(start, len(embeddings))[None, :]
+        differ = identities[start:start + block, None] != identities[None, start:]
+        chunks.append(scores[upper & differ])
+    return np.concatenate(chunks)
+
+
+def threshold_at_far(impostor, far):
+    """The lowest threshold at which at most ``far`` of the impostor scores are accepted
+    (score >= threshold); raises when ``far`` is below what this many impostor pairs can measure."""
+    impostor = np.sort(np.asarray(impostor, np.float64))[::-1]
+    if len(impostor) * far < 1:
+        raise InputError(f"FAR {far:g} needs at least {int(np.ceil(1 / far))} impostor pairs, got {len(impostor)}")
+    allowed = int(np.floor(far * len(impostor)))
+    return float(np.nextafter(impostor[allowed], np.inf))
+
+
 def verification_report(scores, same, folds=10):
     """Everything the eval command prints, as plain numbers."""
     accuracies, thresholds = kfold_accuracy(scores, same, folds)

@@ -1,8 +1,11 @@
 """Face embeddings from exported .onnx / .tflite files; needs neither TensorFlow nor Keras."""
 
+import contextlib
 import dataclasses
 import json
+import os
 import pathlib
+import sys
 
 import numpy as np
 
@@ -79,6 +82,22 @@ def read_metadata(path):
     return json.loads(sidecar.read_text()) if sidecar.is_file() else {}
 
 
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Point file descriptor 2 at /dev/null for the block: native libraries' start-up lines (LiteRT's
+    "Created TensorFlow Lite XNNPACK delegate", TensorFlow's oneDNN / CUDA notes) bypass Python.
+    Python exceptions raised in the block are unaffected."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def l2_normalize(x):
     x = np.asarray(x, np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
@@ -88,7 +107,8 @@ class FaceEmbedder:
     """Embeddings of aligned uint8 RGB faces from a .onnx (onnxruntime) or .tflite (LiteRT) file.
 
     ``embed(faces)`` returns L2-normalised float32 (N, d); ``similarity(a, b)`` their cosine;
-    ``threshold`` the calibrated same-person threshold from the sidecar metadata, if any.
+    ``threshold`` the calibrated same-person threshold from the sidecar metadata, if any
+    (a zoo model gets its card's, with ``far_thresholds``: see :mod:`keras_arcface.embedding`).
     Fixed-batch models (e.g. a TFLite file exported with batch 2) are fed in padded chunks.
     """
 
@@ -99,6 +119,8 @@ class FaceEmbedder:
         self.spec = spec_for(self.path, spec)
         self.metadata = read_metadata(self.path)
         self.threshold = self.metadata.get("threshold")
+        self.threshold_source = f"{pathlib.Path(self.path).name}.json" if self.threshold is not None else ""
+        self.far_thresholds, self.far_source = {}, ""
         suffix = pathlib.Path(self.path).suffix.lower()
         if suffix not in (".onnx", ".tflite"):
             raise InputError(f"unsupported model file {self.path}: expected .onnx or .tflite")
@@ -125,8 +147,9 @@ class FaceEmbedder:
     def _open_tflite(self, threads):
         from ai_edge_litert.interpreter import Interpreter
 
-        interpreter = Interpreter(model_path=self.path, num_threads=threads)
-        interpreter.allocate_tensors()
+        with native_stderr_silenced():
+            interpreter = Interpreter(model_path=self.path, num_threads=threads)
+            interpreter.allocate_tensors()
         inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
         fixed = int(inp["shape"][0]) if inp["shape_signature"][0] != -1 else None
         state = {"batch": fixed}

@@ -12,11 +12,14 @@ import os
 import pathlib
 
 from keras_arcface.errors import InputError
+from keras_arcface.export.formats import FORMATS
 
 CARDS_ENV = "KERAS_ARCFACE_ZOO_CARDS"
 
-#: Formats a card may list: the Keras backbone weights and the files ``keras-arcface export`` writes.
-ARTIFACT_FORMATS = ("keras", "tflite_float32", "tflite_float16", "tflite_dynamic_int8", "tflite_int8", "onnx")
+#: Formats a card may list: the Keras backbone weights and the single files ``keras-arcface export`` writes.
+ARTIFACT_FORMATS = ("keras", *(fmt for fmt, (suffix, _) in FORMATS.items() if suffix))
+#: An artifact passes when its LFW accuracy is at most this far below the Keras model's.
+ACCURACY_GATE = 0.005
 REQUIRED_FIELDS = ("name", "summary", "backbone", "backbone_params", "embedding_size", "head", "head_params",
                    "input_spec", "training", "metrics", "licence", "artifacts")
 
@@ -97,6 +100,41 @@ class ModelCard:
             return self.artifacts[fmt]
         except KeyError:
             raise CardError(f"{self.name} has no {fmt!r} artifact; it has {sorted(self.artifacts)}") from None
+
+    def lfw_metric(self, fmt):
+        """The card's LFW (10-fold, 6000 pairs) entry for the ``fmt`` artifact, or None."""
+        return next((m for m in self.metrics if m.get("benchmark") == "LFW" and m.get("artifact") == fmt), None)
+
+    def thresholds(self, fmt):
+        """Same-person thresholds for the ``fmt`` artifact: ``{"threshold", "source", "far"}`` where
+        ``threshold`` is the best global LFW threshold and ``far`` maps "1e-3" and friends to the
+        threshold measured for that false-accept rate; the Keras entry stands in for a format the
+        card measured no thresholds for."""
+        metric = self.lfw_metric(fmt) or self.lfw_metric("keras") or {}
+        measured = metric.get("artifact", fmt)
+        threshold = metric.get("best_threshold")
+        return {"threshold": None if threshold is None else float(threshold),
+                "source": f"{self.name} card: best global threshold on LFW's 6000 pairs ({measured} artifact)",
+                "far": {far: float(value) for far, value in (metric.get("threshold_at_far") or {}).items()},
+                "far_source": metric.get("threshold_at_far_protocol", "")}
+
+    def passes_gates(self, fmt):
+        """The artifact's recorded parity meets its format's gate and its LFW accuracy is within
+        ``ACCURACY_GATE`` of the Keras model's (the Keras weights themselves always pass)."""
+        if fmt == "keras":
+            return True
+        metric, reference = self.lfw_metric(fmt), self.lfw_metric("keras")
+        if metric is None or reference is None or fmt not in FORMATS:
+            return False
+        parity = metric.get("parity_to_original_min_cosine", metric.get("parity_min_cosine"))
+        return (parity is not None and parity >= FORMATS[fmt][1]
+                and metric["accuracy_mean"] >= reference["accuracy_mean"] - ACCURACY_GATE)
+
+    def runtime_format(self):
+        """The smallest .onnx / .tflite artifact that passes its gates: what ``verify``, the
+        Python ``FaceVerifier`` and the wheel use unless told otherwise; None when none passes."""
+        passing = [fmt for fmt in self.artifacts if fmt != "keras" and self.passes_gates(fmt)]
+        return min(passing, key=lambda fmt: self.artifacts[fmt].size) if passing else None
 
     def to_dict(self):
         data = dataclasses.asdict(self)

@@ -7,6 +7,9 @@ into place (atomic on one file system).  A partial or corrupt download is never 
 and never returned; a cached file is re-checked (size and sha256) every time it is used.  A file
 lock serialises processes that fetch the same file.  Imports neither TensorFlow nor Keras.
 
+The wheel installs the default model's runtime file under ``keras_arcface/zoo/bundled/``; it is
+used in place (verified the same way), offline too, so ``verify`` works right after ``pip install``.
+
 Environment: ``KERAS_ARCFACE_ZOO_URLS`` (mirrors, separated by spaces or commas),
 ``KERAS_ARCFACE_CACHE`` (cache folder; default ``$XDG_CACHE_HOME/keras-arcface`` or
 ``~/.cache/keras-arcface``), ``KERAS_ARCFACE_OFFLINE=1`` (use the cache only).
@@ -56,11 +59,22 @@ def cache_root(cache_dir=None):
     return pathlib.Path(xdg) / "keras-arcface"
 
 
+#: Files installed with the wheel, laid out as a mirror (<model name>/<file>): the default model's runtime file.
+BUNDLED_DIR = pathlib.Path(__file__).parent / "bundled"
+
+
 def default_mirrors():
     """The repository's ``saved_models/`` folder when running from a checkout (the project's local
-    mirror); an installed package without a checkout has none and needs ``KERAS_ARCFACE_ZOO_URLS``."""
+    mirror); an installed package without a checkout has none (its bundled file needs no mirror;
+    other files need ``KERAS_ARCFACE_ZOO_URLS``)."""
     checkout = pathlib.Path(__file__).resolve().parents[2] / "saved_models"
     return [str(checkout)] if checkout.is_dir() else []
+
+
+def bundled_file(model_name, artifact):
+    """The verified copy of ``artifact`` installed with the package, or None."""
+    path = BUNDLED_DIR / model_name / artifact.file
+    return path if is_valid(path, artifact) else None
 
 
 def mirror_list(urls=None):
@@ -185,8 +199,12 @@ def _remove_stale_parts(folder, file_name):
 
 def fetch_artifact(model_name, artifact, urls=None, cache_dir=None, offline=None, timeout=30.0,
                    progress=None, lock_timeout=900.0):
-    """Local path of ``artifact`` of ``model_name``: from the cache if it is valid there, else
-    downloaded from the first mirror that gives the right bytes.  See the module docstring."""
+    """Local path of ``artifact`` of ``model_name``: the file installed with the package if it is one
+    (checked like a cache entry; also offline), else the cache's if it is valid there, else downloaded
+    from the first mirror that gives the right bytes.  See the module docstring."""
+    bundled = bundled_file(model_name, artifact)
+    if bundled is not None:
+        return bundled
     target = cache_root(cache_dir) / model_name / artifact.file
     if is_valid(target, artifact):
         return target

@@ -32,23 +32,29 @@ def download(name, format="keras", **options):
     return fetch_artifact(card.name, card.artifact(format), **options)
 
 
-def load_model(name, format="keras", **options):
-    """A pretrained embedding model: a Keras model for ``format="keras"``, else a runtime
-    :class:`~keras_arcface.runtime.FaceEmbedder` (.tflite / .onnx, no TensorFlow needed).
+def load_backbone(name, **options):
+    """The raw Keras embedding model of ``name`` (for training and fine-tuning: it wants the card's
+    input preprocessing and returns unnormalised vectors).
 
-    Only weights (``.weights.h5``, read with h5py) and exported graphs are loaded: the Keras
-    model is rebuilt from the card's architecture, so nothing executable comes from the file.
+    Only weights (``.weights.h5``, read with h5py) are loaded: the model is rebuilt from the card's
+    architecture, so nothing executable comes from the file.
     """
+    from keras_arcface.backbones import get_backbone
+
     card = model_card(name)
-    path = download(name, format, **options)
-    if format == "keras":
-        from keras_arcface.backbones import get_backbone
+    path = download(name, "keras", **options)
+    size = card.input_spec.get("size", [112, 112])
+    model = get_backbone(card.backbone, embedding_size=card.embedding_size,
+                         input_shape=(size[0], size[1], 3), **card.backbone_params)
+    model.load_weights(path)
+    return model
 
-        size = card.input_spec.get("size", [112, 112])
-        model = get_backbone(card.backbone, embedding_size=card.embedding_size,
-                             input_shape=(size[0], size[1], 3), **card.backbone_params)
-        model.load_weights(path)
-        return model
-    from keras_arcface.runtime import FaceEmbedder, InputSpec
 
-    return FaceEmbedder(path, spec=InputSpec(**card.input_spec))
+def load_model(name=None, format=None, **options):
+    """A pretrained model behind the one embedding contract (aligned uint8 RGB faces in, unit
+    vectors out, the card's thresholds attached): ``name`` defaults to the zoo's default model and
+    ``format`` to the card's smallest artifact that passes its gates; ``format="keras"`` gives a
+    :class:`~keras_arcface.embedding.KerasEmbedder` whose ``.model`` is the raw Keras model."""
+    from keras_arcface.embedding import load_zoo_embedder
+
+    return load_zoo_embedder(name or default_model(), format, **options)

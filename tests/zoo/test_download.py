@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from keras_arcface.zoo import Artifact, ZooDownloadError, ZooOfflineError, cache_root, fetch_artifact, mirror_list
+from keras_arcface.zoo import (Artifact, ZooDownloadError, ZooOfflineError, cache_root, default_model, fetch_artifact,
+                               mirror_list, model_card)
 from tests.zoo.http_mirror import HttpMirror
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -171,3 +172,20 @@ def test_two_processes_fetching_the_same_file_download_it_once(payload, mirror, 
     assert (cache / MODEL / FILE).read_bytes() == data
     assert mirror.count(MODEL, FILE) == 1  # the second process waited on the lock, then used the cache
     assert leftovers(cache) == [FILE]
+
+
+def test_a_file_installed_with_the_package_is_used_offline_and_verified(tmp_path, monkeypatch):
+    download_module = sys.modules["keras_arcface.zoo.download"]  # (the package's `download` is the function)
+
+    card = model_card(default_model())
+    artifact = card.artifact(card.runtime_format())
+    bundled = tmp_path / "bundled"
+    (bundled / card.name).mkdir(parents=True)
+    source = pathlib.Path(__file__).resolve().parents[2] / "saved_models" / card.name / artifact.file
+    (bundled / card.name / artifact.file).write_bytes(source.read_bytes())
+    monkeypatch.setattr(download_module, "BUNDLED_DIR", bundled)
+    path = fetch_artifact(card.name, artifact, urls=[], cache_dir=tmp_path / "cache", offline=True)
+    assert path == bundled / card.name / artifact.file and not (tmp_path / "cache").exists()
+    (bundled / card.name / artifact.file).write_bytes(b"tampered")  # a damaged install is not used
+    with pytest.raises(ZooOfflineError):
+        fetch_artifact(card.name, artifact, urls=[], cache_dir=tmp_path / "cache", offline=True)

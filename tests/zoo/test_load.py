@@ -9,7 +9,8 @@ import pytest
 
 from keras_arcface.cli import main
 from keras_arcface.runtime import FaceEmbedder
-from keras_arcface.zoo import CardError, default_model, download, list_models, load_model, model_card
+from keras_arcface.embedding import KerasEmbedder
+from keras_arcface.zoo import CardError, default_model, download, list_models, load_backbone, load_model, model_card
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 MIRROR = str(ROOT / "saved_models")
@@ -33,22 +34,43 @@ def test_list_and_cards():
 
 def test_keras_and_tflite_models_load_by_name_and_agree(zoo_env, rng):
     name = default_model()
-    model = load_model(name)
-    assert isinstance(model, keras.Model) and model.output_shape[-1] == model_card(name).embedding_size
+    backbone = load_backbone(name)
+    assert isinstance(backbone, keras.Model) and backbone.output_shape[-1] == model_card(name).embedding_size
+    keras_embedder = load_model(name, "keras")
+    assert isinstance(keras_embedder, KerasEmbedder) and isinstance(keras_embedder.model, keras.Model)
     embedder = load_model(name, "tflite_float32")
     assert isinstance(embedder, FaceEmbedder)
     faces = rng.integers(0, 256, (4, 112, 112, 3), dtype=np.uint8)
-    keras_embeddings = np.asarray(model.predict_on_batch(embedder.spec.prepare(faces)))
-    keras_embeddings /= np.linalg.norm(keras_embeddings, axis=1, keepdims=True)
+    # one contract: uint8 faces in, unit vectors out, for either format
+    keras_embeddings = keras_embedder.embed(faces)
+    np.testing.assert_allclose(np.linalg.norm(keras_embeddings, axis=1), 1.0, atol=1e-5)
     assert np.sum(keras_embeddings * embedder.embed(faces), axis=1).min() > 0.9999
+    # the raw backbone wants the card's preprocessing and returns unnormalised vectors
+    raw = np.asarray(backbone.predict_on_batch(embedder.spec.prepare(faces)))
+    np.testing.assert_allclose(raw / np.linalg.norm(raw, axis=1, keepdims=True), keras_embeddings, atol=1e-5)
+    # the card's thresholds travel with each artifact
+    card = model_card(name)
+    assert keras_embedder.threshold == card.lfw_metric("keras")["best_threshold"]
+    assert embedder.threshold == card.lfw_metric("tflite_float32")["best_threshold"]
+    assert "LFW" in embedder.threshold_source
     assert (zoo_env / name / model_card(name).artifact("keras").file).is_file()  # it went through the cache
+
+
+def test_the_default_embedder_is_the_smallest_artifact_that_passes_its_gates(zoo_env):
+    card = model_card(default_model())
+    embedder = load_model()
+    fmt = card.runtime_format()
+    assert embedder.format == fmt and isinstance(embedder, FaceEmbedder)
+    passing = [f for f in card.artifacts if f != "keras" and card.passes_gates(f)]
+    assert fmt in passing and card.artifacts[fmt].size == min(card.artifacts[f].size for f in passing)
+    metric = card.lfw_metric(fmt)
+    assert metric["accuracy_mean"] >= card.lfw_metric("keras")["accuracy_mean"] - 0.005
 
 
 def test_cli_zoo_list_info_download(zoo_env, capsys):
     name = default_model()
     assert main(["zoo", "list"]) == 0
     assert f"{name}  (default)" in capsys.readouterr().out
-    out = capsys.readouterr().out  # (the first listing was read above)
     assert main(["zoo", "list", "--commercial"]) == 0
     listed = capsys.readouterr().out
     commercial = [n for n in list_models() if model_card(n).commercial_use]

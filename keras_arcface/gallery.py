@@ -1,0 +1,196 @@
+"""1:N identification: a gallery of labelled face embeddings and the search over it.
+
+    index = FaceIndex.build("gallery/")              # one folder per person, raw photos
+    index.save("gallery.npz")
+    FaceIndex.load("gallery.npz").identify("photo.jpg", top_k=5)
+
+Search is exact cosine similarity with numpy by default (one matrix product; every entry scored).
+``backend="faiss"`` keeps the same API on a FAISS HNSW graph (``pip install keras-arcface[faiss]``):
+approximate, for galleries where scoring every entry per query costs too much; its recall against
+the exact search is measured by ``scripts/gallery_benchmark.py`` (see docs/identification.md).
+"""
+
+import dataclasses
+import json
+import pathlib
+
+import numpy as np
+
+from keras_arcface.errors import InputError
+
+BACKENDS = ("numpy", "faiss")
+#: HNSW graph degree and search breadth of the FAISS backend (recall / speed measured in the docs).
+HNSW_NEIGHBOURS, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
+
+
+@dataclasses.dataclass(frozen=True)
+class Match:
+    """One candidate identity: its best similarity over its gallery entries, and that entry's file."""
+
+    identity: str
+    similarity: float
+    file: str
+
+    def to_dict(self):
+        return {"identity": self.identity, "similarity": round(self.similarity, 6), "file": self.file}
+
+
+class FaceIndex:
+    """Labelled unit embeddings (N, d) with ``search`` (nearest entries) and ``identify`` (nearest
+    identities, "unknown" below ``threshold``).  ``model`` names the model that made them; queries
+    must come from the same model."""
+
+    def __init__(self, embeddings, identities, files=None, model="", threshold=None, threshold_source="",
+                 backend="numpy"):
+        embeddings = np.asarray(embeddings, np.float32)
+        if embeddings.ndim != 2 or len(embeddings) == 0:
+            raise InputError(f"a gallery needs embeddings of shape (N, d) with N >= 1, got {embeddings.shape}")
+        if len(identities) != len(embeddings):
+            raise InputError(f"{len(identities)} identities for {len(embeddings)} embeddings")
+        if backend not in BACKENDS:
+            raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+        self.embeddings = embeddings / np.maximum(norms, 1e-12)
+        self.identities = np.asarray(identities, str)
+        self.files = np.asarray(files if files is not None else [""] * len(embeddings), str)
+        self.model, self.threshold, self.threshold_source = model, threshold, threshold_source
+        self.backend = backend
+        self._faiss = self._build_faiss() if backend == "faiss" else None
+
+    def __len__(self):
+        return len(self.embeddings)
+
+    def _build_faiss(self):
+        try:
+            import faiss
+        except ImportError:
+            raise InputError("backend='faiss' needs FAISS: pip install faiss-cpu "
+                             "(or keras-arcface[faiss])") from None
+        index = faiss.IndexHNSWFlat(self.embeddings.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+        index.add(self.embeddings)
+        return index
+
+    def search(self, queries, k=5):
+        """``(similarities, indices)``, each (Q, k), best first, for unit query embeddings (Q, d) or (d,)."""
+        queries = np.atleast_2d(np.asarray(queries, np.float32))
+        if queries.shape[1] != self.embeddings.shape[1]:
+            raise InputError(f"queries have {queries.shape[1]} dimensions, the gallery {self.embeddings.shape[1]}: "
+                             f"embed them with the gallery's model ({self.model or 'unknown'})")
+        k = min(int(k), len(self))
+        if self._faiss is not None:
+            self._faiss.hnsw.efSearch = max(HNSW_EF_SEARCH, k)
+            similarities, indices = self._faiss.search(np.ascontiguousarray(queries), k)
+            return similarities, indices
+        scores = queries @ self.embeddings.T
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < len(self) else np.tile(np.arange(len(self)),
+                                                                                               (len(queries), 1))
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+        indices = np.take_along_axis(top, order, axis=1)
+        return np.take_along_axis(scores, indices, axis=1), indices
+
+    def identify_embeddings(self, queries, top_k=5):
+        """For each query, up to ``top_k`` :class:`Match` es, one per identity, best first."""
+        wanted = min(len(self), max(10 * top_k, 50))  # enough entries to find top_k distinct identities
+        similarities, indices = self.search(queries, wanted)
+        results = []
+        for row_similarities, row_indices in zip(similarities, indices):
+            matches, seen = [], set()
+            for similarity, index in zip(row_similarities, row_indices):
+                if index < 0 or self.identities[index] in seen:
+                    continue
+                seen.add(self.identities[index])
+                matches.append(Match(str(self.identities[index]), float(similarity), str(self.files[index])))
+                if len(matches) == top_k:
+                    break
+            results.append(matches)
+        return results
+
+    def identify(self, image, top_k=5, verifier=None):
+        """The :class:`Match` es of the face in a photo (path or RGB uint8 array), best first; the
+        photo is embedded by ``verifier`` (default: one for the gallery's model)."""
+        if verifier is None:
+            if getattr(self, "_verifier", None) is None:
+                from keras_arcface.verification import FaceVerifier
+
+                self._verifier = FaceVerifier(self.model or None)
+            verifier = self._verifier
+        face = verifier.find_face(image)
+        return self.identify_embeddings(verifier.embedder.embed(face.aligned[None]), top_k)[0]
+
+    def is_known(self, match):
+        """The match clears the gallery's threshold (always, when it has none)."""
+        return self.threshold is None or match.similarity >= self.threshold
+
+    @classmethod
+    def build(cls, folder, verifier=None, backend="numpy", on_skip=None):
+        """The gallery of ``folder/<identity>/<photo>``: every photo's face found, aligned and
+        embedded by ``verifier`` (a :class:`~keras_arcface.verification.FaceVerifier`; default: the
+        zoo's default model).  Unusable photos are skipped and passed to ``on_skip(path, reason)``;
+        the list of ``(path, reason)`` is ``index.skipped``."""
+        from keras_arcface.data.images import IMAGE_EXTENSIONS
+
+        folder = pathlib.Path(folder)
+        if not folder.is_dir():
+            raise InputError(f"gallery folder {folder} not found: pass a folder with one sub-folder of photos "
+                             "per person")
+        photos = sorted(p for p in folder.glob("*/*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        if not photos:
+            raise InputError(f"no photos ({', '.join(IMAGE_EXTENSIONS)}) in the sub-folders of {folder}: lay it out "
+                             "as <folder>/<person>/<photo>")
+        if verifier is None:
+            from keras_arcface.verification import FaceVerifier
+
+            verifier = FaceVerifier()
+        faces, identities, files, skipped = [], [], [], []
+        for path in photos:
+            try:
+                faces.append(verifier.find_face(path).aligned)
+            except InputError as error:
+                reason = str(error).removeprefix(f"{path}: ")
+                skipped.append((str(path), reason))
+                if on_skip is not None:
+                    on_skip(str(path), reason)
+                continue
+            identities.append(path.parent.name)
+            files.append(str(path.relative_to(folder)))
+        if not faces:
+            raise InputError(f"no usable photo among {len(photos)} in {folder} (first: {skipped[0][0]}: "
+                             f"{skipped[0][1]})")
+        embeddings = np.concatenate([verifier.embedder.embed(np.stack(faces[i:i + 64]))
+                                     for i in range(0, len(faces), 64)])
+        model = str(getattr(verifier.embedder, "zoo_name", None) or verifier.embedder.path)
+        index = cls(embeddings, identities, files, model=model, threshold=verifier.threshold,
+                    threshold_source=verifier.threshold_source, backend=backend)
+        index.skipped = skipped
+        return index
+
+    def save(self, path):
+        """An ``.npz`` (embeddings, identities, files, and the model and threshold as JSON), written
+        atomically; no pickles."""
+        from keras_arcface.files import atomic_path
+
+        path = pathlib.Path(path)
+        path = path if path.suffix == ".npz" else pathlib.Path(f"{path}.npz")
+        meta = json.dumps({"model": self.model, "threshold": self.threshold,
+                           "threshold_source": self.threshold_source})
+        with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+            np.savez(handle, embeddings=self.embeddings, identities=self.identities, files=self.files,
+                     meta=np.array(meta))
+        return path
+
+    @classmethod
+    def load(cls, path, backend="numpy"):
+        path = pathlib.Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                return cls(data["embeddings"], data["identities"], data["files"], model=meta.get("model", ""),
+                           threshold=meta.get("threshold"), threshold_source=meta.get("threshold_source", ""),
+                           backend=backend)
+        except FileNotFoundError:
+            raise InputError(f"gallery {path} not found: build one with `keras-arcface index FOLDER -o {path}`") from None
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
+            raise InputError(f"{path} is not a gallery written by `keras-arcface index` "
+                             f"({type(error).__name__}: {' '.join(str(error).split())[:120]})") from None

@@ -1,0 +1,127 @@
+"""Are these two photos the same person?  Detection, alignment, embedding and the threshold in one object.
+
+    from keras_arcface import FaceVerifier
+    verifier = FaceVerifier()                    # the zoo's default model, bundled: offline, no TensorFlow
+    result = verifier.verify("a.jpg", "b.jpg")   # paths or RGB uint8 arrays
+    result.same, result.similarity, result.threshold
+
+A photo is read with :func:`~keras_arcface.data.images.read_image` (EXIF orientation, CMYK, 16-bit,
+alpha), its faces are found by the bundled YuNet detector, the chosen one (largest by default) is
+warped onto the ArcFace template, and the model embeds it (see :mod:`keras_arcface.embedding`).
+The threshold is, in order: the ``threshold`` given, the one the model's card measured for ``far``
+(a false-accept rate such as ``1e-3``), or the model's calibrated threshold.
+"""
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from keras_arcface.errors import InputError
+
+
+@dataclasses.dataclass(frozen=True)
+class FoundFace:
+    """The face used from one image: its box (x, y, w, h) and detection score in the image's pixels,
+    how many faces the detector found, and the aligned crop.  ``box`` is None for an aligned crop
+    given as is (no detection)."""
+
+    source: str
+    box: tuple
+    score: float
+    faces_found: int
+    aligned: np.ndarray = dataclasses.field(repr=False)
+
+    def to_dict(self):
+        return {"image": self.source, "box": None if self.box is None else [round(v, 1) for v in self.box],
+                "detection_score": None if self.score is None else round(self.score, 4),
+                "faces_found": self.faces_found}
+
+
+@dataclasses.dataclass(frozen=True)
+class VerificationResult:
+    """``same`` is None when no threshold is known (then only ``similarity`` means anything)."""
+
+    similarity: float
+    threshold: float
+    threshold_source: str
+    same: bool
+    faces: tuple
+    model: str
+
+    def to_dict(self):
+        return {"similarity": round(self.similarity, 6), "threshold": self.threshold,
+                "threshold_source": self.threshold_source, "same": self.same, "model": self.model,
+                "faces": [face.to_dict() for face in self.faces]}
+
+
+class FaceVerifier:
+    """Verification and embedding of raw photos with any model :func:`~keras_arcface.embedding.load_embedder`
+    accepts (default: the zoo's default model in its bundled runtime format).
+
+    ``detector``: a YuNet .onnx (default: the bundled one); ``choose``: "largest" or "center" when
+    a photo shows several faces; ``threshold`` / ``far``: see the module docstring.
+    """
+
+    def __init__(self, model=None, detector=None, threshold=None, far=None, choose="largest", spec=None,
+                 **zoo_options):
+        from keras_arcface.embedding import load_embedder
+
+        self.embedder = load_embedder(model, spec=spec, **zoo_options)
+        self.threshold, self.threshold_source = self._threshold(threshold, far)
+        self._detector, self._choose, self._aligner = detector, choose, None
+
+    def _threshold(self, threshold, far):
+        if threshold is not None:
+            return float(threshold), "given"
+        if far is not None:
+            key = f"{float(far):.0e}".replace("e-0", "e-")
+            available = self.embedder.far_thresholds
+            if key not in available:
+                zoo_name = getattr(self.embedder, "zoo_name", None)
+                where = (f"its card measured {', '.join(sorted(available))}" if available else
+                         f"the {zoo_name} card records none" if zoo_name else
+                         "only zoo models carry thresholds measured at a false-accept rate")
+                raise InputError(f"no threshold for FAR {far:g} with this model ({where}); pass a threshold instead")
+            return available[key], f"FAR {key} on LFW ({self.embedder.far_source or 'the model card'})"
+        return self.embedder.threshold, getattr(self.embedder, "threshold_source", "")
+
+    @property
+    def aligner(self):
+        if self._aligner is None:
+            from keras_arcface.alignment import FaceAligner
+
+            self._aligner = FaceAligner(self._detector, choose=self._choose)
+        return self._aligner
+
+    def find_face(self, image, name=None):
+        """The :class:`FoundFace` of a path or an RGB uint8 array; errors name the file."""
+        from keras_arcface.alignment import NoFaceError
+        from keras_arcface.data.images import read_image
+
+        if isinstance(image, (str, pathlib.Path)):
+            name, image = str(image), read_image(image)
+        name = name or "image"
+        try:
+            face, faces, aligned = self.aligner.locate(image)
+        except NoFaceError as error:
+            if tuple(np.shape(image)[:2]) == tuple(self.embedder.spec.size):  # an aligned crop given as is
+                return FoundFace(name, None, None, 0, np.ascontiguousarray(np.asarray(image)[:, :, :3]))
+            raise NoFaceError(f"{name}: {error}; use a photo with one clear, frontal face") from None
+        except InputError as error:
+            raise type(error)(f"{name}: {error}") from None
+        return FoundFace(name, tuple(float(v) for v in face.box), face.score, len(faces), aligned)
+
+    def embed(self, image):
+        """The unit embedding (d,) of the chosen face of a photo (a path or an RGB uint8 array)."""
+        return self.embedder.embed(self.find_face(image).aligned[None])[0]
+
+    def verify(self, image_a, image_b):
+        """A :class:`VerificationResult` for two photos (paths or arrays)."""
+        faces = (self.find_face(image_a, None if isinstance(image_a, (str, pathlib.Path)) else "image A"),
+                 self.find_face(image_b, None if isinstance(image_b, (str, pathlib.Path)) else "image B"))
+        a, b = self.embedder.embed(np.stack([faces[0].aligned, faces[1].aligned]))
+        similarity = float(np.clip(a @ b, -1.0, 1.0))
+        same = None if self.threshold is None else bool(similarity >= self.threshold)
+        return VerificationResult(similarity, self.threshold, self.threshold_source, same, faces,
+                                  str(getattr(self.embedder, "zoo_name", None) or self.embedder.path))

@@ -1,0 +1,113 @@
+"""FaceIndex (exact numpy search, the FAISS HNSW backend) and `keras-arcface index` / `identify`."""
+
+import json
+
+import numpy as np
+import pytest
+
+from keras_arcface.cli import main
+from keras_arcface.errors import InputError
+from keras_arcface.gallery import FaceIndex
+from tests.faces import demo_face, photo_of, write_image
+
+pytestmark = pytest.mark.backend_neutral
+
+
+def _unit(rng, n, d=32):
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_exact_search_matches_brute_force(rng):
+    gallery, queries = _unit(rng, 500), _unit(rng, 7)
+    index = FaceIndex(gallery, [f"p{i % 50}" for i in range(500)])
+    similarities, indices = index.search(queries, k=10)
+    expected = np.argsort(-(queries @ gallery.T), axis=1)[:, :10]
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(similarities, np.take_along_axis(queries @ gallery.T, expected, axis=1), atol=1e-6)
+    assert index.search(queries[0], k=1000)[1].shape == (1, 500)  # k is capped at the gallery's size
+
+
+def test_identify_lists_distinct_identities_best_first(rng):
+    gallery = _unit(rng, 40)
+    identities = [f"person{i // 4}" for i in range(40)]  # 10 people, 4 photos each
+    index = FaceIndex(gallery, identities, files=[f"{n}/{i}.jpg" for i, n in enumerate(identities)], threshold=0.5)
+    query = gallery[13] + 0.05 * _unit(rng, 1)[0]
+    matches = index.identify_embeddings(query, top_k=3)[0]
+    assert [m.identity for m in matches][0] == "person3" and len({m.identity for m in matches}) == 3
+    assert matches[0].file == "person3/13.jpg" and matches[0].similarity >= matches[1].similarity
+    assert index.is_known(matches[0]) and not index.is_known(matches[2])
+
+
+def test_save_and_load_round_trip_and_bad_files(rng, tmp_path):
+    index = FaceIndex(_unit(rng, 20), [f"p{i}" for i in range(20)], model="sface", threshold=0.33,
+                      threshold_source="card")
+    path = index.save(tmp_path / "gallery")
+    assert path.name == "gallery.npz"
+    loaded = FaceIndex.load(path)
+    np.testing.assert_array_equal(loaded.embeddings, index.embeddings)
+    assert loaded.identities.tolist() == index.identities.tolist() and loaded.model == "sface"
+    assert loaded.threshold == 0.33 and loaded.threshold_source == "card"
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not a gallery"):
+        FaceIndex.load(tmp_path / "junk.npz")
+    with pytest.raises(InputError, match="keras-arcface index"):
+        FaceIndex.load(tmp_path / "missing.npz")
+    with pytest.raises(InputError, match="dimensions"):
+        loaded.search(np.ones(7, np.float32))
+    with pytest.raises(InputError, match="identities for"):
+        FaceIndex(_unit(rng, 3), ["a"])
+
+
+def test_faiss_backend_keeps_the_api_with_high_recall(rng):
+    gallery, queries = _unit(rng, 5000), _unit(rng, 50)
+    identities = [str(i) for i in range(5000)]
+    exact = FaceIndex(gallery, identities)
+    approximate = FaceIndex(gallery, identities, backend="faiss")
+    _, exact_top = exact.search(queries, k=10)
+    similarities, approximate_top = approximate.search(queries, k=10)
+    recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approximate_top, exact_top)])
+    assert recall >= 0.95, recall
+    assert (np.diff(similarities, axis=1) <= 1e-6).all()  # best first
+    assert approximate.identify_embeddings(gallery[123], top_k=1)[0][0].identity == "123"
+
+
+@pytest.fixture
+def gallery_folder(tmp_path):
+    root = tmp_path / "people"
+    write_image(root / "Grace_Hopper" / "portrait.jpg", photo_of([demo_face("Grace_Hopper", 1)]))
+    write_image(root / "Grace_Hopper" / "grey.jpg", photo_of([demo_face("Grace_Hopper", 4)], scale=2.4))
+    write_image(root / "Eileen_Collins" / "portrait.jpg", photo_of([demo_face("Eileen_Collins", 1)]))
+    write_image(root / "Eileen_Collins" / "empty_wall.jpg", np.full((200, 300, 3), 128, np.uint8))
+    (root / "Eileen_Collins" / "broken.png").write_bytes(b"\x89PNG broken")
+    return root
+
+
+def test_cli_index_and_identify(gallery_folder, tmp_path, capsys):
+    assert main(["index", str(gallery_folder), "-o", str(tmp_path / "gallery.npz")]) == 0
+    captured = capsys.readouterr()
+    assert "3 faces of 2 people" in captured.out and "skipped 2 file(s)" in captured.err
+    assert "empty_wall.jpg: no face found" in captured.err and "broken.png: not a decodable image" in captured.err
+    query = tmp_path / "query.jpg"
+    write_image(query, photo_of([demo_face("Grace_Hopper", 2)], scale=2.2))
+    assert main(["identify", str(query), "--gallery", str(tmp_path / "gallery.npz"), "--top-k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "identity: Grace_Hopper" in out and "2. Eileen_Collins" in out
+    assert main(["identify", str(query), "--gallery", str(tmp_path / "gallery.npz"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["identity"] == "Grace_Hopper" and report["matches"][0]["above_threshold"]
+    # someone not in the gallery: unknown, exit 1
+    stranger = photo_of([demo_face("Eileen_Collins", 3)])[:, :, ::-1].copy()  # another capture, colours swapped
+    write_image(tmp_path / "stranger.jpg", stranger)
+    code = main(["identify", str(tmp_path / "stranger.jpg"), "--gallery", str(tmp_path / "gallery.npz"),
+                 "--threshold", "0.99"])
+    assert code == 1 and "identity: unknown" in capsys.readouterr().out
+    assert main(["index", str(tmp_path / "nowhere"), "-o", str(tmp_path / "g.npz")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_python_identify_matches_the_cli(gallery_folder):
+    index = FaceIndex.build(gallery_folder)
+    assert len(index) == 3 and len(index.skipped) == 2
+    matches = index.identify(photo_of([demo_face("Eileen_Collins", 4)], scale=2.2))
+    assert matches[0].identity == "Eileen_Collins" and index.is_known(matches[0])
