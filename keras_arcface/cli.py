@@ -429,7 +429,7 @@ class _RegistryNames:
 HEAD_NAMES = _RegistryNames("keras_arcface.heads", "HEADS")
 BACKBONE_NAMES = _RegistryNames("keras_arcface.backbones", "BACKBONES")
 AUGMENTATION_NAMES = _RegistryNames("keras_arcface.data.augment", "AUGMENTATIONS")
-EXPORT_FORMATS = _RegistryNames("keras_arcface.export.formats", "FORMATS")
+EXPORT_FORMATS = _RegistryNames("keras_arcface.formats", "FORMATS")
 
 
 def build_parser():
@@ -444,7 +444,8 @@ def build_parser():
         command.add_argument("--cache-dir", help="cache folder (default: $KERAS_ARCFACE_CACHE or the XDG cache)")
 
     demo = commands.add_parser("demo", help="the default zoo model verifies bundled face pairs; TFLite parity")
-    demo.add_argument("--model", help="zoo model name (default: the card marked default)")
+    demo.add_argument("--model", help="a zoo name (name:format for one file), or a model file or folder with a "
+                                      "calibrated threshold (default: the zoo's default model)")
     demo.add_argument("--pairs", help="an LFW-format pairs file instead of the bundled pairs")
     demo.add_argument("--images", help="aligned crops for --pairs, <images>/<Name>/<Name>_NNNN.jpg")
     zoo_arguments(demo)

@@ -25,34 +25,43 @@ def run_demo(model=None, pairs=None, images=None, print_fn=print, **zoo_options)
     card's runtime artifact (bundled with the package) does, and parity is not measured.
     """
     from keras_arcface.data.images import read_image
-    from keras_arcface.embedding import keras_available
+    from keras_arcface.embedding import keras_available, load_embedder, zoo_reference
     from keras_arcface.evaluation.pairs import read_pairs
     from keras_arcface.zoo import default_model, download, load_model, model_card
 
-    name = model or default_model()
-    card = model_card(name)
     pairs = read_pairs(pairs or DEMO_DATA / "pairs.txt", images or DEMO_DATA / "faces")
-    runtime_only = not keras_available()
-    print_fn(f"model {name}: {card.summary}")
-    if runtime_only:
-        fmt = card.runtime_format()
-        print_fn(f"  {fmt} file {download(name, fmt, **zoo_options)} (sha256 verified); Keras with a backend is "
-                 "not installed, so the Keras-vs-TFLite parity check is skipped (pip install "
-                 "'keras-arcface[tensorflow]' to run it)")
-        reference = comparison = load_model(name, fmt, **zoo_options)
+    reference_name = zoo_reference(model) if model else (default_model(), None)
+    comparison = None
+    if reference_name is None:  # a model file or folder: its own threshold, no parity check
+        reference, name = load_embedder(model, **zoo_options), str(model)
+        print_fn(f"model {model}")
     else:
-        print_fn(f"  weights {download(name, 'keras', **zoo_options)} (sha256 verified)")
-        reference = load_model(name, "keras", **zoo_options)
-        comparison = load_model(name, "tflite_float32", **zoo_options)
+        name, fmt = reference_name
+        card = model_card(name)
+        print_fn(f"model {name}: {card.summary}")
+        if fmt is None and keras_available():
+            print_fn(f"  weights {download(name, 'keras', **zoo_options)} (sha256 verified)")
+            reference = load_model(name, "keras", **zoo_options)
+            comparison = load_model(name, "tflite_float32", **zoo_options)
+        else:
+            fmt = fmt or card.runtime_format()
+            note = ("" if reference_name[1] else "; Keras with a backend is not installed, so the Keras-vs-TFLite "
+                    "parity check is skipped (pip install 'keras-arcface[tensorflow]' to run it)")
+            print_fn(f"  {fmt} file {download(name, fmt, **zoo_options)} (sha256 verified){note}")
+            reference = load_model(name, fmt, **zoo_options)
+    runtime_only = comparison is None
 
     unique = sorted({path for pair in pairs for path in (pair.left, pair.right)})
     faces = np.stack([read_image(path) for path in unique])
     keras_embeddings = reference.embed(faces)
-    tflite_embeddings = keras_embeddings if runtime_only else comparison.embed(faces)
+    tflite_embeddings = keras_embeddings if comparison is None else comparison.embed(faces)
     index = {path: i for i, path in enumerate(unique)}
     threshold, source = reference.threshold, reference.threshold_source
     if threshold is None:
-        raise ValueError(f"the model card of {name} records no threshold")
+        from keras_arcface.errors import InputError
+
+        raise InputError(f"{name} has no calibrated threshold: use a zoo model, or calibrate one with "
+                         "`keras-arcface eval --save-threshold`")
 
     rows = []
     for pair in pairs:

@@ -107,7 +107,7 @@ class FaceVerifier:
         except NoFaceError as error:
             if tuple(np.shape(image)[:2]) == tuple(self.embedder.spec.size):  # an aligned crop given as is
                 return FoundFace(name, None, None, 0, np.ascontiguousarray(np.asarray(image)[:, :, :3]))
-            raise NoFaceError(f"{name}: {error}; use a photo with one clear, frontal face") from None
+            raise NoFaceError(f"{name}: {error}; try a photo with one clear, frontal face") from None
         except InputError as error:
             raise type(error)(f"{name}: {error}") from None
         return FoundFace(name, tuple(float(v) for v in face.box), face.score, len(faces), aligned)

@@ -6,15 +6,7 @@ import tempfile
 
 from keras_arcface.errors import InputError
 
-#: format name -> (file suffix, cosine-parity gate against the Keras model)
-FORMATS = {
-    "saved_model": ("", 0.9999),
-    "tflite_float32": (".tflite", 0.9999),
-    "tflite_float16": (".tflite", 0.999),
-    "tflite_dynamic_int8": (".tflite", 0.99),
-    "tflite_int8": (".tflite", 0.99),
-    "onnx": (".onnx", 0.9999),
-}
+from keras_arcface.formats import FORMATS  # noqa: F401  (the table; re-exported here)
 
 
 class ExportError(InputError, RuntimeError):

@@ -119,8 +119,10 @@ class FaceEmbedder:
         self.spec = spec_for(self.path, spec)
         self.metadata = read_metadata(self.path)
         self.threshold = self.metadata.get("threshold")
-        self.threshold_source = f"{pathlib.Path(self.path).name}.json" if self.threshold is not None else ""
-        self.far_thresholds, self.far_source = {}, ""
+        self.threshold_source = self.metadata.get("threshold_source") or (
+            f"{pathlib.Path(self.path).name}.json" if self.threshold is not None else "")
+        self.far_thresholds = dict(self.metadata.get("far_thresholds") or {})
+        self.far_source = self.metadata.get("far_source", "")
         suffix = pathlib.Path(self.path).suffix.lower()
         if suffix not in (".onnx", ".tflite"):
             raise InputError(f"unsupported model file {self.path}: expected .onnx or .tflite")

@@ -12,7 +12,7 @@ import os
 import pathlib
 
 from keras_arcface.errors import InputError
-from keras_arcface.export.formats import FORMATS
+from keras_arcface.formats import FORMATS
 
 CARDS_ENV = "KERAS_ARCFACE_ZOO_CARDS"
 

@@ -1,5 +1,7 @@
 """The zoo's public functions: list, describe, download and load pretrained models by name."""
 
+import pathlib
+
 from keras_arcface.zoo.cards import CardError, read_cards
 from keras_arcface.zoo.download import fetch_artifact
 
@@ -27,9 +29,35 @@ def default_model():
 
 def download(name, format="keras", **options):
     """Local, verified path of the ``format`` artifact of ``name`` (cached; see ``fetch_artifact``
-    for ``urls``, ``cache_dir``, ``offline``, ``timeout``, ``progress``)."""
+    for ``urls``, ``cache_dir``, ``offline``, ``timeout``, ``progress``).  A cached .onnx / .tflite
+    file gets a sidecar ``<file>.json`` with the card's input spec and thresholds, so the file
+    alone (``verify --model PATH``) verifies like the zoo name."""
     card = model_card(name)
-    return fetch_artifact(card.name, card.artifact(format), **options)
+    path = fetch_artifact(card.name, card.artifact(format), **options)
+    from keras_arcface.zoo.download import BUNDLED_DIR
+
+    if format != "keras" and BUNDLED_DIR not in pathlib.Path(path).parents:
+        write_sidecar(card, format, path)
+    return path
+
+
+def write_sidecar(card, fmt, path):
+    """Write ``<path>.json`` (input spec, threshold, FAR thresholds) unless it already says the same;
+    skipped where the folder is read-only (a package installed system-wide)."""
+    import json
+
+    from keras_arcface.files import write_text_atomically
+
+    thresholds = card.thresholds(fmt)
+    data = {"model": card.name, "format": fmt, "input_spec": card.input_spec, "threshold": thresholds["threshold"],
+            "threshold_source": thresholds["source"], "far_thresholds": thresholds["far"],
+            "far_source": thresholds["far_source"]}
+    sidecar = pathlib.Path(f"{path}.json")
+    try:
+        if not sidecar.is_file() or json.loads(sidecar.read_text()) != data:
+            write_text_atomically(sidecar, json.dumps(data, indent=1))
+    except (OSError, ValueError):
+        pass
 
 
 def load_backbone(name, **options):

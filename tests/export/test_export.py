@@ -122,3 +122,19 @@ def test_export_command_prints_the_parity_table(tmp_path, capsys):
     metadata = json.loads((tmp_path / "out" / "model_onnx.onnx.json").read_text())
     assert metadata["threshold"] == 0.3 and metadata["parity"]["min_cosine"] >= 0.9999
     assert FaceEmbedder(tmp_path / "out" / "model_onnx.onnx").threshold == 0.3
+
+
+def test_export_takes_a_zoo_name(tmp_path, capsys):
+    """`export --model <zoo name>`: the card's backbone and input spec, files named after the model."""
+    from keras_arcface.cli import main
+    from keras_arcface.zoo import model_card
+
+    make_face_folder(tmp_path / "faces", identities=3, per_identity=4, size=112)
+    assert main(["export", "--model", "mobilefacenet-192", "--faces", str(tmp_path / "faces"),
+                 "--formats", "tflite_float32", "-o", str(tmp_path / "out")]) == 0
+    exported = tmp_path / "out" / "mobilefacenet-192_tflite_float32.tflite"
+    metadata = json.loads(pathlib.Path(f"{exported}.json").read_text())
+    assert metadata["parity"]["min_cosine"] >= 0.9999
+    spec = model_card("mobilefacenet-192").input_spec
+    assert metadata["input_spec"]["mean"] == spec["mean"] and metadata["input_spec"]["std"] == spec["std"]
+    assert FaceEmbedder(exported).embed(np.zeros((1, 112, 112, 3), np.uint8)).shape == (1, 192)
