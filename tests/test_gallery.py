@@ -10,8 +10,6 @@ from keras_arcface.errors import InputError
 from keras_arcface.gallery import FaceIndex
 from tests.faces import demo_face, photo_of, write_image
 
-pytestmark = pytest.mark.backend_neutral
-
 
 def _unit(rng, n, d=32):
     x = rng.normal(size=(n, d)).astype(np.float32)

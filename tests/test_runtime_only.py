@@ -11,8 +11,6 @@ import pytest
 
 from tests.faces import DEMO_FACES, demo_face, photo_of, write_image
 
-pytestmark = pytest.mark.backend_neutral
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: Runs the CLI with tensorflow, keras and jax missing, then reports which of them got imported.

@@ -15,8 +15,6 @@ from keras_arcface.verification import FaceVerifier
 from keras_arcface.zoo import default_model, model_card
 from tests.faces import demo_face, photo_of, write_image
 
-pytestmark = pytest.mark.backend_neutral
-
 
 @pytest.fixture(scope="module")
 def verifier():
@@ -161,3 +159,39 @@ def test_bad_files_are_one_clear_error(tmp_path):
     (tmp_path / "text.jpg").write_text("hello")
     with pytest.raises(BadImageError, match="text.jpg: not a decodable image"):
         read_image(tmp_path / "text.jpg")
+
+
+def test_model_names_resolve_or_say_what_exists():
+    from keras_arcface.embedding import load_embedder
+    from keras_arcface.zoo import CardError
+
+    with pytest.raises(InputError, match="neither a file, a folder nor a zoo model name.*sface"):
+        load_embedder("no-such-model")
+    with pytest.raises(CardError, match="has no 'nope' artifact"):
+        load_embedder("sface:nope")
+    onnx = load_embedder("sface:onnx")
+    assert onnx.format == "onnx" and onnx.threshold == model_card("sface").lfw_metric("onnx")["best_threshold"]
+
+
+def test_version_flag(capsys):
+    from keras_arcface import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"keras-arcface {__version__}"
+
+
+@pytest.mark.skipif(__import__("keras").backend.backend() != "tensorflow", reason="the TensorFlow start-up lines")
+def test_a_keras_model_verifies_without_tensorflow_start_up_lines(photos):
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-m", "keras_arcface.cli", "verify", photos["hopper"], photos["hopper_again"],
+                           "--model", "sface:keras"], capture_output=True, text=True, timeout=300,
+                          env={**env, "PYTHONPATH": str(root)})
+    assert done.returncode == 0 and "verdict    same person" in done.stdout, done.stderr[-2000:]
+    assert done.stderr.strip() == "", done.stderr[-2000:]  # no oneDNN / CUDA / cuInit lines

@@ -3,13 +3,9 @@
 import hashlib
 import re
 
-import pytest
-
 from keras_arcface.alignment import FaceAligner
 from keras_arcface.alignment.detector import BUNDLED_DETECTOR, BUNDLED_DETECTOR_SHA256
 from tests.faces import demo_face, photo_of
-
-pytestmark = pytest.mark.backend_neutral
 
 
 def test_the_bundled_file_matches_its_recorded_origin():

@@ -109,3 +109,17 @@ def test_demo_offline_without_a_cache_fails_clearly(zoo_env, monkeypatch, capsys
     monkeypatch.setenv("KERAS_ARCFACE_OFFLINE", "1")
     assert main(["demo"]) == 2
     assert "offline mode" in capsys.readouterr().err
+
+
+def test_a_downloaded_runtime_file_carries_its_cards_thresholds(zoo_env):
+    from keras_arcface.embedding import load_embedder
+
+    name = default_model()
+    card = model_card(name)
+    path = download(name, "onnx")
+    sidecar = json.loads(pathlib.Path(f"{path}.json").read_text())
+    assert sidecar["threshold"] == card.lfw_metric("onnx")["best_threshold"]
+    assert sidecar["far_thresholds"] == card.lfw_metric("onnx")["threshold_at_far"]
+    by_path = load_embedder(path)  # the file alone verifies like the zoo name
+    assert by_path.threshold == sidecar["threshold"] and by_path.far_thresholds == sidecar["far_thresholds"]
+    assert by_path.spec.mean == card.input_spec["mean"] and "LFW" in by_path.threshold_source
