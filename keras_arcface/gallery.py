@@ -19,8 +19,11 @@ import numpy as np
 from keras_arcface.errors import InputError
 
 BACKENDS = ("numpy", "faiss")
-#: HNSW graph degree and search breadth of the FAISS backend (recall / speed measured in the docs).
-HNSW_NEIGHBOURS, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
+#: HNSW graph degree and build breadth of the FAISS backend, and its default search breadth
+#: (``ef_search``; recall and speed against it measured in docs/verification.md).
+HNSW_NEIGHBOURS, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 512
+#: Exact search scores at most this many (query, entry) pairs at once (64 MB of float32 scores).
+EXACT_CHUNK = 1 << 24
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +44,7 @@ class FaceIndex:
     must come from the same model."""
 
     def __init__(self, embeddings, identities, files=None, model="", threshold=None, threshold_source="",
-                 backend="numpy"):
+                 backend="numpy", ef_search=HNSW_EF_SEARCH):
         embeddings = np.asarray(embeddings, np.float32)
         if embeddings.ndim != 2 or len(embeddings) == 0:
             raise InputError(f"a gallery needs embeddings of shape (N, d) with N >= 1, got {embeddings.shape}")
@@ -54,7 +57,7 @@ class FaceIndex:
         self.identities = np.asarray(identities, str)
         self.files = np.asarray(files if files is not None else [""] * len(embeddings), str)
         self.model, self.threshold, self.threshold_source = model, threshold, threshold_source
-        self.backend = backend
+        self.backend, self.ef_search = backend, int(ef_search)
         self._faiss = self._build_faiss() if backend == "faiss" else None
 
     def __len__(self):
@@ -68,7 +71,7 @@ class FaceIndex:
                              "(or keras-arcface[faiss])") from None
         index = faiss.IndexHNSWFlat(self.embeddings.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
+        index.hnsw.efSearch = self.ef_search
         index.add(self.embeddings)
         return index
 
@@ -80,12 +83,19 @@ class FaceIndex:
                              f"embed them with the gallery's model ({self.model or 'unknown'})")
         k = min(int(k), len(self))
         if self._faiss is not None:
-            self._faiss.hnsw.efSearch = max(HNSW_EF_SEARCH, k)
+            self._faiss.hnsw.efSearch = max(self.ef_search, k)
             similarities, indices = self._faiss.search(np.ascontiguousarray(queries), k)
             return similarities, indices
+        step = max(1, EXACT_CHUNK // len(self))
+        parts = [self._exact(queries[start:start + step], k) for start in range(0, len(queries), step)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _exact(self, queries, k):
         scores = queries @ self.embeddings.T
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < len(self) else np.tile(np.arange(len(self)),
-                                                                                               (len(queries), 1))
+        if k < len(self):
+            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        else:
+            top = np.tile(np.arange(len(self)), (len(queries), 1))
         order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
         indices = np.take_along_axis(top, order, axis=1)
         return np.take_along_axis(scores, indices, axis=1), indices

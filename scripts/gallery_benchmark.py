@@ -40,6 +40,8 @@ def main():
     parser.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--queries", type=int, default=256)
+    parser.add_argument("--ef-search", nargs="+", type=int, default=[128, 512, 2048],
+                        help="HNSW search breadths to measure on one graph")
     parser.add_argument("--match-cosine", type=float, default=0.7, help="cosine of each query to its gallery entry")
     parser.add_argument("--json", help="write the table here")
     args = parser.parse_args()
@@ -59,15 +61,19 @@ def main():
             start = time.perf_counter()
             index = FaceIndex(gallery, identities, backend=backend)
             row[f"{backend}_build_s"] = round(time.perf_counter() - start, 2)
-            row[f"{backend}_ms_per_query_single"] = round(1000 * per_query_seconds(index, queries[:32], 1), 3)
-            row[f"{backend}_ms_per_query_batch256"] = round(1000 * per_query_seconds(index, queries, 256), 4)
-            found = index.search(queries, k=10)[1]
-            row[f"{backend}_planted_match_rank1"] = round(float(np.mean(found[:, 0] == sources)), 4)
-            if backend == "numpy":
-                exact = found
-            else:
-                row["faiss_recall_at_10"] = round(float(np.mean([len(set(a) & set(e)) / 10
-                                                                 for a, e in zip(found, exact)])), 4)
+            for ef in ([None] if backend == "numpy" else args.ef_search):
+                name = backend if ef is None else f"faiss_ef{ef}"
+                if ef is not None:
+                    index.ef_search = ef
+                row[f"{name}_ms_per_query_single"] = round(1000 * per_query_seconds(index, queries[:32], 1), 3)
+                row[f"{name}_ms_per_query_batch256"] = round(1000 * per_query_seconds(index, queries, 256), 4)
+                found = index.search(queries, k=10)[1]
+                row[f"{name}_planted_match_rank1"] = round(float(np.mean(found[:, 0] == sources)), 4)
+                if ef is None:
+                    exact = found
+                else:
+                    row[f"{name}_recall_at_10"] = round(float(np.mean([len(set(a) & set(e)) / 10
+                                                                        for a, e in zip(found, exact)])), 4)
             del index
         print(json.dumps(row), flush=True)
         rows.append(row)
