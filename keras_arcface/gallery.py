@@ -22,8 +22,9 @@ BACKENDS = ("numpy", "faiss")
 #: HNSW graph degree and build breadth of the FAISS backend, and its default search breadth
 #: (``ef_search``; recall and speed against it measured in docs/verification.md).
 HNSW_NEIGHBOURS, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 512
-#: Exact search scores at most this many (query, entry) pairs at once (64 MB of float32 scores).
-EXACT_CHUNK = 1 << 24
+#: Exact search scores at most this many (query, entry) pairs at once (4 MB of float32 scores: the
+#: selection of the best k then runs in cache; measured faster per query than larger blocks).
+EXACT_CHUNK = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)

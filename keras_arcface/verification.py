@@ -106,7 +106,9 @@ class FaceVerifier:
             face, faces, aligned = self.aligner.locate(image)
         except NoFaceError as error:
             if tuple(np.shape(image)[:2]) == tuple(self.embedder.spec.size):  # an aligned crop given as is
-                return FoundFace(name, None, None, 0, np.ascontiguousarray(np.asarray(image)[:, :, :3]))
+                from keras_arcface.alignment.detector import as_rgb_uint8
+
+                return FoundFace(name, None, None, 0, np.ascontiguousarray(as_rgb_uint8(image)))
             raise NoFaceError(f"{name}: {error}; try a photo with one clear, frontal face") from None
         except InputError as error:
             raise type(error)(f"{name}: {error}") from None

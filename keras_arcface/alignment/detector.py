@@ -61,7 +61,7 @@ class FaceAligner:
         """Every face found, as :class:`Face` (landmarks in the input's pixel coordinates)."""
         import cv2
 
-        image = _as_rgb_uint8(image_rgb)
+        image = as_rgb_uint8(image_rgb)
         height, width = image.shape[:2]
         if min(height, width) < 16:
             raise NoFaceError(f"image too small for face detection: {width}x{height}")
@@ -90,7 +90,7 @@ class FaceAligner:
 
     def locate(self, image_rgb):
         """``(chosen face, every face found, its aligned 112x112 RGB uint8 crop)``; :class:`NoFaceError` if none."""
-        image = _as_rgb_uint8(image_rgb)
+        image = as_rgb_uint8(image_rgb)
         faces = self.detect(image)
         face = self.pick(faces, image.shape)
         return face, faces, warp_face(image, face.landmarks)
@@ -100,7 +100,8 @@ class FaceAligner:
         return self.locate(image_rgb)[2]
 
 
-def _as_rgb_uint8(image):
+def as_rgb_uint8(image):
+    """An (H, W, 3) RGB uint8 view of a grey, RGB or RGBA uint8 array; other arrays are an InputError."""
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise InputError(f"images must be uint8, got {image.dtype}")
