@@ -66,3 +66,27 @@ def test_pairs_file_forms_errors_and_missing_images(tmp_path):
     missing.write_text("Ann\t1\t3\nCid\t1\tBob\t1\n")
     with pytest.raises(PairsFormatError, match=r"(?s)2 image\(s\) named by its pairs are missing.*Ann_0003.*Cid_0001"):
         read_pairs(missing, tmp_path / "img")
+
+
+def test_impostor_scores_are_every_cross_identity_pair_once(rng):
+    from keras_arcface.evaluation.protocol import impostor_scores
+
+    x = rng.normal(size=(9, 4)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    identities = np.array(list("aabbbcdde"))
+    expected = sorted(float(x[i] @ x[j]) for i in range(9) for j in range(i + 1, 9) if identities[i] != identities[j])
+    got = sorted(impostor_scores(x, identities, block=2).tolist())  # blocks smaller than the set
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_threshold_at_far_accepts_at_most_that_fraction():
+    from keras_arcface.errors import InputError
+    from keras_arcface.evaluation.protocol import threshold_at_far
+
+    impostor = np.linspace(0.0, 0.999, 1000)
+    for far in (1e-1, 1e-2, 1e-3):
+        threshold = threshold_at_far(impostor, far)
+        assert np.mean(impostor >= threshold) <= far
+        assert np.mean(impostor >= threshold - 2e-3) > far  # the lowest such threshold (one step lower fails)
+    with pytest.raises(InputError, match="at least 10000 impostor pairs"):
+        threshold_at_far(impostor, 1e-4)

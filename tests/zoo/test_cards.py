@@ -118,3 +118,21 @@ def test_readme_lists_every_card_with_its_lfw_figure(name):
     row = [line for line in readme.splitlines() if line.startswith(f"| `{name}`")]
     assert row, f"README's zoo table lacks {name}"
     assert f"{keras_metric['accuracy_mean'] * 100:.2f} ± {keras_metric['accuracy_std'] * 100:.2f}" in row[0]
+
+
+@pytest.mark.parametrize("name", sorted(CARDS))
+def test_every_artifact_has_thresholds_at_three_false_accept_rates(name):
+    card = CARDS[name]
+    for fmt in card.artifacts:
+        thresholds = card.thresholds(fmt)
+        far = thresholds["far"]
+        assert set(far) == {"1e-2", "1e-3", "1e-4"}, (name, fmt)
+        assert far["1e-2"] < far["1e-3"] < far["1e-4"] < 1.0, (name, fmt, far)
+        assert "different-identity pairs" in thresholds["far_source"]
+        assert card.lfw_metric(fmt)["artifact"] == fmt  # measured for that very file
+
+
+def test_the_default_card_has_a_runtime_format_that_passes_its_gates():
+    (default,) = [card for card in CARDS.values() if card.default]
+    fmt = default.runtime_format()
+    assert fmt is not None and default.passes_gates(fmt) and fmt != "keras"
