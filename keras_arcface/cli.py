@@ -253,7 +253,8 @@ def _identify(args):
         print(f"warning: the gallery was built with {index.model}, the query uses {args.model}", file=sys.stderr)
     args.model = args.model or index.model or None
     verifier = _verifier(args)
-    threshold = args.threshold if args.threshold is not None else index.threshold
+    given = args.threshold is not None or args.far is not None
+    threshold = verifier.threshold if given else index.threshold
     face = verifier.find_face(args.photo)
     matches = index.identify_embeddings(verifier.embedder.embed(face.aligned[None]), args.top_k)[0]
     known = [threshold is None or m.similarity >= threshold for m in matches]

@@ -27,6 +27,13 @@ HNSW_NEIGHBOURS, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 512
 EXACT_CHUNK = 1 << 20
 
 
+def model_reference(embedder):
+    """What ``load_embedder`` needs to load ``embedder``'s model again: ``name:format`` for a zoo
+    model, else its path."""
+    zoo_name = getattr(embedder, "zoo_name", None)
+    return f"{zoo_name}:{embedder.format}" if zoo_name else str(embedder.path)
+
+
 @dataclasses.dataclass(frozen=True)
 class Match:
     """One candidate identity: its best similarity over its gallery entries, and that entry's file."""
@@ -171,7 +178,7 @@ class FaceIndex:
                              f"{skipped[0][1]})")
         embeddings = np.concatenate([verifier.embedder.embed(np.stack(faces[i:i + 64]))
                                      for i in range(0, len(faces), 64)])
-        model = str(getattr(verifier.embedder, "zoo_name", None) or verifier.embedder.path)
+        model = model_reference(verifier.embedder)
         index = cls(embeddings, identities, files, model=model, threshold=verifier.threshold,
                     threshold_source=verifier.threshold_source, backend=backend)
         index.skipped = skipped

@@ -94,6 +94,11 @@ def test_cli_index_and_identify(gallery_folder, tmp_path, capsys):
     assert main(["identify", str(query), "--gallery", str(tmp_path / "gallery.npz"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["identity"] == "Grace_Hopper" and report["matches"][0]["above_threshold"]
+    assert main(["identify", str(query), "--gallery", str(tmp_path / "gallery.npz"), "--far", "1e-4", "--json"]) == 0
+    from keras_arcface.zoo import default_model, model_card
+
+    card = model_card(default_model())
+    assert json.loads(capsys.readouterr().out)["threshold"] == card.thresholds(card.runtime_format())["far"]["1e-4"]
     # someone not in the gallery: unknown, exit 1
     stranger = photo_of([demo_face("Eileen_Collins", 3)])[:, :, ::-1].copy()  # another capture, colours swapped
     write_image(tmp_path / "stranger.jpg", stranger)
