@@ -87,7 +87,7 @@ def load_embedder(model=None, spec=None, **zoo_options):
     if not path.exists():
         from keras_arcface.zoo import list_models
 
-        raise InputError(f"model {model!r} is neither a file, a folder nor a zoo model name (zoo: "
+        raise InputError(f"cannot use model {str(model)!r}: it is neither a file, a folder nor a zoo model name (zoo: "
                          f"{', '.join(list_models())}; a zoo name may end in :FORMAT, e.g. sface:onnx)")
     if path.suffix.lower() in (".onnx", ".tflite"):
         return FaceEmbedder(path, spec=spec)
