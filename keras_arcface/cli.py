@@ -257,7 +257,7 @@ def _identify(args):
     threshold = verifier.threshold if given else index.threshold
     face = verifier.find_face(args.photo)
     matches = index.identify_embeddings(verifier.embedder.embed(face.aligned[None]), args.top_k)[0]
-    known = [threshold is None or m.similarity >= threshold for m in matches]
+    known = [index.is_known(match, threshold) for match in matches]
     if args.json:
         print(json.dumps({"photo": face.to_dict(), "threshold": threshold,
                           "identity": matches[0].identity if known[0] else "unknown",

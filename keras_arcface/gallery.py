@@ -7,7 +7,7 @@
 Search is exact cosine similarity with numpy by default (one matrix product; every entry scored).
 ``backend="faiss"`` keeps the same API on a FAISS HNSW graph (``pip install keras-arcface[faiss]``):
 approximate, for galleries where scoring every entry per query costs too much; its recall against
-the exact search is measured by ``scripts/gallery_benchmark.py`` (see docs/identification.md).
+the exact search is measured by ``scripts/gallery_benchmark.py`` (see docs/verification.md).
 """
 
 import dataclasses
@@ -137,9 +137,10 @@ class FaceIndex:
         face = verifier.find_face(image)
         return self.identify_embeddings(verifier.embedder.embed(face.aligned[None]), top_k)[0]
 
-    def is_known(self, match):
-        """The match clears the gallery's threshold (always, when it has none)."""
-        return self.threshold is None or match.similarity >= self.threshold
+    def is_known(self, match, threshold=None):
+        """The match clears ``threshold``, else the gallery's threshold (always, when neither is set)."""
+        threshold = self.threshold if threshold is None else threshold
+        return threshold is None or match.similarity >= threshold
 
     @classmethod
     def build(cls, folder, verifier=None, backend="numpy", on_skip=None):
