@@ -5,7 +5,6 @@ import os
 import pathlib
 import sys
 
-
 #: An example value for each JSON flag, shown when the given text does not parse.
 JSON_EXAMPLES = {"--head-params": '{"margin": 0.4}', "--backbone-params": '{"width": 0.5}',
                  "--input-spec": '{"layout": "NCHW", "mean": 127.5, "std": 127.5}'}
@@ -336,20 +335,18 @@ def _export(args):
     import numpy as np
 
     from keras_arcface.data import FaceFolder
-    from keras_arcface.embedding import zoo_reference
-    from keras_arcface.export import FORMATS, embedding_model, export, format_results
+    from keras_arcface.embedding import load_keras_model, zoo_reference
+    from keras_arcface.export import FORMATS, export, format_results
 
     reference = zoo_reference(args.model) if args.model else (_default_model(), None)
+    model = load_keras_model(reference[0] if reference else args.model, **_zoo_options(args))
     input_spec = None
     if reference is not None:
         from keras_arcface.runtime import InputSpec
-        from keras_arcface.zoo import load_backbone, model_card
+        from keras_arcface.zoo import model_card
 
-        model = load_backbone(reference[0], **_zoo_options(args))
         input_spec = InputSpec(**model_card(reference[0]).input_spec)
         args.name = args.name or reference[0]
-    else:
-        model = embedding_model(args.model)
     faces = FaceFolder.scan(args.faces, image_size=tuple(model.input_shape[1:3]), warn=False)
     rng = np.random.default_rng(0)
     chosen = rng.choice(len(faces.images), size=min(args.num_faces, len(faces.images)), replace=False)
@@ -656,7 +653,9 @@ def _uses_keras(args):
     reference = zoo_reference(model)
     if reference is not None:
         return reference[1] == "keras"
-    return pathlib.Path(model).suffix.lower() not in (".onnx", ".tflite")
+    from keras_arcface.formats import is_runtime_file
+
+    return not is_runtime_file(model)
 
 
 def quiet_tensorflow():

@@ -1,14 +1,17 @@
-"""One embedding contract and one loader for it.
+"""The one loader: "the embedding model of X" and "an embedder for X", for every X a user has.
 
-Every embedder (Keras, ONNX, TFLite) takes aligned uint8 RGB faces (N, H, W, 3) or one face
-(H, W, 3), applies its model's own input spec, and returns L2-normalised float32 (N, d).  Each
-carries ``threshold`` (the same-person cosine threshold, or None), ``threshold_source`` (where it
-comes from) and ``far_thresholds`` ({"1e-3": threshold, ...}, from a zoo card).
+:func:`load_keras_model` gives the float32 Keras embedding model of a zoo name, a training run's or a
+converted model's folder (``config.json`` + ``backbone.weights.h5``: rebuilt through the config, as a
+zoo model is from its card's hashed ``config.json``), one of its ``.weights.h5`` files, a ``.keras``
+file, or a ``keras.Model`` (a training model gives its backbone).  Export, evaluation, conversion
+and the command line all use it.
 
-:func:`load_embedder` accepts nothing (the zoo's default model), a zoo name (``"sface"``, or
-``"sface:onnx"`` for one artifact), an ``.onnx`` / ``.tflite`` file, a ``.keras`` file, a training or
-converted-model folder, one of its ``.weights.h5`` files, or a ``keras.Model``.  A zoo name without a
-format uses the card's smallest .onnx / .tflite artifact that passes its gates
+:func:`load_embedder` gives an embedder behind the one embedding contract (aligned uint8 RGB faces
+(N, H, W, 3) or one face in, L2-normalised float32 (N, d) out, the model's own input spec applied)
+for the same sources and for ``.onnx`` / ``.tflite`` files and nothing at all (the zoo's default
+model).  Each embedder carries ``threshold`` (the same-person cosine threshold, or None),
+``threshold_source`` and ``far_thresholds`` ({"1e-3": threshold, ...}, from a zoo card).  A zoo name
+without a format uses the card's smallest .onnx / .tflite artifact that passes its gates
 (:meth:`~keras_arcface.zoo.ModelCard.runtime_format`), so the runtime routes import neither
 TensorFlow nor Keras.
 """
@@ -16,40 +19,17 @@ TensorFlow nor Keras.
 import json
 import pathlib
 
-import numpy as np
-
 from keras_arcface.errors import InputError
-from keras_arcface.runtime import FaceEmbedder, InputSpec, l2_normalize
+from keras_arcface.formats import is_runtime_file
+from keras_arcface.runtime import FaceEmbedder, KerasEmbedder, keras_available, require_keras
 from keras_arcface.runtime.embedder import folder_spec
 
+__all__ = ["KerasEmbedder", "keras_available", "load_embedder", "load_keras_model", "model_reference",
+           "require_keras", "zoo_reference"]
 
-class KerasEmbedder:
-    """A Keras embedding model behind the embedding contract; ``model`` is the raw Keras model
-    (for training or fine-tuning: it wants the spec's preprocessing and returns unnormalised vectors)."""
-
-    def __init__(self, model, threshold=None, spec=None):
-        self.model = model
-        self.spec = spec or InputSpec(size=tuple(model.input_shape[1:3]))
-        self.threshold = threshold
-        self.threshold_source = "threshold.json beside the model" if threshold is not None else ""
-        self.far_thresholds, self.far_source = {}, ""
-        self.path = getattr(model, "name", "keras model")
-
-    def embed(self, faces_rgb_uint8, batch_size=64):
-        x = self.spec.prepare(faces_rgb_uint8)
-        outputs = [np.asarray(self.model.predict_on_batch(x[i:i + batch_size]))
-                   for i in range(0, len(x), batch_size)]
-        return l2_normalize(np.concatenate(outputs))
-
-
-def keras_available():
-    """Keras and the backend it would use (``$KERAS_BACKEND``, default TensorFlow) are installed,
-    judged without importing either."""
-    import importlib.util
-    import os
-
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    return all(importlib.util.find_spec(module) is not None for module in ("keras", backend))
+#: A model folder (a training run, a conversion, a zoo model): the config and the backbone's weights.
+CONFIG_FILE = "config.json"
+BACKBONE_WEIGHTS = "backbone.weights.h5"
 
 
 def zoo_reference(model):
@@ -63,33 +43,113 @@ def zoo_reference(model):
     return (name, fmt or None) if name in list_models() else None
 
 
-def require_keras(what):
-    """An :class:`InputError` saying what to install when ``what`` needs Keras and it is missing."""
-    if not keras_available():
-        raise InputError(f"{what} is a Keras model, and Keras with its backend is not installed: pip install "
-                         "'keras-arcface[tensorflow]', or use an .onnx / .tflite model (e.g. a zoo name without "
-                         ":keras)")
+def model_reference(embedder):
+    """What ``load_embedder`` needs to load ``embedder``'s model again: ``name:format`` for a zoo
+    model, else its path."""
+    zoo_name = getattr(embedder, "zoo_name", None)
+    return f"{zoo_name}:{embedder.format}" if zoo_name else str(embedder.path)
+
+
+def _unknown_model(model):
+    from keras_arcface.zoo import list_models
+
+    return InputError(f"cannot use model {str(model)!r}: it is neither a file, a folder nor a zoo model name (zoo: "
+                      f"{', '.join(list_models())}; a zoo name may end in :FORMAT, e.g. sface:onnx)")
+
+
+def load_keras_model(source, precision="float32", **zoo_options):
+    """The Keras embedding model of ``source`` (see the module docstring), built under ``precision``; a
+    model built under a mixed policy is rebuilt in float32 with the same weights.  ``zoo_options``
+    (``urls``, ``cache_dir``, ``offline``) go to the zoo's download."""
+    if isinstance(source, (str, pathlib.Path)):
+        reference = zoo_reference(str(source))
+        if reference is not None:
+            name, fmt = reference
+            if fmt not in (None, "keras"):
+                raise InputError(f"{source} is the {fmt} file of a zoo model; its Keras model is {name} (or "
+                                 f"{name}:keras)")
+            from keras_arcface.zoo import load_backbone
+
+            return load_backbone(name, precision, **zoo_options)
+        source = _keras_model_at(pathlib.Path(source), precision)
+    return _embedding_part(source, precision)
+
+
+def _keras_model_at(path, precision):
+    if path.name.endswith(".weights.h5") and (path.parent / CONFIG_FILE).is_file():
+        path = path.parent
+    if path.is_dir() and (path / CONFIG_FILE).is_file():
+        if not (path / BACKBONE_WEIGHTS).is_file():
+            raise InputError(f"{path} has no {BACKBONE_WEIGHTS}: a training run writes it when it finishes (run the "
+                             "same train command again to finish it)")
+        from keras_arcface.backbones import backbone_with_weights
+
+        config = json.loads((path / CONFIG_FILE).read_text())
+        return backbone_with_weights(config, path / BACKBONE_WEIGHTS, precision)
+    if not path.exists():
+        raise _unknown_model(path)
+    if path.suffix == ".keras" and path.is_file():
+        import keras
+
+        import keras_arcface.backbones  # noqa: F401  (registers the classes)
+        import keras_arcface.heads  # noqa: F401
+
+        try:
+            return keras.models.load_model(path, safe_mode=True)
+        except Exception as error:  # Keras reports a corrupt archive as "File not found" and others
+            detail = " ".join(str(error).split())[:200]
+            raise InputError(f"cannot load {path} as a .keras model ({type(error).__name__}: {detail}); the file "
+                             "may be truncated or of another kind: save or download it again") from None
+    raise InputError(f"cannot load {str(path)!r} as a Keras model: expected a zoo name, a training or converted "
+                     "model's folder, its weights file, or a .keras file")
+
+
+def _embedding_part(model, precision):
+    """The embedding model inside ``model`` (a training model's backbone), float32 if built half."""
+    import keras
+
+    if len(model.inputs) == 2:  # [images, labels] -> logits: take the backbone
+        backbones = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+        if len(backbones) != 1:
+            raise InputError("a training model must contain exactly one backbone sub-model")
+        model = backbones[0]
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise InputError("the embedding model must have one image input and one embedding output")
+    if precision == "float32" and _is_half(model):
+        model = _rebuilt(model, "float32")
+    return model
+
+
+def _is_half(model):
+    return any(layer.dtype_policy.compute_dtype in ("float16", "bfloat16") for layer in model._flatten_layers())
+
+
+def _rebuilt(model, precision):
+    """A registered keras_arcface model rebuilt under ``precision`` with its weights copied."""
+    from keras_arcface.dtypes import dtype_policy
+
+    with dtype_policy(precision):
+        clone = type(model).from_config(model.get_config())
+    clone.set_weights([weight.astype(precision) for weight in model.get_weights()])
+    return clone
 
 
 def load_embedder(model=None, spec=None, **zoo_options):
     """An embedder for ``model`` (see the module docstring); ``spec`` overrides the input spec.
     ``zoo_options`` (``urls``, ``cache_dir``, ``offline``) go to the zoo's download."""
-    if model is None:
-        from keras_arcface.zoo import default_model
+    from keras_arcface.zoo import load_model
 
-        model = default_model()
+    if model is None:
+        return load_model(spec=spec, **zoo_options)
     if not isinstance(model, (str, pathlib.Path)):
-        return KerasEmbedder(model, spec=spec)
+        return KerasEmbedder(load_keras_model(model), spec=spec)
     reference = zoo_reference(str(model))
     if reference is not None:
-        return load_zoo_embedder(*reference, spec=spec, **zoo_options)
+        return load_model(*reference, spec=spec, **zoo_options)
     path = pathlib.Path(model)
     if not path.exists():
-        from keras_arcface.zoo import list_models
-
-        raise InputError(f"cannot use model {str(model)!r}: it is neither a file, a folder nor a zoo model name (zoo: "
-                         f"{', '.join(list_models())}; a zoo name may end in :FORMAT, e.g. sface:onnx)")
-    if path.suffix.lower() in (".onnx", ".tflite"):
+        raise _unknown_model(model)
+    if is_runtime_file(path):
         return FaceEmbedder(path, spec=spec)
     folder = path if path.is_dir() else path.parent
     threshold_path = folder / "threshold.json"
@@ -97,30 +157,6 @@ def load_embedder(model=None, spec=None, **zoo_options):
     spec = spec if spec is not None else folder_spec(folder)
     if path.suffix == ".keras" or path.is_dir() or path.name.endswith(".weights.h5"):
         require_keras(str(model))
-        from keras_arcface.export.source import embedding_model  # the one path -> Keras model resolver
-
-        return KerasEmbedder(embedding_model(path), threshold, spec)
+        return KerasEmbedder(load_keras_model(path), threshold, spec)
     raise InputError(f"cannot use {str(model)!r} as a model: expected a zoo name, a .onnx, .tflite or .keras file, "
                      "or a training output directory")
-
-
-def load_zoo_embedder(name, fmt=None, spec=None, **zoo_options):
-    """The embedder of zoo model ``name`` in format ``fmt`` (default: the card's runtime format),
-    carrying the card's thresholds for that artifact."""
-    from keras_arcface.zoo import download, load_backbone, model_card
-
-    card = model_card(name)
-    fmt = fmt or card.runtime_format() or "keras"
-    card.artifact(fmt)  # an unknown format is named before anything is downloaded
-    spec = spec if spec is not None else InputSpec(**card.input_spec)
-    if fmt == "keras":
-        require_keras(f"{name}:keras")
-        embedder = KerasEmbedder(load_backbone(name, **zoo_options), spec=spec)
-    else:
-        embedder = FaceEmbedder(download(name, fmt, **zoo_options), spec=spec)
-    thresholds = card.thresholds(fmt)
-    embedder.threshold, embedder.threshold_source = thresholds["threshold"], thresholds["source"]
-    embedder.far_thresholds = thresholds["far"]
-    embedder.far_source = thresholds["far_source"]
-    embedder.zoo_name, embedder.format = name, fmt
-    return embedder

@@ -1,12 +1,76 @@
-"""The export formats and their parity gates: one table, read by the exporter, the zoo's cards and
-the command line.  Imports nothing heavy (the zoo reads it without Keras or TensorFlow)."""
+"""The export formats: one table, read by the exporter, the runtime, the zoo's cards and the command
+line.  An entry names how its file is called, how close it must stay to the Keras model, and the
+functions that write it and read it back (``"module:function"``, imported only when used), so a new
+format is one entry here plus its writer and reader.  Imports nothing heavy (the zoo and the runtime
+read it without Keras or TensorFlow)."""
 
-#: format name -> (file suffix, cosine-parity gate against the Keras model)
-FORMATS = {
-    "saved_model": ("", 0.9999),
-    "tflite_float32": (".tflite", 0.9999),
-    "tflite_float16": (".tflite", 0.999),
-    "tflite_dynamic_int8": (".tflite", 0.99),
-    "tflite_int8": (".tflite", 0.99),
-    "onnx": (".onnx", 0.9999),
-}
+import dataclasses
+import importlib
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportFormat:
+    """One export format.
+
+    ``suffix``: the file's suffix ("" writes a folder); ``parity_gate``: the minimum cosine between its
+    embeddings and the Keras model's on real faces; ``writer``: ``writer(model, path, spec=, faces=,
+    opset=, **options)`` writes it; ``reader``: ``reader(path, threads) -> (run, fixed_batch)`` runs
+    it on prepared input; ``runtime``: the Keras-free runtime (:class:`~keras_arcface.runtime.FaceEmbedder`)
+    reads it, so it can ship to a device and be a zoo artifact.
+    """
+
+    name: str
+    suffix: str
+    parity_gate: float
+    writer: str
+    reader: str
+    runtime: bool = True
+    options: tuple = ()
+
+    def file_name(self, model_name):
+        return f"{model_name}_{self.name}{self.suffix}"
+
+    def write(self, model, path, **context):
+        return _resolve(self.writer)(model, path, **context, **dict(self.options))
+
+    def open(self, path, threads=None):
+        return _resolve(self.reader)(path, threads)
+
+
+def _resolve(reference):
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+_WRITERS = "keras_arcface.export.formats"
+_RUNTIME = "keras_arcface.runtime.embedder"
+
+#: format name -> :class:`ExportFormat`.
+FORMATS = {fmt.name: fmt for fmt in (
+    ExportFormat("saved_model", "", 0.9999, f"{_WRITERS}:write_saved_model", f"{_WRITERS}:open_saved_model",
+                 runtime=False),
+    ExportFormat("tflite_float32", ".tflite", 0.9999, f"{_WRITERS}:write_tflite", f"{_RUNTIME}:open_tflite",
+                 options=(("quantization", "float32"),)),
+    ExportFormat("tflite_float16", ".tflite", 0.999, f"{_WRITERS}:write_tflite", f"{_RUNTIME}:open_tflite",
+                 options=(("quantization", "float16"),)),
+    ExportFormat("tflite_dynamic_int8", ".tflite", 0.99, f"{_WRITERS}:write_tflite", f"{_RUNTIME}:open_tflite",
+                 options=(("quantization", "dynamic_int8"),)),
+    ExportFormat("tflite_int8", ".tflite", 0.99, f"{_WRITERS}:write_tflite", f"{_RUNTIME}:open_tflite",
+                 options=(("quantization", "int8"),)),
+    ExportFormat("onnx", ".onnx", 0.9999, f"{_WRITERS}:write_onnx", f"{_RUNTIME}:open_onnx"),
+)}
+
+#: file suffix -> the format the runtime reads such a file as (formats sharing a suffix share a reader).
+RUNTIME_SUFFIXES = {fmt.suffix: fmt for fmt in reversed(FORMATS.values()) if fmt.runtime}
+
+
+def runtime_format_of(path):
+    """The :class:`ExportFormat` the runtime reads ``path`` as (by suffix), or None."""
+    import pathlib
+
+    return RUNTIME_SUFFIXES.get(pathlib.Path(path).suffix.lower())
+
+
+def is_runtime_file(path):
+    """True for a file the Keras-free runtime reads (an .onnx or .tflite file, as the table says)."""
+    return runtime_format_of(path) is not None

@@ -16,6 +16,7 @@ import pathlib
 
 import numpy as np
 
+from keras_arcface.embedding import model_reference
 from keras_arcface.errors import InputError
 
 BACKENDS = ("numpy", "faiss")
@@ -25,13 +26,6 @@ HNSW_NEIGHBOURS, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 512
 #: Exact search scores at most this many (query, entry) pairs at once (4 MB of float32 scores: the
 #: selection of the best k then runs in cache; measured faster per query than larger blocks).
 EXACT_CHUNK = 1 << 20
-
-
-def model_reference(embedder):
-    """What ``load_embedder`` needs to load ``embedder``'s model again: ``name:format`` for a zoo
-    model, else its path."""
-    zoo_name = getattr(embedder, "zoo_name", None)
-    return f"{zoo_name}:{embedder.format}" if zoo_name else str(embedder.path)
 
 
 @dataclasses.dataclass(frozen=True)

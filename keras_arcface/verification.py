@@ -125,7 +125,7 @@ class FaceVerifier:
         a, b = self.embedder.embed(np.stack([faces[0].aligned, faces[1].aligned]))
         similarity = float(np.clip(a @ b, -1.0, 1.0))
         same = None if self.threshold is None else bool(similarity >= self.threshold)
-        from keras_arcface.gallery import model_reference
+        from keras_arcface.embedding import model_reference
 
         return VerificationResult(similarity, self.threshold, self.threshold_source, same, faces,
                                   model_reference(self.embedder))

@@ -21,7 +21,8 @@ sys.path.insert(0, ROOT)
 
 
 def run_one(model, lfw):
-    from keras_arcface.evaluation import evaluate_pairs, load_embedder
+    from keras_arcface.embedding import load_embedder
+    from keras_arcface.evaluation import evaluate_pairs
 
     if model.startswith("keras:"):
         from keras_arcface.backbones import get_backbone

@@ -46,9 +46,9 @@ def time_runner(kind, path, threads, faces, repeats=200):
         import keras
 
         from keras_arcface.data import preprocess
-        from keras_arcface.export import embedding_model
+        from keras_arcface.embedding import load_keras_model
 
-        model = embedding_model(path) if path != "fresh" else __import__(
+        model = load_keras_model(path) if path != "fresh" else __import__(
             "keras_arcface.backbones", fromlist=["MobileFaceNet"]).MobileFaceNet()
         x = preprocess(faces[:1])
         call, per_call = (lambda: model(x, training=False).numpy()), 1

@@ -22,14 +22,14 @@ def child(head_kind, classes, batch, dim, rate, steps):
     import keras
     import numpy as np
 
-    from keras_arcface.heads import ArcFaceLayer, PartialFCHead
+    from keras_arcface.heads import ArcFaceLayer, PartialFCLayer
 
     embeddings = keras.Input((dim,))
     labels = keras.Input((), dtype="int32")
     if head_kind == "full":
         head = ArcFaceLayer(classes, scale=64.0, margin=0.5)
     else:
-        head = PartialFCHead(classes, rate, "arcface", {"scale": 64.0, "margin": 0.5}, seed=0)
+        head = PartialFCLayer(classes, rate, "arcface", {"scale": 64.0, "margin": 0.5}, seed=0)
     model = keras.Model([embeddings, labels], head([embeddings, labels]))
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))

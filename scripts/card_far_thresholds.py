@@ -17,9 +17,8 @@ import time
 import numpy as np
 
 from keras_arcface.data import read_image
-from keras_arcface.embedding import load_zoo_embedder
 from keras_arcface.evaluation.protocol import CARD_FARS, impostor_scores, threshold_at_far
-from keras_arcface.zoo import list_models, model_card
+from keras_arcface.zoo import list_models, load_model, model_card
 
 
 def main():
@@ -45,7 +44,7 @@ def main():
             if fmt not in card.artifacts:
                 continue
             start = time.perf_counter()
-            embeddings = load_zoo_embedder(name, fmt).embed(faces)
+            embeddings = load_model(name, fmt).embed(faces)
             if args.save_embeddings:
                 np.savez(pathlib.Path(args.save_embeddings) / f"{name}_{fmt}.npz",
                          paths=np.array([str(p.relative_to(root)) for p in paths]), embeddings=embeddings)

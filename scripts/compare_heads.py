@@ -44,7 +44,8 @@ def sphereface_gamma(steps_to_min, base=1000.0, minimum=5.0):
 
 
 def train_and_evaluate(head, args, faces):
-    from keras_arcface.evaluation import evaluate_pairs, load_embedder
+    from keras_arcface.embedding import load_embedder
+    from keras_arcface.evaluation import evaluate_pairs
     from keras_arcface.training import TrainConfig, train
 
     output = pathlib.Path(args.output) / head

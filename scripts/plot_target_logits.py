@@ -20,11 +20,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from keras_arcface.heads import (ArcFaceLayer, CombinedMarginLayer, CosFaceLayer,  # noqa: E402
-                                 SoftmaxHead, SphereFaceLayer)
+from keras_arcface.heads import ArcFaceLayer, CombinedMarginLayer, CosFaceLayer, SoftmaxLayer, SphereFaceLayer  # noqa: E402
 
 CURVES = [
-    ("Softmax / NormFace: cos θ", SoftmaxHead(2, use_bias=False), 1.0, "k"),
+    ("Softmax / NormFace: cos θ", SoftmaxLayer(2, use_bias=False), 1.0, "k"),
     ("SphereFace m=4, λ=0: ψ(θ)", SphereFaceLayer(2, margin=4, lambda_base=0.0, lambda_min=0.0), 1.0, "tab:purple"),
     ("SphereFace m=4, λ=5 (annealed floor)", SphereFaceLayer(2, margin=4), 1.0, "tab:pink"),
     ("CosFace m=0.35: cos θ − m", CosFaceLayer(2), 64.0, "tab:blue"),

@@ -49,7 +49,8 @@ def main(argv=None):
 
 
 def reproduce(name, shared, output, smoke=False):
-    from keras_arcface.evaluation import evaluate_pairs, load_embedder
+    from keras_arcface.embedding import load_embedder
+    from keras_arcface.evaluation import evaluate_pairs
     from keras_arcface.training import TrainConfig, train
     from keras_arcface.zoo import model_card
 
@@ -89,7 +90,7 @@ def reconvert(card, shared, output, smoke):
 
     from keras_arcface.convert import convert
     from keras_arcface.data import sample_faces
-    from keras_arcface.evaluation import load_embedder
+    from keras_arcface.embedding import load_embedder
     from keras_arcface.zoo.download import sha256_of
 
     source = shared / "models" / card.origin["file"]

@@ -1,23 +1,25 @@
-"""Face-embedding backbones, by name: MobileFaceNet, SFace and IResNet-18/34/50/100."""
+"""Face-embedding backbones, by name: MobileFaceNet, SFace and IResNet-18/34/50/100.
 
-import functools
+Every module of this package is imported here, and each backbone registers itself in
+:data:`BACKBONES` with ``@register_backbone("name", tiny={...})`` (every constructor takes
+``embedding_size=`` and ``input_shape=``), so a new backbone is one file.
+"""
+
+import importlib
+import pkgutil
 
 from keras_arcface.backbones.flops import count_macs
-from keras_arcface.backbones.iresnet import IResNet
-from keras_arcface.backbones.mobilefacenet import MobileFaceNet
-from keras_arcface.backbones.sface import SFace
 from keras_arcface.errors import InputError
+from keras_arcface.registry import BACKBONES
+from keras_arcface.runtime.embedder import DEFAULT_SPEC
 from keras_arcface.validation import accepted_parameters, check_parameters, parameter_ranges
 
-#: name -> constructor; every constructor takes embedding_size= and input_shape=.
-BACKBONES = {
-    "mobilefacenet": MobileFaceNet,
-    "sface": SFace,
-    "iresnet18": functools.partial(IResNet, 18),
-    "iresnet34": functools.partial(IResNet, 34),
-    "iresnet50": functools.partial(IResNet, 50),
-    "iresnet100": functools.partial(IResNet, 100),
-}
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+#: Public class names: each registered backbone class under its name.
+BACKBONE_CLASSES = {cls.__name__: cls for cls in BACKBONES.classes()}
+globals().update(BACKBONE_CLASSES)
 
 
 def get_backbone(name, **params):
@@ -28,10 +30,7 @@ def get_backbone(name, **params):
 
 
 def _constructor(name):
-    try:
-        return BACKBONES[name.lower()]
-    except (KeyError, AttributeError):
-        raise InputError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}") from None
+    return BACKBONES.lookup(name)
 
 
 def backbone_parameters(name):
@@ -53,12 +52,23 @@ def check_backbone_parameters(name, params):
 
 
 def backbone_from_config(config):
-    """The backbone a run's or a conversion's ``config.json`` describes (``backbone``, ``backbone_params``,
-    ``embedding_size``, ``image_size``), freshly initialised."""
-    size = int(config.get("image_size", 112))
+    """The backbone a run's, a conversion's or a zoo model's ``config.json`` describes (``backbone``,
+    ``backbone_params``, ``embedding_size``, ``image_size``), freshly initialised."""
+    size = int(config.get("image_size", DEFAULT_SPEC.size[0]))
     return get_backbone(config["backbone"], embedding_size=int(config["embedding_size"]),
                         input_shape=(size, size, 3), **dict(config.get("backbone_params") or {}))
 
 
-__all__ = ["BACKBONES", "IResNet", "MobileFaceNet", "SFace", "backbone_from_config", "backbone_parameters",
+def backbone_with_weights(config, weights_path, precision="float32"):
+    """:func:`backbone_from_config` built under the dtype policy ``precision``, with the weights of
+    ``weights_path`` (a ``.weights.h5``) loaded: the one way every saved backbone is rebuilt."""
+    from keras_arcface.dtypes import dtype_policy
+
+    with dtype_policy(precision):
+        backbone = backbone_from_config(config)
+        backbone.load_weights(weights_path)
+    return backbone
+
+
+__all__ = ["BACKBONES", *sorted(BACKBONE_CLASSES), "backbone_from_config", "backbone_parameters", "backbone_with_weights",
            "check_backbone_parameters", "count_macs", "get_backbone"]

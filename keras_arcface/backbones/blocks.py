@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_arcface.dtypes import head_dtype
 from keras_arcface.errors import InputError
 
 BN_EPSILON = 1e-5
@@ -51,6 +52,4 @@ def conv(filters, kernel_size, strides, name, padding=None, groups_depthwise=Fal
 
 def float32_output(x, name="embedding"):
     """The embedding leaves the backbone in float32 under any mixed policy (float64 stays)."""
-    from keras_arcface.heads.base import head_dtype
-
     return keras.layers.Activation("linear", dtype=head_dtype(), name=name)(x)

@@ -4,10 +4,13 @@ import keras
 
 from keras_arcface.backbones.blocks import batch_norm, conv, float32_output, prelu
 from keras_arcface.errors import InputError
+from keras_arcface.registry import register_backbone
 from keras_arcface.validation import DROPOUT, POSITIVE_INTEGER, check_parameters
 
 #: Blocks per stage for the published depths.
 STAGE_DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 14, 3), 100: (3, 13, 30, 3)}
+#: The registry-wide tests' configuration (one block per stage: the depths' tables are tested apart).
+TINY = {"embedding_size": 8, "input_shape": (16, 16, 3), "stage_depths": (1, 1, 1, 1), "base_width": 4}
 
 
 def _basic_block(x, filters, strides, name):
@@ -25,7 +28,10 @@ def _basic_block(x, filters, strides, name):
     return keras.layers.Add(name=f"{name}_add")([y, shortcut])
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_backbone("iresnet18", TINY, 18)
+@register_backbone("iresnet34", TINY, 34)
+@register_backbone("iresnet50", TINY, 50)
+@register_backbone("iresnet100", TINY, 100)
 class IResNet(keras.Model):
     """IResNet-18/34/50/100: conv3x3 64 + BN + PReLU, four stages of IBasicBlocks (64, 128,
     256, 512 channels, stride 2 at each stage's first block, projection shortcut), then BN,

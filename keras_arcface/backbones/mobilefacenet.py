@@ -4,6 +4,7 @@ import keras
 
 from keras_arcface.backbones.blocks import PADDINGS, batch_norm, conv, float32_output, prelu
 from keras_arcface.errors import InputError
+from keras_arcface.registry import register_backbone
 from keras_arcface.validation import POSITIVE_INTEGER, check_parameters
 
 # (expansion t, output channels c, repeats n, first stride s), Table 1 of the paper.
@@ -28,7 +29,7 @@ def _bottleneck(x, expansion, filters, strides, name, style):
     return y
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_backbone("mobilefacenet", tiny={"embedding_size": 8, "input_shape": (32, 32, 3)})
 class MobileFaceNet(keras.Model):
     """MobileFaceNet: conv3x3/2 64, dw3x3 64, five bottleneck stages (t, c, n, s) =
     (2,64,5,2) (4,128,1,2) (2,128,6,1) (4,128,1,2) (2,128,2,1), conv1x1 512, a linear global

@@ -5,6 +5,7 @@ import keras
 
 from keras_arcface.backbones.blocks import batch_norm, conv, float32_output, prelu
 from keras_arcface.errors import InputError
+from keras_arcface.registry import register_backbone
 from keras_arcface.validation import DROPOUT, POSITIVE, POSITIVE_INTEGER, check_parameters
 
 #: (depthwise stride, output channels) of the 13 depthwise-separable blocks after the 3x3 stem.
@@ -20,7 +21,7 @@ def _conv_bn_prelu(x, filters, kernel_size, strides, name, depthwise=False):
     return prelu(f"{name}_prelu")(x)
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_backbone("sface", tiny={"embedding_size": 8, "input_shape": (32, 32, 3), "width": 0.125})
 class SFace(keras.Model):
     """SFace's MobileNet-style network: conv3x3 32 (stride 1), 13 depthwise-separable blocks
     (dw3x3 + BN + PReLU, conv1x1 + BN + PReLU; no residuals) down to 7x7x1024, BatchNorm,

@@ -16,7 +16,7 @@ from keras_arcface.files import staged_folder
 
 #: Minimum cosine between the source's and the Keras model's embeddings on every face.
 PARITY_GATE = 0.9999
-#: The file a conversion writes besides the weights (read back by ``load_backbone``).
+#: The file a conversion writes besides the weights (read back by :func:`keras_arcface.embedding.load_keras_model`).
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "backbone.weights.h5"
 
@@ -62,8 +62,7 @@ def build_converted(source, backbone, backbone_params=None, embedding_size=None)
 
 def parity(source, model, spec, source_spec, faces):
     """(min, mean) cosine between the source run by its runtime and the Keras model, on ``faces``."""
-    from keras_arcface.evaluation.models import KerasEmbedder
-    from keras_arcface.runtime import FaceEmbedder
+    from keras_arcface.runtime import FaceEmbedder, KerasEmbedder
 
     reference = FaceEmbedder(source, spec=source_spec).embed(faces)
     ours = KerasEmbedder(model, spec=spec).embed(faces)

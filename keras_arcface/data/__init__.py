@@ -6,8 +6,15 @@ neither Keras nor TensorFlow.
 
 from keras_arcface.data.augment import AUGMENTATIONS, FaceAugmentation
 from keras_arcface.data.folder import FaceFolder, read_identity_names, sample_faces
-from keras_arcface.data.images import (IMAGE_SIZE, PIXEL_MEAN, PIXEL_STD, BadImageError, decode_image,
-                                       preprocess, read_image)
+from keras_arcface.data.images import (
+    IMAGE_SIZE,
+    PIXEL_MEAN,
+    PIXEL_STD,
+    BadImageError,
+    decode_image,
+    preprocess,
+    read_image,
+)
 
 __all__ = ["AUGMENTATIONS", "BadImageError", "FaceAugmentation", "FaceBatches", "FaceFolder", "IMAGE_SIZE", "PIXEL_MEAN", "PIXEL_STD",
            "decode_image", "preprocess", "read_identity_names", "read_image", "sample_faces"]

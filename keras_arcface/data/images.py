@@ -1,13 +1,13 @@
-"""Image decoding and the one preprocessing every path shares: (x - 127.5) / 128 on RGB."""
+"""Image decoding, and the training pipeline's preprocessing: the default input spec's (x - 127.5) / 128 on RGB."""
 
 import numpy as np
 
 from keras_arcface.errors import InputError
+from keras_arcface.runtime.embedder import DEFAULT_SPEC
 
-#: The aligned face size of the ArcFace template.
-IMAGE_SIZE = (112, 112)
-#: Preprocessing constants (RGB, uint8 in): (x - MEAN) / STD.
-PIXEL_MEAN, PIXEL_STD = 127.5, 128.0
+#: The aligned face size and the preprocessing constants (RGB, uint8 in: (x - MEAN) / STD), all from
+#: :data:`~keras_arcface.runtime.embedder.DEFAULT_SPEC`, their one owner.
+IMAGE_SIZE, PIXEL_MEAN, PIXEL_STD = DEFAULT_SPEC.size, DEFAULT_SPEC.mean, DEFAULT_SPEC.std
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 
 
@@ -67,5 +67,6 @@ def read_image(path):
 
 
 def preprocess(images):
-    """uint8 RGB (..., H, W, 3) -> float32 (x - 127.5) / 128, the input of every backbone."""
-    return (np.asarray(images, np.float32) - PIXEL_MEAN) / PIXEL_STD
+    """uint8 RGB (..., H, W, 3) -> float32 (x - 127.5) / 128, the input of every backbone trained here
+    (:meth:`InputSpec.normalize <keras_arcface.runtime.InputSpec.normalize>` of the default spec)."""
+    return DEFAULT_SPEC.normalize(images)

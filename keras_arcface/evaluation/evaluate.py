@@ -9,8 +9,15 @@ import numpy as np
 
 from keras_arcface.data.images import BadImageError, read_image
 from keras_arcface.evaluation.pairs import PairsFormatError, check_images_exist, limit_pairs, pairs_header, read_pairs
-from keras_arcface.evaluation.protocol import (accuracy_at, auc, best_threshold, plot_roc, roc_curve, tar_at_far,
-                                               verification_report)
+from keras_arcface.evaluation.protocol import (
+    accuracy_at,
+    auc,
+    best_threshold,
+    plot_roc,
+    roc_curve,
+    tar_at_far,
+    verification_report,
+)
 from keras_arcface.files import write_text_atomically
 from keras_arcface.runtime import l2_normalize
 

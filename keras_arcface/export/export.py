@@ -6,10 +6,10 @@ import pathlib
 import numpy as np
 
 import keras_arcface
+from keras_arcface.embedding import load_keras_model
 from keras_arcface.errors import InputError
-from keras_arcface.export.formats import FORMATS, ExportError, write_onnx, write_saved_model, write_tflite
+from keras_arcface.export.formats import FORMATS, ExportError
 from keras_arcface.export.parity import cosine_parity, exported_embeddings, keras_embeddings
-from keras_arcface.export.source import embedding_model
 from keras_arcface.files import staged_folder
 
 
@@ -39,7 +39,7 @@ def export(source, formats, output_dir, faces, name="model", opset=17, threshold
     Returns {format: {"path", "min_cosine", "mean_cosine", "gate", "bytes"}}.
     """
 
-    model = embedding_model(source)
+    model = load_keras_model(source)
     spec = input_spec if input_spec is not None else _recorded_spec(source, model)
     faces = np.asarray(faces)
     size = tuple(model.input_shape[1:3])
@@ -56,19 +56,13 @@ def export(source, formats, output_dir, faces, name="model", opset=17, threshold
     # formats passed: a failure (a parity gate, a converter error, a kill) leaves ``output`` as it was.
     with staged_folder(output) as staging:
         for fmt in formats:
-            suffix, gate = FORMATS[fmt]
-            file_name = f"{name}_saved_model" if fmt == "saved_model" else f"{name}_{fmt}{suffix}"
-            path = staging / file_name
-            if fmt == "saved_model":
-                write_saved_model(model, path)
-            elif fmt == "onnx":
-                write_onnx(model, path, opset)
-            else:
-                write_tflite(model, path, fmt.split("_", 1)[1], representative_images=spec.prepare(faces))
+            table_entry = FORMATS[fmt]
+            gate = table_entry.parity_gate
+            path = staging / table_entry.file_name(name)
+            table_entry.write(model, path, spec=spec, faces=faces, opset=opset)
             metadata = {
                 "format": fmt, "embedding_size": int(model.output_shape[-1]),
-                "input_spec": {"size": list(size), "layout": "NHWC", "colour": spec.colour, "mean": spec.mean,
-                               "std": spec.std},
+                "input_spec": spec.to_dict(),
                 "keras_arcface_version": keras_arcface.__version__,
                 "source": str(source_name or (source if isinstance(source, (str, pathlib.Path))
                                               else getattr(source, "name", "model"))),
@@ -82,7 +76,7 @@ def export(source, formats, output_dir, faces, name="model", opset=17, threshold
             metadata_path.write_text(json.dumps(metadata, indent=1))
             size_bytes = (sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir()
                           else path.stat().st_size)
-            results[fmt] = {"path": str(output / file_name), "min_cosine": low, "mean_cosine": mean, "gate": gate,
+            results[fmt] = {"path": str(output / path.name), "min_cosine": low, "mean_cosine": mean, "gate": gate,
                             "bytes": size_bytes}
             if low < gate:
                 raise ParityError(f"{fmt}: minimum cosine to the Keras embeddings {low:.6f} is under the gate "

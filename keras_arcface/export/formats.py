@@ -1,11 +1,13 @@
-"""SavedModel, TFLite (float32, float16, dynamic-range int8, full int8) and ONNX writers."""
+"""The writers (and the SavedModel reader) that the format table (:mod:`keras_arcface.formats`) names:
+SavedModel, TFLite (float32, float16, dynamic-range int8, full int8) and ONNX.  Every writer takes
+``(model, path, **context)``; the context is ``spec`` (the input spec), ``faces`` (aligned uint8
+crops) and ``opset``, and each writer reads what it needs."""
 
 import pathlib
 import re
 import tempfile
 
 from keras_arcface.errors import InputError
-
 from keras_arcface.formats import FORMATS  # noqa: F401  (the table; re-exported here)
 
 
@@ -13,19 +15,32 @@ class ExportError(InputError, RuntimeError):
     """An export that would not work where it is going (e.g. a TFLite model needing Flex ops)."""
 
 
-def write_saved_model(model, path):
+def write_saved_model(model, path, **context):
     model.export(str(path), format="tf_saved_model", verbose=False)
     return path
 
 
-def write_tflite(model, path, quantization, representative_images=None):
+def open_saved_model(path, threads=None):
+    """The SavedModel reader of the format table (TensorFlow): (run(prepared batch), no fixed batch)."""
+    import numpy as np
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    return (lambda x: np.asarray(loaded.serve(x))), None
+
+
+def write_tflite(model, path, quantization, representative_images=None, spec=None, faces=None, **context):
     """A TFLite file using builtin ops only: Flex (Select TF) ops fail here, not on the phone.
 
     ``quantization``: float32, float16 (weights), dynamic_int8 (weights; activations float at
     run time) or int8 (weights and activations, calibrated on ``representative_images``,
-    preprocessed float32 batches; the model keeps float32 input and output).
+    preprocessed float32 batches, by default ``spec.prepare(faces)``; the model keeps float32 input
+    and output).
     """
     import tensorflow as tf
+
+    if representative_images is None and spec is not None and faces is not None:
+        representative_images = spec.prepare(faces)
 
     with tempfile.TemporaryDirectory() as tmp:
         write_saved_model(model, pathlib.Path(tmp) / "sm")
@@ -63,7 +78,7 @@ def write_tflite(model, path, quantization, representative_images=None):
     return path
 
 
-def write_onnx(model, path, opset=17):
+def write_onnx(model, path, opset=17, **context):
     """ONNX through Keras' exporter (tf2onnx), dynamic batch."""
     if opset < 17:
         raise InputError(f"opset {opset} is older than the supported 17")

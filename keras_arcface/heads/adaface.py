@@ -5,10 +5,11 @@ from keras import ops
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.registry import register_head
 from keras_arcface.validation import ANGLE_MARGIN, POSITIVE, UNIT, check_parameters
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_head("adaface")
 class AdaFaceLayer(MarginHead):
     """AdaFace (Kim et al., CVPR 2022); defaults s = 64, m = 0.4, h = 0.333, momentum 0.01.
 
@@ -21,7 +22,7 @@ class AdaFaceLayer(MarginHead):
     """
 
     needs_norms = True
-    supports_margin_loss = False
+    no_loss_form = "its margin needs the embedding's norm, which the margin-free logits have lost"
 
     PARAMETER_RANGES = {"scale": POSITIVE, "margin": ANGLE_MARGIN, "h": POSITIVE, "momentum": UNIT, "eps": POSITIVE}
 
@@ -52,9 +53,6 @@ class AdaFaceLayer(MarginHead):
         z = ops.stop_gradient(margins.adaface_margin_scaler(norms, mean, std, self.h, self.eps))
         return margins.adaface_target(cos_theta_y, self.margin, z, self.eps)
 
-    def margin_loss(self, **kwargs):
-        raise NotImplementedError("AdaFaceLayer needs the feature norm: call it as head([embeddings, labels]) "
-                                  "in a functional model with SparseCategoricalCrossentropy(from_logits=True).")
 
     def get_config(self):
         config = super().get_config()

@@ -1,13 +1,13 @@
 """ArcFace: additive angular margin."""
 
-import keras
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.registry import register_head
 from keras_arcface.validation import ANGLE_MARGIN, POSITIVE, check_parameters
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_head("arcface")
 class ArcFaceLayer(MarginHead):
     """ArcFace (Deng et al., CVPR 2019): target logit s cos(theta_y + m); defaults s=64, m=0.5.
 

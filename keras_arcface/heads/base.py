@@ -5,22 +5,11 @@ import warnings
 import keras
 from keras import ops
 
+from keras_arcface.dtypes import head_dtype
 from keras_arcface.heads.labels import is_concrete, prepare_labels
 from keras_arcface.validation import POSITIVE_INTEGER, check_parameters
 
 _NORM_EPSILON = 1e-12
-
-
-def head_dtype(dtype=None):
-    """A head computes in float32 under mixed policies (float64 stays float64).
-
-    Logits and the softmax must not be float16/bfloat16: margins of 0.35 rad on s = 64
-    logits need float32 resolution.  The embedding is cast to float32 on entry.
-    """
-    policy = keras.dtype_policies.get(dtype) if dtype is not None else keras.config.dtype_policy()
-    if policy.compute_dtype in ("float16", "bfloat16"):
-        return "float32"
-    return policy.name if dtype is None else dtype
 
 
 def l2_normalize_rows(x):
@@ -37,6 +26,13 @@ def cosine_matrix(embeddings, kernel):
     """cos(x_i, W_j), (B, columns): one B x d x C matmul, W's column norms divided out after."""
     kernel_norm = ops.sqrt(ops.maximum(ops.sum(kernel * kernel, axis=0), _NORM_EPSILON))
     return ops.matmul(l2_normalize_rows(embeddings), kernel) / kernel_norm
+
+
+def replace_target_column(matrix, labels, target):
+    """``matrix`` (B, C) with entry (i, labels_i) replaced by ``target_i`` (the one-hot target swap of every
+    margin head); rows labelled -1 (invalid in a graph) are unchanged."""
+    is_target = ops.equal(ops.arange(matrix.shape[-1], dtype="int32")[None, :], labels[:, None])
+    return ops.where(is_target, target[:, None], matrix)
 
 
 def split_inputs(inputs, labels=None):
@@ -68,8 +64,9 @@ class MarginHead(keras.layers.Layer):
 
     #: False for heads whose target equals cos theta_y (NormFace) or that have no margin.
     has_margin = True
-    #: False for heads whose logits cannot be turned back into cosines by one constant.
-    supports_margin_loss = True
+    #: Why the head has no loss form (``margin_loss()``), or None where it has one: the loss form needs
+    #: logits that one constant turns back into cosines, and no per-step state or sampling in the layer.
+    no_loss_form = None
     #: True for heads whose margin depends on the embedding's norm (MagFace, AdaFace): their
     #: ``target_cosine`` receives ``norms`` (B,), and they have no loss form.
     needs_norms = False
@@ -141,8 +138,7 @@ class MarginHead(keras.layers.Layer):
         cos_theta_y = self.target_cosines(cos_theta, labels)
         extra = {"norms": norms} if self.needs_norms else {}
         target = self.target_cosine(cos_theta_y, training=training, **extra)
-        is_target = ops.equal(ops.arange(self.num_classes, dtype="int32")[None, :], labels[:, None])
-        return scale * ops.where(is_target, target[:, None], cos_theta)
+        return scale * replace_target_column(cos_theta, labels, target)
 
     def call(self, inputs, labels=None, training=None):
         embeddings, labels = split_inputs(inputs, labels)
@@ -163,16 +159,24 @@ class MarginHead(keras.layers.Layer):
         if self._margin_loss_attached or self._warned_missing_margin_loss:
             return
         self._warned_missing_margin_loss = True
-        remedy = " or compile with loss=head.margin_loss()" if self.supports_margin_loss else ""
+        remedy = " or compile with loss=head.margin_loss()" if self.no_loss_form is None else ""
         warnings.warn(
             f"{type(self).__name__} is training without labels, so its logits carry no margin. "
             f"Pass labels (head([embeddings, labels])){remedy}.", stacklevel=3)
 
     def margin_loss(self, **kwargs):
-        """A :class:`MarginLoss` for ``model.compile(loss=head.margin_loss())`` (Sequential)."""
+        """A :class:`MarginLoss` for ``model.compile(loss=head.margin_loss())`` (Sequential); heads with a
+        ``no_loss_form`` reason raise ``NotImplementedError`` saying it and how to train them."""
         from keras_arcface.heads.loss import MarginLoss
 
         return MarginLoss(self, **kwargs)
+
+    def require_loss_form(self):
+        """Raise ``NotImplementedError`` with the reason when the head has no loss form."""
+        if self.no_loss_form is not None:
+            raise NotImplementedError(
+                f"{type(self).__name__} has no loss form ({self.no_loss_form}): call it as head([embeddings, "
+                "labels]) in a functional model and train with SparseCategoricalCrossentropy(from_logits=True).")
 
     # -- state outside the layer's own variables (seed generators) --------------------------
     def extra_state(self):

@@ -1,13 +1,13 @@
 """The combined margin of the ArcFace paper: cos(m1 theta + m2) - m3."""
 
-import keras
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.registry import register_head
 from keras_arcface.validation import ANGLE_MARGIN, POSITIVE, UNIT, check_parameters
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_head("combined")
 class CombinedMarginLayer(MarginHead):
     """Combined margin (Deng et al., ArcFace, Sec. 3.4): target s (cos(m1 theta_y + m2) - m3).
 

@@ -1,13 +1,13 @@
 """CosFace / AM-Softmax: additive cosine margin."""
 
-import keras
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.registry import register_head
 from keras_arcface.validation import POSITIVE, UNIT, check_parameters
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_head("cosface")
 class CosFaceLayer(MarginHead):
     """CosFace (Wang et al., CVPR 2018): target logit s (cos theta_y - m); defaults s=64, m=0.35."""
 

@@ -1,14 +1,14 @@
 """CurricularFace: ArcFace positives, adaptively emphasised hard negatives."""
 
-import keras
 from keras import ops
 
 from keras_arcface.heads import margins
-from keras_arcface.heads.base import MarginHead
+from keras_arcface.heads.base import MarginHead, replace_target_column
+from keras_arcface.registry import register_head
 from keras_arcface.validation import ANGLE_MARGIN, POSITIVE, UNIT, check_parameters
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_head("curricularface")
 class CurricularFaceLayer(MarginHead):
     """CurricularFace (Huang et al., CVPR 2020); defaults s = 64, m = 0.5.
 
@@ -22,7 +22,7 @@ class CurricularFaceLayer(MarginHead):
     ``margin_loss()``).
     """
 
-    supports_margin_loss = False
+    no_loss_form = "t must move once per step, inside the layer"
 
     PARAMETER_RANGES = {"scale": POSITIVE, "margin": ANGLE_MARGIN, "t_momentum": UNIT}
 
@@ -50,12 +50,8 @@ class CurricularFaceLayer(MarginHead):
             self.t.assign(ops.cast(t, self.t.dtype))
         negatives = margins.curricular_negatives(cos_theta, target, ops.stop_gradient(t))
         negatives = ops.where(valid[:, None], negatives, cos_theta)
-        is_target = ops.equal(ops.arange(self.num_classes, dtype="int32")[None, :], labels[:, None])
-        return scale * ops.where(is_target, target[:, None], negatives)
+        return scale * replace_target_column(negatives, labels, target)
 
-    def margin_loss(self, **kwargs):
-        raise NotImplementedError("CurricularFaceLayer updates t once per step inside the layer: call it as "
-                                  "head([embeddings, labels]) with SparseCategoricalCrossentropy(from_logits=True).")
 
     def get_config(self):
         config = super().get_config()

@@ -4,6 +4,7 @@ import keras
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.registry import register_head
 from keras_arcface.validation import ANGLE_MARGIN, NON_NEGATIVE, POSITIVE, UNIT, check_parameters
 
 
@@ -34,7 +35,7 @@ class _ElasticMargin(MarginHead):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_head("elastic_arcface")
 class ElasticArcFaceLayer(_ElasticMargin):
     """ElasticFace-Arc (Boutros et al., CVPRW 2022): s cos(theta_y + m_i), m_i ~ N(0.5, 0.05)
     per sample (with ArcFace's fallback past pi - m_i); defaults s = 64."""
@@ -43,7 +44,7 @@ class ElasticArcFaceLayer(_ElasticMargin):
         return margins.arcface_target(cos_theta_y, self.sample_margins(cos_theta_y, training))
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_head("elastic_cosface")
 class ElasticCosFaceLayer(_ElasticMargin):
     """ElasticFace-Cos (Boutros et al., CVPRW 2022): s (cos theta_y - m_i), m_i ~ N(0.35, 0.05)."""
 

@@ -19,8 +19,7 @@ class MarginLoss(keras.losses.Loss):
     """
 
     def __init__(self, head, name=None, reduction="sum_over_batch_size", dtype=None):
-        if not head.supports_margin_loss:
-            raise NotImplementedError(f"{type(head).__name__} has no loss form; pass labels to it")
+        head.require_loss_form()
         super().__init__(name=name or f"{head.name}_margin_loss", reduction=reduction,
                          dtype=dtype or "float32")
         self.head = head

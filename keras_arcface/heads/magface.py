@@ -1,15 +1,15 @@
 """MagFace: a margin that grows with the feature magnitude, plus a magnitude regulariser."""
 
-import keras
 from keras import ops
 
 from keras_arcface.errors import InputError
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.registry import register_head
 from keras_arcface.validation import ANGLE_MARGIN, NON_NEGATIVE, POSITIVE, check_parameters
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_head("magface")
 class MagFaceLayer(MarginHead):
     """MagFace (Meng et al., CVPR 2021); defaults s = 64, [l_a, u_a] = [10, 110],
     [l_m, u_m] = [0.45, 0.8], lambda_g = 35.
@@ -22,7 +22,7 @@ class MagFaceLayer(MarginHead):
     """
 
     needs_norms = True
-    supports_margin_loss = False
+    no_loss_form = "its margin needs the embedding's norm, which the margin-free logits have lost"
 
     PARAMETER_RANGES = {"scale": POSITIVE, "lower_norm": POSITIVE, "upper_norm": POSITIVE,
                         "lower_margin": ANGLE_MARGIN, "upper_margin": ANGLE_MARGIN, "lambda_g": NON_NEGATIVE}
@@ -49,9 +49,6 @@ class MagFaceLayer(MarginHead):
                                                                                self.upper_norm)))
         return margins.arcface_target(cos_theta_y, margin)
 
-    def margin_loss(self, **kwargs):
-        raise NotImplementedError("MagFaceLayer needs the feature norm: call it as head([embeddings, labels]) "
-                                  "in a functional model with SparseCategoricalCrossentropy(from_logits=True).")
 
     def get_config(self):
         config = super().get_config()

@@ -1,12 +1,12 @@
 """NormFace: normalised weights and features, logits s cos theta_j, no margin."""
 
-import keras
 
 from keras_arcface.heads.base import MarginHead
+from keras_arcface.registry import register_head
 from keras_arcface.validation import POSITIVE, check_parameters
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_head("normface")
 class NormFaceLayer(MarginHead):
     """NormFace (Wang et al., ACM MM 2017): logits_j = s cos theta_j.
 

@@ -6,8 +6,9 @@ import keras
 from keras import ops
 
 from keras_arcface.errors import InputError
-from keras_arcface.heads.base import MarginHead, cosine_matrix, split_inputs
+from keras_arcface.heads.base import MarginHead, cosine_matrix, replace_target_column, split_inputs
 from keras_arcface.heads.labels import prepare_labels
+from keras_arcface.registry import register_head
 from keras_arcface.validation import POSITIVE_INTEGER, Interval, check_parameters
 
 #: Margins Partial FC can wrap: a constant scale and a target that depends on cos theta_y only.
@@ -17,14 +18,14 @@ WRAPPABLE = ("arcface", "cosface", "combined", "normface")
 UNSAMPLED_LOGIT = -1.0e4
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
-class PartialFCHead(MarginHead):
+@register_head("partial_fc", old_names=("PartialFCHead",))
+class PartialFCLayer(MarginHead):
     """Partial FC (An et al., CVPR 2022): a margin head over C classes that, per training step,
     computes the margin softmax on S = ceil(r C) classes: every positive class of the batch plus
     random negatives (uniform, without replacement).  Only the sampled centres get a gradient.
 
     ``margin_head`` (arcface, cosface, combined, normface) and ``margin_params`` choose the
-    formula, e.g. ``PartialFCHead(10**6, 0.1, "arcface", {"scale": 64, "margin": 0.5})``.
+    formula, e.g. ``PartialFCLayer(10**6, 0.1, "arcface", {"scale": 64, "margin": 0.5})``.
     Training output: (B, C) logits, the sampled columns with the margin and the others at
     ``UNSAMPLED_LOGIT``, so any sparse cross-entropy equals Partial FC's loss.  At r = 1 it is
     the full head.  Without labels (inference): s cos theta_j over all C classes.
@@ -35,7 +36,7 @@ class PartialFCHead(MarginHead):
     Momentum and weight decay of the optimizer still move unsampled centres, as in InsightFace.
     """
 
-    supports_margin_loss = False
+    no_loss_form = "it samples the class centres inside the layer, per step"
 
     PARAMETER_RANGES = {"sample_rate": Interval(0.0, 1.0, low_open=True), "num_shards": POSITIVE_INTEGER}
 
@@ -44,7 +45,7 @@ class PartialFCHead(MarginHead):
         super().__init__(num_classes, **kwargs)
         self.sample_rate, self.num_shards = check_parameters(self, sample_rate=sample_rate, num_shards=num_shards)
         if margin_head not in WRAPPABLE:
-            raise InputError(f"PartialFCHead: margin_head must be one of {WRAPPABLE}, got {margin_head!r}")
+            raise InputError(f"PartialFCLayer: margin_head must be one of {WRAPPABLE}, got {margin_head!r}")
         from keras_arcface.heads import get_head
 
         self.margin_head = margin_head
@@ -94,8 +95,7 @@ class PartialFCHead(MarginHead):
         sampled_labels = ops.where(labels >= 0, ops.take(position, ops.maximum(labels, 0)), -1)
         cos_y = ops.take_along_axis(cos_sampled, ops.maximum(sampled_labels, 0)[:, None], axis=1)[:, 0]
         target = self.target_cosine(cos_y, training=training)
-        is_target = ops.equal(ops.arange(self.num_sampled, dtype="int32")[None, :], sampled_labels[:, None])
-        logits_sampled = self.scale * ops.where(is_target, target[:, None], cos_sampled)
+        logits_sampled = self.scale * replace_target_column(cos_sampled, sampled_labels, target)
         floor = ops.full((self.num_classes, ops.shape(embeddings)[0]), UNSAMPLED_LOGIT, dtype=logits_sampled.dtype)
         return ops.transpose(ops.scatter_update(floor, sampled[:, None], ops.transpose(logits_sampled)))
 

@@ -5,10 +5,11 @@ from keras import ops
 
 from keras_arcface.heads.base import MarginHead, split_inputs
 from keras_arcface.heads.labels import prepare_labels
+from keras_arcface.registry import register_head
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
-class SoftmaxHead(MarginHead):
+@register_head("softmax", old_names=("SoftmaxHead",))
+class SoftmaxLayer(MarginHead):
     """The baseline of the ArcFace survey: logits_j = W_j^T x + b_j.
 
     Labels, when given, are validated and otherwise unused: there is no margin.

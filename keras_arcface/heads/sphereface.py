@@ -1,13 +1,13 @@
 """SphereFace / A-Softmax: multiplicative angular margin with lambda annealing."""
 
-import keras
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead, row_norm
+from keras_arcface.registry import register_head
 from keras_arcface.validation import NON_NEGATIVE, POSITIVE_INTEGER, Interval, check_parameters
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_head("sphereface")
 class SphereFaceLayer(MarginHead):
     """SphereFace (Liu et al., CVPR 2017), W normalised, integer margin m (default 4).
 
@@ -22,7 +22,7 @@ class SphereFaceLayer(MarginHead):
     Sequential form) is not offered for it.
     """
 
-    supports_margin_loss = False
+    no_loss_form = "its margin-free logits cannot give back ||x|| nor the step's lambda"
 
     #: m: the multiplicative angular margin, an integer (cos(m theta) via Chebyshev); scale None is ||x||.
     PARAMETER_RANGES = {"margin": POSITIVE_INTEGER, "scale": Interval(0.0, low_open=True, allow_none=True),
@@ -58,11 +58,6 @@ class SphereFaceLayer(MarginHead):
             self.iteration.assign(self.iteration + 1)
         return target
 
-    def margin_loss(self, **kwargs):
-        raise NotImplementedError(
-            "SphereFaceLayer needs its labels: build the training model as "
-            "head([embeddings, labels]) (a functional model) and use "
-            "SparseCategoricalCrossentropy(from_logits=True).")
 
     def get_config(self):
         config = super().get_config()

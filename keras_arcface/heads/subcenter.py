@@ -1,15 +1,15 @@
 """Sub-center ArcFace: K centres per class, the nearest one carries the margin."""
 
-import keras
 import numpy as np
 from keras import ops
 
 from keras_arcface.heads import margins
 from keras_arcface.heads.base import MarginHead, cosine_matrix
+from keras_arcface.registry import register_head
 from keras_arcface.validation import ANGLE_MARGIN, POSITIVE, POSITIVE_INTEGER, check_parameters
 
 
-@keras.saving.register_keras_serializable(package="keras_arcface")
+@register_head("subcenter_arcface")
 class SubCenterArcFaceLayer(MarginHead):
     """Sub-center ArcFace (Deng et al., ECCV 2020): cos theta_j = max_k cos(x, W_{j,k}), then
     ArcFace, target s cos(theta_y + m); defaults K = 3, s = 64, m = 0.5.

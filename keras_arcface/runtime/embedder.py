@@ -10,11 +10,17 @@ import sys
 import numpy as np
 
 from keras_arcface.errors import InputError
+from keras_arcface.formats import RUNTIME_SUFFIXES, runtime_format_of
 
 
 @dataclasses.dataclass
 class InputSpec:
-    """How a model wants its aligned face: size, layout, colour order, (x - mean) / std."""
+    """How a model wants its aligned face: size, layout, colour order, (x - mean) / std.
+
+    The one owner of these facts: the defaults are keras-arcface's (112 x 112 NHWC RGB,
+    (x - 127.5) / 128, the ArcFace template's crop); the training pipeline, the alignment size,
+    export metadata and model cards all read them from here.
+    """
 
     size: tuple = (112, 112)
     layout: str = "NHWC"
@@ -27,7 +33,16 @@ class InputSpec:
         if self.layout not in ("NHWC", "NCHW") or self.colour not in ("RGB", "BGR"):
             raise InputError(f"layout must be NHWC/NCHW and colour RGB/BGR, got {self.layout}/{self.colour}")
 
+    def normalize(self, images_rgb):
+        """RGB images (..., H, W, 3), any numeric dtype -> float32 in the model's colour order, layout
+        and scale: ``(x - mean) / std`` (no shape checks: the training pipeline's path)."""
+        x = np.asarray(images_rgb)
+        x = x[..., ::-1] if self.colour == "BGR" else x
+        x = (x.astype(np.float32) - np.float32(self.mean)) / np.float32(self.std)
+        return np.ascontiguousarray(np.moveaxis(x, -1, -3)) if self.layout == "NCHW" else x
+
     def prepare(self, faces_rgb_uint8):
+        """Aligned uint8 RGB faces (N, H, W, 3) or one face, checked against the spec, normalised."""
         faces = np.asarray(faces_rgb_uint8)
         if faces.ndim == 3:
             faces = faces[None]
@@ -38,9 +53,15 @@ class InputSpec:
         if tuple(faces.shape[1:3]) != tuple(self.size):
             raise InputError(f"faces must be aligned {self.size[0]}x{self.size[1]} crops, got "
                              f"{faces.shape[1]}x{faces.shape[2]}")
-        x = faces[..., ::-1] if self.colour == "BGR" else faces
-        x = (x.astype(np.float32) - self.mean) / self.std
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if self.layout == "NCHW" else x)
+        return np.ascontiguousarray(self.normalize(faces))
+
+    def to_dict(self):
+        """The spec as plain data (model cards, export metadata, ``config.json``)."""
+        return {**dataclasses.asdict(self), "size": list(self.size)}
+
+
+#: keras-arcface's own input: what the training pipeline feeds and what its models record.
+DEFAULT_SPEC = InputSpec()
 
 
 #: Input specs of known model files (matched by file name), from their documentation.
@@ -106,8 +127,7 @@ def l2_normalize(x):
 class FaceEmbedder:
     """Embeddings of aligned uint8 RGB faces from a .onnx (onnxruntime) or .tflite (LiteRT) file.
 
-    ``embed(faces)`` returns L2-normalised float32 (N, d); ``similarity(a, b)`` their cosine;
-    ``threshold`` the calibrated same-person threshold from the sidecar metadata, if any
+    ``embed(faces)`` returns L2-normalised float32 (N, d); ``threshold`` the calibrated same-person threshold from the sidecar metadata, if any
     (a zoo model gets its card's, with ``far_thresholds``: see :mod:`keras_arcface.embedding`).
     Fixed-batch models (e.g. a TFLite file exported with batch 2) are fed in padded chunks.
     """
@@ -123,49 +143,15 @@ class FaceEmbedder:
             f"{pathlib.Path(self.path).name}.json" if self.threshold is not None else "")
         self.far_thresholds = dict(self.metadata.get("far_thresholds") or {})
         self.far_source = self.metadata.get("far_source", "")
-        suffix = pathlib.Path(self.path).suffix.lower()
-        if suffix not in (".onnx", ".tflite"):
-            raise InputError(f"unsupported model file {self.path}: expected .onnx or .tflite")
+        fmt = runtime_format_of(self.path)
+        if fmt is None:
+            raise InputError(f"unsupported model file {self.path}: expected {' or '.join(sorted(RUNTIME_SUFFIXES))}")
         try:
-            opener = self._open_onnx if suffix == ".onnx" else self._open_tflite
-            self._run, self.fixed_batch = opener(threads)
+            self._run, self.fixed_batch = fmt.open(self.path, threads)
         except Exception as error:  # the runtimes raise their own types for corrupt files
-            kind = "an ONNX" if suffix == ".onnx" else "a TFLite"
             detail = " ".join(str(error).split())[:200]
-            raise InputError(f"cannot load {self.path} as {kind} model ({type(error).__name__}: {detail}); the file "
-                             "may be truncated or of another kind: download or export it again") from None
-
-    def _open_onnx(self, threads):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = int(threads)
-        session = onnxruntime.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        batch = session.get_inputs()[0].shape[0]
-        return (lambda x: session.run(None, {name: x})[0]), batch if isinstance(batch, int) else None
-
-    def _open_tflite(self, threads):
-        from ai_edge_litert.interpreter import Interpreter
-
-        with native_stderr_silenced():
-            interpreter = Interpreter(model_path=self.path, num_threads=threads)
-            interpreter.allocate_tensors()
-        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-        fixed = int(inp["shape"][0]) if inp["shape_signature"][0] != -1 else None
-        state = {"batch": fixed}
-
-        def run(x):
-            if state["batch"] != len(x):
-                interpreter.resize_tensor_input(inp["index"], x.shape)
-                interpreter.allocate_tensors()
-                state["batch"] = len(x)
-            interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]) if inp["dtype"] == np.float32 else x)
-            interpreter.invoke()
-            return interpreter.get_tensor(out["index"])
-
-        return run, fixed
+            raise InputError(f"cannot load {self.path} as a {fmt.suffix} model ({type(error).__name__}: {detail}); "
+                             "the file may be truncated or of another kind: download or export it again") from None
 
     def raw(self, faces_rgb_uint8, batch_size=32):
         """The model's output, not normalised."""
@@ -184,7 +170,38 @@ class FaceEmbedder:
     def embed(self, faces_rgb_uint8, batch_size=32):
         return l2_normalize(self.raw(faces_rgb_uint8, batch_size))
 
-    @staticmethod
-    def similarity(a, b):
-        """Cosine similarity of (batches of) embeddings."""
-        return np.sum(l2_normalize(a) * l2_normalize(b), axis=-1)
+
+def open_onnx(path, threads=None):
+    """The ONNX reader of the format table: (run(prepared batch) -> outputs, fixed batch or None)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    batch = session.get_inputs()[0].shape[0]
+    return (lambda x: session.run(None, {name: x})[0]), batch if isinstance(batch, int) else None
+
+
+def open_tflite(path, threads=None):
+    """The TFLite reader of the format table (LiteRT): (run(prepared batch) -> outputs, fixed batch or None)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    with native_stderr_silenced():
+        interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    fixed = int(inp["shape"][0]) if inp["shape_signature"][0] != -1 else None
+    state = {"batch": fixed}
+
+    def run(x):
+        if state["batch"] != len(x):
+            interpreter.resize_tensor_input(inp["index"], x.shape)
+            interpreter.allocate_tensors()
+            state["batch"] = len(x)
+        interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]) if inp["dtype"] == np.float32 else x)
+        interpreter.invoke()
+        return interpreter.get_tensor(out["index"])
+
+    return run, fixed

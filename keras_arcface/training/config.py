@@ -6,6 +6,7 @@ import pathlib
 
 from keras_arcface.data.augment import augmentation
 from keras_arcface.errors import InputError
+from keras_arcface.runtime.embedder import DEFAULT_SPEC
 from keras_arcface.validation import NON_NEGATIVE, POSITIVE, POSITIVE_INTEGER, UNIT, Interval, check_parameters
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -51,7 +52,7 @@ class TrainConfig:
     flip: bool = True
     augment: str = "none"
     tensorboard: bool = False
-    image_size: int = 112
+    image_size: int = DEFAULT_SPEC.size[0]
     exclude_identities: list = dataclasses.field(default_factory=list)
     max_steps_per_epoch: int = 0
     keep_checkpoints: int = 3

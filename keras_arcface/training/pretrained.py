@@ -10,9 +10,10 @@ import numpy as np
 
 from keras_arcface.errors import InputError
 from keras_arcface.runtime import InputSpec
+from keras_arcface.runtime.embedder import DEFAULT_SPEC
 
 #: The normalisation the training pipeline applies (``keras_arcface.data.preprocess``).
-TRAINING_SPEC = InputSpec()
+TRAINING_SPEC = DEFAULT_SPEC
 
 
 def _check_spec(recorded, source):
@@ -28,13 +29,13 @@ def _check_spec(recorded, source):
 
 def _describe(config):
     return (f"{config.get('backbone')} {config.get('backbone_params') or {}} "
-            f"{config.get('embedding_size')}-d at {config.get('image_size', 112)} px")
+            f"{config.get('embedding_size')}-d at {config.get('image_size', DEFAULT_SPEC.size[0])} px")
 
 
 def _check_architecture(source_config, config, source):
     wanted = {"backbone": config.backbone, "backbone_params": dict(config.backbone_params),
               "embedding_size": config.embedding_size, "image_size": config.image_size}
-    found = {key: source_config.get(key, 112 if key == "image_size" else None) for key in wanted}
+    found = {key: source_config.get(key, DEFAULT_SPEC.size[0] if key == "image_size" else None) for key in wanted}
     found["backbone_params"] = dict(found["backbone_params"] or {})
     if found != wanted:
         raise InputError(f"init_from {source} holds a {_describe(found)} backbone, the run builds a "
@@ -100,9 +101,9 @@ def imprint_head(head, centres):
     """Start a cosine head's class centres at the pretrained backbone's class means (weight
     imprinting, Qi et al., CVPR 2018): the first gradients reaching the backbone then come from
     sensible centres instead of random ones.  Sub-centres all start at their class's mean."""
-    from keras_arcface.heads import SoftmaxHead
+    from keras_arcface.heads import SoftmaxLayer
 
-    if isinstance(head, SoftmaxHead):
+    if isinstance(head, SoftmaxLayer):
         raise InputError("init_head='imprint' needs a head with normalised class centres; the softmax head's "
                          "logits depend on their norms (use normface, cosface, arcface, ...)")
     columns = head.kernel.shape[1]

@@ -1,6 +1,5 @@
 """The training entry point: ``train(config)`` and ``keras-arcface train``."""
 
-import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -12,6 +11,7 @@ import keras
 
 from keras_arcface.data import FaceBatches, FaceFolder
 from keras_arcface.data.augment import augmentation
+from keras_arcface.dtypes import dtype_policy
 from keras_arcface.errors import InputError
 from keras_arcface.files import atomic_path, write_text_atomically
 from keras_arcface.heads import IgnoredLabelRows
@@ -20,8 +20,14 @@ from keras_arcface.training.config import TrainConfig
 from keras_arcface.training.distribute import distribution_scope
 from keras_arcface.training.model import build_from_config, build_training_model, compile_for_training
 from keras_arcface.training.optimizers import make_optimizer
-from keras_arcface.training.pretrained import (HeadOnlyEpochs, class_centres, freeze_batch_norm, imprint_head,
-                                               load_initial_weights, resolve_initial_weights)
+from keras_arcface.training.pretrained import (
+    HeadOnlyEpochs,
+    class_centres,
+    freeze_batch_norm,
+    imprint_head,
+    load_initial_weights,
+    resolve_initial_weights,
+)
 
 
 @dataclasses.dataclass
@@ -165,16 +171,6 @@ def train(config, faces=None, verbose="auto", callbacks=()):
                        faces.num_classes, len(faces.labels))
 
 
-@contextlib.contextmanager
-def _dtype_policy(precision):
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
 def _run_config(output):
     return (TrainConfig.load(output / "config.json"),
             json.loads((output / "label_map.json").read_text()))
@@ -184,29 +180,8 @@ def load_trained(output_dir, precision="float32"):
     """(backbone, head, config, label_map) of a finished run, rebuilt under ``precision``."""
     output = pathlib.Path(output_dir)
     config, label_map = _run_config(output)
-    with _dtype_policy(precision):
+    with dtype_policy(precision):
         backbone, head = build_from_config(config, len(label_map))
         build_training_model(backbone, head, teacher_size=config.teacher_embedding_size,
                              distill_weight=config.distill_weight).load_weights(output / "training_model.weights.h5")
     return backbone, head, config, label_map
-
-
-def is_run_config(data):
-    """True for a training run's ``config.json``, False for a converted model's (no training data)."""
-    return "data_dirs" in data
-
-
-def load_backbone(output_dir, precision="float32"):
-    """The embedding model of a run or a converted model's folder, rebuilt under ``precision``:
-    ``backbone.weights.h5`` when present (all a zoo folder ships), else the backbone of
-    ``training_model.weights.h5``."""
-    from keras_arcface.backbones import backbone_from_config
-
-    output = pathlib.Path(output_dir)
-    data = json.loads((output / "config.json").read_text())
-    if is_run_config(data) and not (output / "backbone.weights.h5").is_file():
-        return load_trained(output, precision)[0]
-    with _dtype_policy(precision):
-        backbone = backbone_from_config(dataclasses.asdict(TrainConfig(**data)) if is_run_config(data) else data)
-        backbone.load_weights(output / "backbone.weights.h5")
-    return backbone

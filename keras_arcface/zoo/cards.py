@@ -2,8 +2,10 @@
 
 A card names the architecture (backbone, head and their parameters, embedding size), the input
 it expects, how it was trained, what it measured (with the protocol), the licences of the
-weights and of the training data, and its artifacts: for each format the file name, its size
-in bytes and its sha256.  Downloads are verified against exactly those two numbers.
+weights and of the training data, its artifacts (for each format the file name, its size in bytes
+and its sha256) and its ``config`` (the model folder's ``config.json``, hashed the same way: the
+Keras route rebuilds the backbone from it, as it does a training run's folder).  Downloads are
+verified against exactly those two numbers.
 """
 
 import dataclasses
@@ -16,12 +18,14 @@ from keras_arcface.formats import FORMATS
 
 CARDS_ENV = "KERAS_ARCFACE_ZOO_CARDS"
 
-#: Formats a card may list: the Keras backbone weights and the single files ``keras-arcface export`` writes.
-ARTIFACT_FORMATS = ("keras", *(fmt for fmt, (suffix, _) in FORMATS.items() if suffix))
+#: Formats a card may list: the Keras backbone weights and the files the runtime reads (the format table's).
+ARTIFACT_FORMATS = ("keras", *(name for name, fmt in FORMATS.items() if fmt.runtime))
+#: The format name of a card's ``config`` entry (not a model format: it is no artifact of ``artifacts``).
+CONFIG_FORMAT = "config"
 #: An artifact passes when its LFW accuracy is at most this far below the Keras model's.
 ACCURACY_GATE = 0.005
 REQUIRED_FIELDS = ("name", "summary", "backbone", "backbone_params", "embedding_size", "head", "head_params",
-                   "input_spec", "training", "metrics", "licence", "artifacts")
+                   "input_spec", "training", "metrics", "licence", "artifacts", "config")
 
 
 class CardError(InputError):
@@ -38,7 +42,7 @@ class Artifact:
     sha256: str
 
     def __post_init__(self):
-        if self.format not in ARTIFACT_FORMATS:
+        if self.format not in ARTIFACT_FORMATS + (CONFIG_FORMAT,):
             raise CardError(f"unknown artifact format {self.format!r}; expected one of {ARTIFACT_FORMATS}")
         if "/" in self.file or "\\" in self.file or self.file.startswith("."):
             raise CardError(f"artifact file must be a plain file name, got {self.file!r}")
@@ -64,6 +68,8 @@ class ModelCard:
     metrics: list
     licence: dict
     artifacts: dict
+    #: The model folder's ``config.json`` (an :class:`Artifact`): backbone, its parameters, sizes, input spec.
+    config: Artifact
     default: bool = False
     #: For a converted model: where the weights came from (package, file, sha256) and the command.
     origin: dict = None
@@ -82,18 +88,34 @@ class ModelCard:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as error:
             raise CardError(f"cannot read model card {path}: {error}") from None
+        if data.get("name") != path.stem and "name" in data:
+            raise CardError(f"model card {path} is named {data['name']!r}; the file must be {data['name']}.json")
+        return cls.from_data(data, path)
+
+    @classmethod
+    def from_data(cls, data, path=None):
+        """A card from its JSON data, validated (``path`` names it in errors)."""
+        data = dict(data)
+        where = path or f"for {data.get('name', '?')}"
         missing = [field for field in REQUIRED_FIELDS if field not in data]
         if missing:
-            raise CardError(f"model card {path} lacks {missing}")
+            raise CardError(f"model card {where} lacks {missing}")
         unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
-            raise CardError(f"model card {path} has unknown fields {unknown}")
-        if data["name"] != path.stem:
-            raise CardError(f"model card {path} is named {data['name']!r}; the file must be {data['name']}.json")
+            raise CardError(f"model card {where} has unknown fields {unknown}")
         artifacts = {fmt: Artifact(format=fmt, **spec) for fmt, spec in data.pop("artifacts").items()}
         if not artifacts:
-            raise CardError(f"model card {path} lists no artifacts")
-        return cls(artifacts=artifacts, path=str(path), **data)
+            raise CardError(f"model card {where} lists no artifacts")
+        config = Artifact(format=CONFIG_FORMAT, **data.pop("config"))
+        return cls(artifacts=artifacts, config=config, path=str(path or ""), **data)
+
+    @classmethod
+    def from_run(cls, folder, **details):
+        """The card of the model in ``folder`` (a training run or a conversion); see
+        :func:`keras_arcface.zoo.build.card_from_folder` for ``details``."""
+        from keras_arcface.zoo.build import card_from_folder
+
+        return card_from_folder(folder, **details)
 
     def artifact(self, fmt):
         try:
@@ -127,7 +149,7 @@ class ModelCard:
         if metric is None or reference is None or fmt not in FORMATS:
             return False
         parity = metric.get("parity_to_original_min_cosine", metric.get("parity_min_cosine"))
-        return (parity is not None and parity >= FORMATS[fmt][1]
+        return (parity is not None and parity >= FORMATS[fmt].parity_gate
                 and metric["accuracy_mean"] >= reference["accuracy_mean"] - ACCURACY_GATE)
 
     def runtime_format(self):
@@ -141,7 +163,7 @@ class ModelCard:
         data.pop("path")
         if data["origin"] is None:
             data.pop("origin")
-        for spec in data["artifacts"].values():
+        for spec in [*data["artifacts"].values(), data["config"]]:
             spec.pop("format")
         return data
 

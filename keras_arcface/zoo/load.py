@@ -60,29 +60,43 @@ def write_sidecar(card, fmt, path):
         pass
 
 
-def load_backbone(name, **options):
+def load_backbone(name, precision="float32", **options):
     """The raw Keras embedding model of ``name`` (for training and fine-tuning: it wants the card's
-    input preprocessing and returns unnormalised vectors).
+    input preprocessing and returns unnormalised vectors), built under ``precision``.
 
-    Only weights (``.weights.h5``, read with h5py) are loaded: the model is rebuilt from the card's
-    architecture, so nothing executable comes from the file.
+    The backbone is rebuilt from the card's hashed ``config.json`` (as a training run's folder is) and
+    only weights (``.weights.h5``, read with h5py) are loaded, so nothing executable comes from a file.
     """
-    from keras_arcface.backbones import get_backbone
+    import json
+
+    from keras_arcface.backbones import backbone_with_weights
 
     card = model_card(name)
-    path = download(name, "keras", **options)
-    size = card.input_spec.get("size", [112, 112])
-    model = get_backbone(card.backbone, embedding_size=card.embedding_size,
-                         input_shape=(size[0], size[1], 3), **card.backbone_params)
-    model.load_weights(path)
-    return model
+    config = json.loads(pathlib.Path(fetch_artifact(card.name, card.config, **options)).read_text())
+    return backbone_with_weights(config, download(name, "keras", **options), precision)
 
 
-def load_model(name=None, format=None, **options):
+def load_model(name=None, format=None, spec=None, **options):
     """A pretrained model behind the one embedding contract (aligned uint8 RGB faces in, unit
     vectors out, the card's thresholds attached): ``name`` defaults to the zoo's default model and
     ``format`` to the card's smallest artifact that passes its gates; ``format="keras"`` gives a
-    :class:`~keras_arcface.embedding.KerasEmbedder` whose ``.model`` is the raw Keras model."""
-    from keras_arcface.embedding import load_zoo_embedder
+    :class:`~keras_arcface.runtime.KerasEmbedder` whose ``.model`` is the raw Keras model.  ``spec``
+    overrides the card's input spec; ``options`` (``urls``, ``cache_dir``, ``offline``) go to the download."""
+    from keras_arcface.runtime import FaceEmbedder, InputSpec, KerasEmbedder, require_keras
 
-    return load_zoo_embedder(name or default_model(), format, **options)
+    name = name or default_model()
+    card = model_card(name)
+    fmt = format or card.runtime_format() or "keras"
+    card.artifact(fmt)  # an unknown format is named before anything is downloaded
+    spec = spec if spec is not None else InputSpec(**card.input_spec)
+    if fmt == "keras":
+        require_keras(f"{name}:keras")
+        embedder = KerasEmbedder(load_backbone(name, **options), spec=spec)
+    else:
+        embedder = FaceEmbedder(download(name, fmt, **options), spec=spec)
+    thresholds = card.thresholds(fmt)
+    embedder.threshold, embedder.threshold_source = thresholds["threshold"], thresholds["source"]
+    embedder.far_thresholds = thresholds["far"]
+    embedder.far_source = thresholds["far_source"]
+    embedder.zoo_name, embedder.format = name, fmt
+    return embedder

@@ -83,14 +83,30 @@ def test_registry_and_errors():
         IResNet(depth=20)
 
 
-TINY = [
-    ("mobilefacenet", lambda **kw: MobileFaceNet(embedding_size=8, input_shape=(32, 32, 3), **kw)),
-    ("mobilefacenet_tf", lambda **kw: MobileFaceNet(embedding_size=8, input_shape=(32, 32, 3), padding="same",
-                                                    separable_pointwise=True, **kw)),
-    ("sface", lambda **kw: SFace(embedding_size=8, input_shape=(32, 32, 3), width=0.125, **kw)),
-    ("iresnet", lambda **kw: IResNet(embedding_size=8, input_shape=(16, 16, 3), stage_depths=(1, 1, 1, 1),
-                                     base_width=4, **kw)),
+def _tiny(name, **variant):
+    return lambda **kw: get_backbone(name, **{**BACKBONES.tiny[name], **variant, **kw})
+
+
+#: Every registered backbone in its tiny configuration (the registry's), and the variants of the ports.
+TINY = [(name, _tiny(name)) for name in sorted(BACKBONES)] + [
+    ("mobilefacenet_tf", _tiny("mobilefacenet", padding="same", separable_pointwise=True)),
 ]
+
+
+def test_every_registered_backbone_has_a_tiny_configuration():
+    missing = sorted(set(BACKBONES) - set(BACKBONES.tiny))
+    assert not missing, f"register these backbones with tiny={{...}}: {missing}"
+
+
+@pytest.mark.backend_neutral
+@pytest.mark.parametrize("name, build", TINY, ids=[t[0] for t in TINY])
+def test_non_square_inputs_of_every_backbone(name, build):
+    """Twice as wide as high: the embedding keeps its size (a kernel sized from one axis would not)."""
+    height, width, channels = build().input_shape[1:]
+    model = build(input_shape=(height, 2 * width, channels))
+    x = np.zeros((2, height, 2 * width, channels), "float32")
+    assert model.output_shape == (None, model.embedding_size)
+    assert ops.convert_to_numpy(model(x)).shape == (2, model.embedding_size)
 
 
 @pytest.mark.backend_neutral
@@ -136,7 +152,7 @@ def test_float64_gradients_match_finite_differences(name, build):
         keras.config.set_floatx("float32")
     rng = np.random.default_rng(1)
     x = rng.normal(size=(1,) + model.input_shape[1:])
-    weights = rng.normal(size=(8,))
+    weights = rng.normal(size=(model.embedding_size,))
 
     def objective(images):
         return ops.sum(model(images, training=False) * weights)

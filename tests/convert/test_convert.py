@@ -12,7 +12,7 @@ from keras_arcface.backbones import IResNet, MobileFaceNet, SFace
 from keras_arcface.cli import main
 from keras_arcface.convert import ConversionError, ParityError, build_converted, convert
 from keras_arcface.convert.convert import parity
-from keras_arcface.training import load_backbone
+from keras_arcface.embedding import load_keras_model
 from tests.conftest import SHARED_DATA
 from tests.convert.graphs import keras_to_onnx, randomise
 from tests.faces import make_face_folder
@@ -49,7 +49,7 @@ def test_sface_graph_converts_with_its_normalisation_and_epsilons(tmp_path, face
     assert np.mean((embeddings @ embeddings.T)[np.triu_indices(len(embeddings), 1)]) < 0.95
     assert config["input_spec"] == {"size": [32, 32], "layout": "NHWC", "colour": "RGB", "mean": 127.5, "std": 128.0}
     assert config["converted_from"]["sha256"] and config["converted_from"]["format"] == "onnx"
-    model = load_backbone(tmp_path / "out")  # the folder loads like a training run
+    model = load_keras_model(tmp_path / "out")  # the folder loads like a training run
     assert isinstance(model, SFace) and model.width == 0.125
 
 
@@ -126,7 +126,7 @@ def test_the_command_converts_and_fails_in_one_line(tmp_path, faces, capsys):
                  "--faces", folder, "--num-faces", "12", "-o", str(tmp_path / "out")]) == 0
     assert "minimum cosine" in capsys.readouterr().out
     x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
-    assert ops.convert_to_numpy(load_backbone(tmp_path / "out")(x)).shape == (2, 16)
+    assert ops.convert_to_numpy(load_keras_model(tmp_path / "out")(x)).shape == (2, 16)
     assert main(["convert", str(source), "--backbone", "mobilefacenet", "--faces", folder,
                  "-o", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -153,7 +153,7 @@ def test_float16_weights_halve_the_file_and_keep_parity(tmp_path, faces):
     assert float_dtypes("f32") == {"float32"} and float_dtypes("f16") == {"float16"}
     sizes = [(tmp_path / d / "backbone.weights.h5").stat().st_size for d in ("f32", "f16")]
     assert sizes[1] < sizes[0]  # (the real SFace file: 38.9 MB -> 19.6 MB; here HDF5's overhead dominates)
-    assert load_backbone(tmp_path / "f16").weights[0].dtype == "float32"
+    assert load_keras_model(tmp_path / "f16").weights[0].dtype == "float32"
 
 
 REAL = [("face_recognition_sface_2021dec_fp32_ort.onnx", "sface", {}, 128),

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from keras_arcface.cli import main
-from keras_arcface.evaluation import evaluate_pairs, load_embedder
+from keras_arcface.embedding import load_embedder
+from keras_arcface.evaluation import evaluate_pairs
 from tests.conftest import SHARED_DATA
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

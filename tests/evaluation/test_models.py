@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_arcface.backbones import MobileFaceNet
-from keras_arcface.evaluation import load_embedder
+from keras_arcface.embedding import load_embedder
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="saves with the TensorFlow backend")

@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from keras_arcface.evaluation import (PairsFormatError, auc, best_threshold, kfold_accuracy, read_pairs,
-                                      roc_curve, tar_at_far, verification_report)
+from keras_arcface.evaluation import (
+    PairsFormatError,
+    auc,
+    best_threshold,
+    kfold_accuracy,
+    read_pairs,
+    roc_curve,
+    tar_at_far,
+    verification_report,
+)
 
 pytestmark = pytest.mark.backend_neutral
 

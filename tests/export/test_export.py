@@ -1,5 +1,6 @@
 """Export: every format, parity gates, metadata, float32 rebuilds, errors, the runtime."""
 
+import dataclasses
 import json
 import pathlib
 
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 
 from keras_arcface.backbones import MobileFaceNet
-from keras_arcface.export import FORMATS, ParityError, embedding_model, export
+from keras_arcface.embedding import load_keras_model
+from keras_arcface.export import FORMATS, ParityError, export
 from keras_arcface.heads import ArcFaceLayer
 from keras_arcface.runtime import FaceEmbedder
 from keras_arcface.training.model import build_training_model
@@ -39,7 +41,7 @@ def test_every_format_passes_its_gate_and_carries_metadata(tmp_path):
     results = export(model, list(FORMATS), tmp_path / "out", faces, name="mfn")
     assert set(results) == set(FORMATS)
     for fmt, result in results.items():
-        assert result["min_cosine"] >= FORMATS[fmt][1], (fmt, result)
+        assert result["min_cosine"] >= FORMATS[fmt].parity_gate, (fmt, result)
         metadata = json.loads(pathlib.Path(result["path"] + ".json").read_text())
         assert metadata["embedding_size"] == 16 and metadata["input_spec"]["size"] == [32, 32]
         assert metadata["parity"]["min_cosine"] == pytest.approx(result["min_cosine"])
@@ -56,7 +58,7 @@ def test_training_models_and_mixed_policies_export_the_float32_backbone(tmp_path
     backbone = MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3))
     training = build_training_model(backbone, ArcFaceLayer(4, name="head"))
     keras.config.set_dtype_policy("float32")
-    exported = embedding_model(training)
+    exported = load_keras_model(training)
     assert len(exported.inputs) == 1 and exported.output_shape == (None, 16)
     assert all(layer.dtype_policy.compute_dtype == "float32" for layer in exported._flatten_layers())
     x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
@@ -68,7 +70,7 @@ def test_a_failed_export_writes_nothing(tmp_path, monkeypatch):
     and no staging folder is left beside it."""
     faces = _faces(tmp_path)
     model = MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3))
-    monkeypatch.setitem(FORMATS, "onnx", (".onnx", 1.0001))  # an impossible gate
+    monkeypatch.setitem(FORMATS, "onnx", dataclasses.replace(FORMATS["onnx"], parity_gate=1.0001))  # impossible
     with pytest.raises(ParityError, match="under the gate.*nothing was written"):
         export(model, ["tflite_float32", "onnx"], tmp_path / "out", faces)
     assert not (tmp_path / "out").exists()

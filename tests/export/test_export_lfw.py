@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from keras_arcface.data import FaceFolder
-from keras_arcface.evaluation import evaluate_pairs, load_embedder
+from keras_arcface.embedding import load_embedder
+from keras_arcface.evaluation import evaluate_pairs
 from keras_arcface.export import export
 from tests.conftest import SHARED_DATA
 

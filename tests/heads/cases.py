@@ -4,14 +4,25 @@ import math
 
 from keras import ops
 
-from keras_arcface.heads import (AdaFaceLayer, ArcFaceLayer, CombinedMarginLayer, CosFaceLayer,
-                                 CurricularFaceLayer, ElasticArcFaceLayer, ElasticCosFaceLayer, MagFaceLayer,
-                                 NormFaceLayer, PartialFCHead, SoftmaxHead, SphereFaceLayer,
-                                 SubCenterArcFaceLayer)
+from keras_arcface.heads import (
+    AdaFaceLayer,
+    ArcFaceLayer,
+    CombinedMarginLayer,
+    CosFaceLayer,
+    CurricularFaceLayer,
+    ElasticArcFaceLayer,
+    ElasticCosFaceLayer,
+    MagFaceLayer,
+    NormFaceLayer,
+    PartialFCLayer,
+    SoftmaxLayer,
+    SphereFaceLayer,
+    SubCenterArcFaceLayer,
+)
 
 # (id, reference name, class, constructor kwargs, angles where the formula changes piece)
 HEAD_CASES = [
-    ("softmax", "softmax", SoftmaxHead, {}, []),
+    ("softmax", "softmax", SoftmaxLayer, {}, []),
     ("normface", "normface", NormFaceLayer, {"scale": 20.0}, []),
     ("sphereface", "sphereface", SphereFaceLayer, {"margin": 4, "lambda_base": 0.0, "lambda_min": 0.0},
      [math.pi / 4, math.pi / 2, 3 * math.pi / 4]),
@@ -39,7 +50,7 @@ HEAD_CASES = [
     ("elastic_cosface", "cosface", ElasticCosFaceLayer, {"scale": 64.0, "margin": 0.35, "std": 0.05, "seed": 3},
      []),
     # r = 1 is the full head; sampling (r < 1) is tested in test_partial_fc.py
-    ("partial_fc", "arcface", PartialFCHead, {"sample_rate": 1.0, "margin_head": "arcface",
+    ("partial_fc", "arcface", PartialFCLayer, {"sample_rate": 1.0, "margin_head": "arcface",
                                               "margin_params": {"scale": 64.0, "margin": 0.5}}, [math.pi - 0.5]),
 ]
 
@@ -64,7 +75,7 @@ def reference_params(head):
     params = dict(head.get_config())
     if isinstance(head, SphereFaceLayer):
         params["lambda"] = float(head.current_lambda())
-    if isinstance(head, PartialFCHead):
+    if isinstance(head, PartialFCLayer):
         params.update(head.margin_params)
     if isinstance(head, CurricularFaceLayer) and head.built:
         params["t"] = float(ops.convert_to_numpy(head.t))

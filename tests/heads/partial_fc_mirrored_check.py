@@ -16,7 +16,7 @@ tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfigu
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_arcface.heads import PartialFCHead  # noqa: E402
+from keras_arcface.heads import PartialFCLayer  # noqa: E402
 
 keras.utils.set_random_seed(0)
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
@@ -24,7 +24,7 @@ with strategy.scope():
     images = keras.Input((8,))
     labels = keras.Input((), dtype="int32")
     embeddings = keras.layers.Dense(16)(images)
-    head = PartialFCHead(40, 0.25, "arcface", {"scale": 16.0, "margin": 0.3}, seed=5, name="head")
+    head = PartialFCLayer(40, 0.25, "arcface", {"scale": 16.0, "margin": 0.3}, seed=5, name="head")
     model = keras.Model([images, labels], head([embeddings, labels]))
     model.compile(optimizer=keras.optimizers.SGD(0.1),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))

@@ -10,7 +10,7 @@ import jax
 import keras
 import numpy as np
 
-from keras_arcface.heads import PartialFCHead
+from keras_arcface.heads import PartialFCLayer
 from keras_arcface.heads.partial_fc import partial_fc_layout_map
 
 
@@ -21,7 +21,7 @@ def train(distribution=None):
         images = keras.Input((8,))
         labels = keras.Input((), dtype="int32")
         embeddings = keras.layers.Dense(16, name="embedding")(images)
-        head = PartialFCHead(10, 0.5, "arcface", {"scale": 16.0, "margin": 0.3}, num_shards=4, seed=5,
+        head = PartialFCLayer(10, 0.5, "arcface", {"scale": 16.0, "margin": 0.3}, num_shards=4, seed=5,
                              name="head")
         model = keras.Model([images, labels], head([embeddings, labels]))
         model.compile(optimizer=keras.optimizers.SGD(0.1),

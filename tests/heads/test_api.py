@@ -5,8 +5,18 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_arcface.heads import (HEADS, AdaFaceLayer, ArcFaceLayer, CosFaceLayer, CurricularFaceLayer,
-                                 MagFaceLayer, MarginLoss, SoftmaxHead, SphereFaceLayer, get_head)
+from keras_arcface.heads import (
+    HEADS,
+    AdaFaceLayer,
+    ArcFaceLayer,
+    CosFaceLayer,
+    CurricularFaceLayer,
+    MagFaceLayer,
+    MarginLoss,
+    SoftmaxLayer,
+    SphereFaceLayer,
+    get_head,
+)
 from tests.heads.cases import CASE_IDS, HEAD_CASES, RANDOM_IN_TRAINING, reference_params
 from tests.testing import reference_logits, reference_loss
 
@@ -14,7 +24,7 @@ pytestmark = pytest.mark.backend_neutral
 
 DIM, NUM_CLASSES = 6, 5
 # the loss form of a random-margin head draws margins, so it cannot equal a fixed reference
-LOSS_CASES = [case for case in HEAD_CASES if case[2].supports_margin_loss and case[2] not in RANDOM_IN_TRAINING]
+LOSS_CASES = [case for case in HEAD_CASES if case[2].no_loss_form is None and case[2] not in RANDOM_IN_TRAINING]
 
 
 def _data(rng, n=16):
@@ -66,9 +76,15 @@ def test_sequential_with_a_plain_loss_warns_that_no_margin_is_applied(rng):
         model.train_on_batch(x, y)
 
 
-def test_sphereface_has_no_loss_form_and_says_why():
-    with pytest.raises(NotImplementedError, match="needs its labels"):
-        SphereFaceLayer(NUM_CLASSES).margin_loss()
+@pytest.mark.parametrize("name", sorted(name for name, cls in HEADS.items() if cls.no_loss_form is not None))
+def test_heads_without_a_loss_form_say_why_and_how_to_train_them(name):
+    head = get_head(name, NUM_CLASSES)
+    for make_loss in (head.margin_loss, lambda: MarginLoss(head)):
+        with pytest.raises(NotImplementedError) as raised:
+            make_loss()
+        message = str(raised.value)
+        assert type(head).__name__ in message and head.no_loss_form in message
+        assert "head([embeddings, labels])" in message
 
 
 @pytest.mark.parametrize("case", HEAD_CASES, ids=CASE_IDS)
@@ -191,6 +207,6 @@ def test_registry_and_constructor_checks():
     with pytest.raises(ValueError, match="unknown head"):
         get_head("nope", 3)
     with pytest.raises(ValueError, match="num_classes"):
-        SoftmaxHead(0)
+        SoftmaxLayer(0)
     with pytest.raises(ValueError, match=r"margin must be an integer in \[1, inf\), got 1.5"):
         SphereFaceLayer(3, margin=1.5)

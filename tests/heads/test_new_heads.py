@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_arcface.heads import (AdaFaceLayer, ArcFaceLayer, CurricularFaceLayer, ElasticArcFaceLayer,
-                                 ElasticCosFaceLayer, MagFaceLayer, PartialFCHead, SubCenterArcFaceLayer)
+from keras_arcface.heads import (
+    AdaFaceLayer,
+    ArcFaceLayer,
+    CurricularFaceLayer,
+    ElasticArcFaceLayer,
+    ElasticCosFaceLayer,
+    MagFaceLayer,
+    PartialFCLayer,
+    SubCenterArcFaceLayer,
+)
 from tests.testing import finite_difference, reference_loss, value_and_grads
 
 pytestmark = pytest.mark.backend_neutral
@@ -88,7 +96,7 @@ def test_adaface_statistics_and_the_two_ends_of_its_margin(rng):
         emb = (norm * (math.cos(theta) * centre + math.sin(theta) * other))[None].astype("float32")
         logit = _np(head([emb, np.array([0], "int32")]))[0, 0]
         assert logit == pytest.approx(10.0 * want, abs=1e-4)
-    with pytest.raises(NotImplementedError, match="feature norm"):
+    with pytest.raises(NotImplementedError, match="embedding's norm"):
         head.margin_loss()
 
 
@@ -155,7 +163,7 @@ def test_elastic_margins_are_drawn_per_sample_from_a_normal(layer_class, mean):
 
 @pytest.mark.parametrize("layer_class, kwargs", [
     (CurricularFaceLayer, {}), (AdaFaceLayer, {}), (ElasticArcFaceLayer, {}),
-    (PartialFCHead, {"sample_rate": 0.8}),
+    (PartialFCLayer, {"sample_rate": 0.8}),
 ], ids=["curricularface", "adaface", "elastic_arcface", "partial_fc"])
 def test_state_survives_keras_and_weights_round_trips(layer_class, kwargs, rng, tmp_path):
     """t, AdaFace's mu and sigma, and the seed generators' state are saved and restored."""

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_arcface.heads import ArcFaceLayer, PartialFCHead
+from keras_arcface.heads import ArcFaceLayer, PartialFCLayer
 from keras_arcface.heads.partial_fc import UNSAMPLED_LOGIT
 from tests.testing import reference_logits, value_and_grads
 
@@ -22,7 +22,7 @@ ARC = {"scale": 64.0, "margin": 0.5}
 
 
 def _head(classes, rate, dim=6, seed=1, **kwargs):
-    head = PartialFCHead(classes, rate, "arcface", ARC, seed=seed, **kwargs)
+    head = PartialFCLayer(classes, rate, "arcface", ARC, seed=seed, **kwargs)
     head.build((None, dim))
     return head
 
@@ -85,9 +85,9 @@ def test_too_small_a_sample_and_bad_arguments_are_refused(rng):
     with pytest.raises(ValueError, match="raise sample_rate"):
         head([rng.standard_normal((4, 6)).astype("float32"), np.array([0, 1, 2, 3], "int32")], training=True)
     with pytest.raises(ValueError, match="sample_rate"):
-        PartialFCHead(10, 0.0)
+        PartialFCLayer(10, 0.0)
     with pytest.raises(ValueError, match="margin_head must be one of"):
-        PartialFCHead(10, 0.5, "sphereface")
+        PartialFCLayer(10, 0.5, "sphereface")
     with pytest.raises(NotImplementedError):
         head.margin_loss()
 

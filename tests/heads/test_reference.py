@@ -3,13 +3,19 @@
 import math
 
 import keras
-from keras import ops
 import numpy as np
 import pytest
+from keras import ops
 
 from tests.heads.cases import CASE_IDS, HEAD_CASES, angles_to_test, reference_params, set_test_state
-from tests.testing import (embeddings_at_angles, finite_difference, head_loss_fn, reference_logits,
-                           reference_loss, value_and_grads)
+from tests.testing import (
+    embeddings_at_angles,
+    finite_difference,
+    head_loss_fn,
+    reference_logits,
+    reference_loss,
+    value_and_grads,
+)
 
 pytestmark = pytest.mark.backend_neutral
 

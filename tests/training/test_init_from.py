@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_arcface.training import TrainConfig, load_backbone, train
+from keras_arcface.embedding import load_keras_model
+from keras_arcface.training import TrainConfig, train
 from tests.faces import make_face_folder
 
 TINY = {"backbone": "mobilefacenet", "embedding_size": 8, "image_size": 32}
@@ -51,17 +52,17 @@ def pretrained(tmp_path_factory):
 @pytest.mark.backend_neutral
 def test_init_from_a_folder_starts_from_its_weights(tmp_path, pretrained):
     x = np.random.default_rng(0).normal(size=(3, 32, 32, 3)).astype("float32")
-    want = ops.convert_to_numpy(load_backbone(pretrained)(x, training=False))
+    want = ops.convert_to_numpy(load_keras_model(pretrained)(x, training=False))
     probe = FirstStepEmbeddings(x)
     config = _config(tmp_path, "tuned", init_from=str(pretrained), epochs=2)
     train(config, verbose=0, callbacks=[probe])
     np.testing.assert_array_equal(probe.before, want)
-    tuned = ops.convert_to_numpy(load_backbone(tmp_path / "tuned")(x, training=False))
+    tuned = ops.convert_to_numpy(load_keras_model(tmp_path / "tuned")(x, training=False))
     assert not np.allclose(tuned, want)  # it trained from there
     # Run again: the run is complete, its backup restores its own weights; nothing re-loads the
     # pretrained ones over them.
     train(config, verbose=0)
-    np.testing.assert_array_equal(ops.convert_to_numpy(load_backbone(tmp_path / "tuned")(x, training=False)), tuned)
+    np.testing.assert_array_equal(ops.convert_to_numpy(load_keras_model(tmp_path / "tuned")(x, training=False)), tuned)
     assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init_from"] == str(pretrained)
 
 
@@ -69,7 +70,7 @@ def test_init_from_a_folder_starts_from_its_weights(tmp_path, pretrained):
 def test_init_from_a_weights_file_and_frozen_batchnorm(tmp_path, pretrained):
     config = _config(tmp_path, "frozen", init_from=str(pretrained / "backbone.weights.h5"), freeze_batchnorm=True)
     train(config, verbose=0)
-    before, after = load_backbone(pretrained), load_backbone(tmp_path / "frozen")
+    before, after = load_keras_model(pretrained), load_keras_model(tmp_path / "frozen")
     for old, new in zip(before.layers, after.layers):
         if isinstance(old, keras.layers.BatchNormalization):  # statistics and affine parameters unchanged
             for a, b in zip(old.weights, new.weights):
@@ -86,12 +87,12 @@ def test_head_only_epochs_keep_the_backbone_then_train_it(tmp_path, pretrained):
                      freeze_batchnorm=True)
     train(config, verbose=0, callbacks=[probe])
     assert probe.trainable_by_epoch == [False, True]
-    start = ops.convert_to_numpy(load_backbone(pretrained).get_layer("stem_conv").kernel)
+    start = ops.convert_to_numpy(load_keras_model(pretrained).get_layer("stem_conv").kernel)
     np.testing.assert_array_equal(probe.kernels[0], start)  # epoch 1: the backbone did not move
     assert not np.array_equal(probe.kernels[1], start)      # epoch 2: it trains, BatchNorm still frozen
-    bn = load_backbone(tmp_path / "head-first").get_layer("stem_bn")
+    bn = load_keras_model(tmp_path / "head-first").get_layer("stem_bn")
     np.testing.assert_array_equal(ops.convert_to_numpy(bn.moving_mean),
-                                  ops.convert_to_numpy(load_backbone(pretrained).get_layer("stem_bn").moving_mean))
+                                  ops.convert_to_numpy(load_keras_model(pretrained).get_layer("stem_bn").moving_mean))
 
 
 @pytest.mark.backend_neutral
@@ -130,7 +131,7 @@ def test_imprinted_head_starts_at_the_class_means(tmp_path, pretrained, head, pa
                      head_params=params)
     train(config, verbose=0, callbacks=[probe])
     faces = FaceFolder.scan(tmp_path / "faces", image_size=(32, 32))
-    embeddings = ops.convert_to_numpy(load_backbone(pretrained)(InputSpec(size=(32, 32)).prepare(faces.images),
+    embeddings = ops.convert_to_numpy(load_keras_model(pretrained)(InputSpec(size=(32, 32)).prepare(faces.images),
                                                                 training=False)).astype(np.float64)
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
     means = np.stack([embeddings[faces.labels == k].mean(axis=0) for k in range(faces.num_classes)])

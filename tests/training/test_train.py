@@ -14,7 +14,8 @@ import pytest
 from keras import ops
 
 from keras_arcface.cli import main
-from keras_arcface.training import TrainConfig, TrainingDivergedError, load_backbone, load_trained, train
+from keras_arcface.embedding import load_keras_model
+from keras_arcface.training import TrainConfig, TrainingDivergedError, load_trained, train
 from tests.conftest import SHARED_DATA
 from tests.faces import make_face_folder
 
@@ -53,7 +54,7 @@ def test_train_writes_the_model_label_map_and_config(tmp_path):
     alone.mkdir()
     for name in ("config.json", "label_map.json", "backbone.weights.h5"):
         (alone / name).write_bytes((out / name).read_bytes())
-    np.testing.assert_allclose(ops.convert_to_numpy(load_backbone(alone)(x)),
+    np.testing.assert_allclose(ops.convert_to_numpy(load_keras_model(alone)(x)),
                                ops.convert_to_numpy(backbone(x)), atol=1e-6)
 
 

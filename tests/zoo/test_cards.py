@@ -23,11 +23,38 @@ def test_there_is_exactly_one_default_card():
 def test_card_matches_the_files_it_names(name):
     card = CARDS[name]
     folder = ROOT / "saved_models" / name
-    for fmt, artifact in card.artifacts.items():
+    for fmt, artifact in [*card.artifacts.items(), ("config", card.config)]:
         path = folder / artifact.file
         assert path.is_file(), f"{name}: {fmt} artifact {path} is missing"
         assert path.stat().st_size == artifact.size, f"{name}: {path} size differs from the card"
         assert hashlib.sha256(path.read_bytes()).hexdigest() == artifact.sha256, f"{name}: {path} sha256"
+
+
+@pytest.mark.parametrize("name", sorted(CARDS))
+def test_the_hashed_config_says_what_the_card_says(name):
+    """The Keras route rebuilds a zoo model from its config.json, as it does a run's folder: the card's
+    architecture fields must be the same facts, not a second description."""
+    card = CARDS[name]
+    config = json.loads((SAVED / name / card.config.file).read_text())
+    assert (config["backbone"], config.get("backbone_params") or {}, config["embedding_size"]) == (
+        card.backbone, card.backbone_params, card.embedding_size)
+    assert [config.get("image_size", 112)] * 2 == list(card.input_spec["size"])
+    if "input_spec" in config:
+        assert config["input_spec"] == card.input_spec
+
+
+@pytest.mark.parametrize("name", sorted(CARDS))
+def test_from_run_rebuilds_every_shipped_card_from_its_folder(name):
+    """What a folder records (config, label map, history, files) is what its card says; only what was
+    measured or stated by a person (summary, metrics, seconds, hardware, recipe, origin) is passed in."""
+    card = CARDS[name]
+    built = ModelCard.from_run(SAVED / name, name=name, summary=card.summary, default=card.default,
+                               artifacts={fmt: SAVED / name / a.file for fmt, a in card.artifacts.items()},
+                               metrics=card.metrics, seconds=card.training["seconds"],
+                               hardware=card.training["hardware"], recipe=card.training["recipe"],
+                               origin=card.origin, weights_licence=card.licence.get("weights"),
+                               commercial_use=card.commercial_use)
+    assert built.to_dict() == card.to_dict()
 
 
 @pytest.mark.parametrize("name", sorted(CARDS))

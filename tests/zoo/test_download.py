@@ -10,8 +10,16 @@ import time
 
 import pytest
 
-from keras_arcface.zoo import (Artifact, ZooDownloadError, ZooOfflineError, cache_root, default_model, fetch_artifact,
-                               mirror_list, model_card)
+from keras_arcface.zoo import (
+    Artifact,
+    ZooDownloadError,
+    ZooOfflineError,
+    cache_root,
+    default_model,
+    fetch_artifact,
+    mirror_list,
+    model_card,
+)
 from tests.zoo.http_mirror import HttpMirror
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from keras_arcface.cli import main
-from keras_arcface.runtime import FaceEmbedder
-from keras_arcface.embedding import KerasEmbedder
+from keras_arcface.runtime import FaceEmbedder, KerasEmbedder
 from keras_arcface.zoo import CardError, default_model, download, list_models, load_backbone, load_model, model_card
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
