@@ -75,21 +75,57 @@ def _zoo(args):
 
 
 def _config_from_args(args):
-    from keras_arcface.data import read_identity_names
+    """The :class:`TrainConfig` of the train / lr-find flags (generated from its fields)."""
+    import dataclasses
+    import importlib
+
     from keras_arcface.training import TrainConfig
 
-    return TrainConfig(
-        data_dirs=args.data, output_dir=args.output, backbone=args.backbone,
-        embedding_size=args.embedding_size, head=args.head, head_params=_json_object("--head-params", args.head_params),
-        optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, epochs=args.epochs,
-        batch_size=args.batch_size, precision=args.precision, jit_compile=args.jit_compile,
-        devices=args.devices, seed=args.seed, flip=not args.no_flip, augment=args.augment,
-        tensorboard=args.tensorboard, image_size=args.image_size,
-        exclude_identities=read_identity_names(args.exclude), max_steps_per_epoch=args.max_steps_per_epoch,
-        teacher=args.teacher or "", distill_weight=args.distill_weight, init_from=args.init_from or "",
-        freeze_batchnorm=args.freeze_batchnorm, head_only_epochs=args.head_only_epochs, init_head=args.init_head,
-        backbone_params=_json_object("--backbone-params", args.backbone_params))
+    values = {}
+    for field in dataclasses.fields(TrainConfig):
+        if field.metadata.get("flag") is False or getattr(args, field.name, None) is None:
+            continue
+        value = getattr(args, field.name)
+        if field.metadata.get("read"):
+            module, _, function = field.metadata["read"].partition(":")
+            value = getattr(importlib.import_module(module), function)(value)
+        elif field.type is dict:
+            value = _json_object(_flag_of(field), value)
+        values[field.name] = value
+    return TrainConfig(**values)
+
+
+def _flag_of(field):
+    return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+
+
+def add_config_arguments(command, config_class):
+    """One flag per field of ``config_class`` (a dataclass built with ``training.config._option``): the
+    field's type, help and choices; its default shown but not restated (an unset flag leaves the field at
+    the dataclass's default).  A True boolean gets ``--no-NAME``."""
+    import dataclasses
+
+    for field in dataclasses.fields(config_class):
+        flag, meta = _flag_of(field), field.metadata
+        if meta.get("flag") is False:
+            continue
+        required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        default = None if required or field.default is dataclasses.MISSING else field.default
+        options = {"dest": field.name, "default": None, "help": meta.get("help", "")}
+        if field.type is bool:
+            flag = flag if not default else "--no-" + flag[2:]
+            command.add_argument(flag, action="store_false" if default else "store_true", **options)
+            continue
+        if default not in (None, "", [], {}):
+            options["help"] += f" (default: {default})"
+        if meta.get("choices"):
+            module, _, name = meta["choices"].partition(":")
+            options.update(choices=_RegistryNames(module, name), metavar="NAME")
+        if field.type is list and not meta.get("read"):
+            options["nargs"] = "+"
+        elif field.type in (int, float):
+            options["type"] = field.type
+        command.add_argument(flag, required=required, **options)
 
 
 def _train(args):
@@ -116,7 +152,7 @@ def _lr_find(args):
 
     config = _config_from_args(args)
     result = lr_range_test(config, min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps, verbose="auto")
-    output = pathlib.Path(args.output)
+    output = pathlib.Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     (output / "lr_range.json").write_text(json.dumps(result.to_dict(), indent=1))
     plotted = plot_range_test(result, output / "lr_range.png")
@@ -277,48 +313,16 @@ def _identify(args):
 def _embed(args):
     import numpy as np
 
-    from keras_arcface.data.images import IMAGE_EXTENSIONS, BadImageError, read_image
-    from keras_arcface.errors import InputError
     from keras_arcface.files import atomic_path, write_text_atomically
+    from keras_arcface.verification import embed_folder
 
-    directory = pathlib.Path(args.directory)
-    if not directory.is_dir():
-        raise InputError(f"folder {directory} not found: pass a folder of images")
-    paths = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not paths:
-        raise InputError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {directory}")
-    embedder = _load_embedder(args)
     aligner = None
     if args.align:
         from keras_arcface.alignment import FaceAligner
 
         aligner = FaceAligner(args.detector, choose=args.choose)
-    faces, kept, skipped, wrong_size = [], [], [], 0
-    for path in paths:
-        try:
-            image = read_image(path)
-            if aligner is not None:
-                image = aligner.align(image)
-            elif image.shape[:2] != tuple(embedder.spec.size):
-                wrong_size += 1
-                raise BadImageError(f"size {image.shape[1]}x{image.shape[0]}, not an aligned "
-                                    f"{embedder.spec.size[1]}x{embedder.spec.size[0]} crop")
-        except (BadImageError, InputError) as error:
-            reason = str(error)
-            skipped.append(reason if str(path) in reason else f"{path}: {reason}")
-            continue
-        faces.append(image)
-        kept.append(str(path))
-    if not faces:
-        size = f"{embedder.spec.size[1]}x{embedder.spec.size[0]}"
-        if wrong_size == len(paths):
-            hint = "these look like photos, not aligned crops: add --align to detect and align the faces"
-        elif args.align:
-            hint = "use photos that show one clear, frontal face each"
-        else:
-            hint = f"pass readable aligned {size} crops, or photos with --align"
-        raise InputError(f"no usable image among {len(paths)} under {directory} (first: {skipped[0]}); {hint}")
-    embeddings = embedder.embed(np.stack(faces))
+    result = embed_folder(args.directory, _load_embedder(args), aligner)
+    embeddings, kept, skipped = result.embeddings, result.files, result.skipped
     output = pathlib.Path(args.output)
     output = output if output.suffix == ".npy" else pathlib.Path(f"{output}.npy")  # as np.save names it
     with atomic_path(output) as temporary, open(temporary, "wb") as handle:
@@ -470,63 +474,27 @@ def build_parser():
     zoo.set_defaults(func=_zoo)
 
     def training_arguments(command):
-        command.add_argument("--data", nargs="+", required=True, help="face folders <root>/<identity>/<image>")
-        command.add_argument("--output", required=True, help="output directory (re-run to resume)")
-        command.add_argument("--backbone", default="mobilefacenet", choices=BACKBONE_NAMES, metavar="NAME",
-                             help="backbone network: %(choices)s")
-        command.add_argument("--embedding-size", type=int, default=128, help="embedding dimension")
-        command.add_argument("--head", default="arcface", choices=HEAD_NAMES, metavar="NAME",
-                             help="margin head: %(choices)s")
-        command.add_argument("--head-params", default="{}", help='JSON, e.g. \'{"margin": 0.4}\'')
-        command.add_argument("--optimizer", choices=_RegistryNames("keras_arcface.training.config", "OPTIMIZERS"),
-                             default="sgd", metavar="NAME", help="optimizer: %(choices)s")
-        command.add_argument("--lr", type=float, default=0.1, help="peak learning rate (after warm-up), cosine decay")
-        command.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-        command.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay")
-        command.add_argument("--warmup-epochs", type=float, default=1.0, help="linear learning-rate warm-up from 0")
-        command.add_argument("--epochs", type=int, default=20, help="training epochs")
-        command.add_argument("--batch-size", type=int, default=128, help="global batch size (over all devices)")
-        command.add_argument("--precision", choices=_RegistryNames("keras_arcface.training.config", "PRECISIONS"),
-                             default="float32", metavar="POLICY",
-                             help="Keras dtype policy, %(choices)s (heads compute in float32 under any)")
-        command.add_argument("--jit-compile", action="store_true", help="XLA-compile the training step")
-        command.add_argument("--devices", type=int, default=1, help="replicas (MirroredStrategy / DataParallel)")
-        command.add_argument("--seed", type=int, default=0, help="seed of the weights, shuffling and augmentation")
-        command.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
-        command.add_argument("--augment", default="none", choices=AUGMENTATION_NAMES, metavar="NAME",
-                             help="random shift/scale/rotation and lighting jitter: %(choices)s")
-        command.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to <output>/tensorboard")
-        command.add_argument("--image-size", type=int, default=112, help="side of the aligned square crops, px")
-        command.add_argument("--exclude", help="file of identity names to leave out (txt, or CSV first column)")
-        command.add_argument("--max-steps-per-epoch", type=int, default=0, help="cap on steps per epoch (0: no cap)")
-        command.add_argument("--teacher", help="distil from this .onnx / .tflite embedding model (its licence must allow it)")
-        command.add_argument("--distill-weight", type=float, default=1.0, help="weight of the 1 - cos(student, teacher) term")
-        command.add_argument("--backbone-params", default="{}", help='JSON, e.g. \'{"width": 0.5}\'')
-        command.add_argument("--init-from", help="start the backbone from a zoo name, a .weights.h5 file, or a run / "
-                                                 "converted-model folder (the head is new)")
-        command.add_argument("--freeze-batchnorm", action="store_true",
-                             help="keep the backbone's BatchNorm statistics and scale/offset fixed")
-        command.add_argument("--head-only-epochs", type=int, default=0,
-                             help="train only the head for this many epochs first")
-        command.add_argument("--init-head", choices=["random", "imprint"], default="random",
-                             help="imprint: start each class centre at the --init-from backbone's mean embedding "
-                                  "of that class (weight imprinting)")
+        from keras_arcface.training.config import TrainConfig
 
-    train = commands.add_parser("train", help="train a backbone with a margin head on face folders",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        add_config_arguments(command, TrainConfig)
+
+    train = commands.add_parser("train", help="train a backbone with a margin head on face folders")
     training_arguments(train)
     train.set_defaults(func=_train)
 
     lr_find = commands.add_parser("lr-find", help="learning-rate range test: the train flags, a geometric "
-                                  "lr ramp, the loss per step", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                  "lr ramp, the loss per step")
     training_arguments(lr_find)
-    lr_find.add_argument("--min-lr", type=float, default=1e-4, help="first learning rate of the ramp")
-    lr_find.add_argument("--max-lr", type=float, default=3.0, help="last learning rate of the ramp")
-    lr_find.add_argument("--steps", type=int, default=100, help="steps of the ramp (stops early on divergence)")
+    # (tests/test_cli.py checks these defaults against lr_range_test's)
+    lr_find.add_argument("--min-lr", type=float, default=1e-4, help="first learning rate of the ramp (default: 1e-4)")
+    lr_find.add_argument("--max-lr", type=float, default=3.0, help="last learning rate of the ramp (default: 3.0)")
+    lr_find.add_argument("--steps", type=int, default=100,
+                         help="steps of the ramp, stops early on divergence (default: 100)")
     lr_find.set_defaults(func=_lr_find)
 
     def model_arguments(command):
-        command.add_argument("--model", help="a zoo name (e.g. sface, or sface:onnx for one artifact), a .onnx / .tflite / "
+        command.add_argument("--model", help="a zoo name (e.g. sface, or sface:onnx for one artifact), a .onnx / "
+                                             ".tflite / "
                                              ".keras file, or a training output directory (default: the zoo's "
                                              "default model, bundled with the package)")
         command.add_argument("--input-spec", help='JSON InputSpec, e.g. \'{"layout": "NCHW", "mean": 0, "std": 1}\'')

@@ -203,7 +203,8 @@ class FaceIndex:
                            threshold=meta.get("threshold"), threshold_source=meta.get("threshold_source", ""),
                            backend=backend)
         except FileNotFoundError:
-            raise InputError(f"gallery {path} not found: build one with `keras-arcface index FOLDER -o {path}`") from None
+            raise InputError(f"gallery {path} not found: build one with `keras-arcface index FOLDER -o {path}`"
+                             ) from None
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
             raise InputError(f"{path} is not a gallery written by `keras-arcface index` "
                              f"({type(error).__name__}: {' '.join(str(error).split())[:120]})") from None

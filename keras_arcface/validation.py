@@ -63,7 +63,8 @@ def check_parameters(owner, **values):
     """Raise ``ValueError`` for the first value outside its declared range; return the values in order.
 
     ``owner`` is the class (an instance of it, or a registry's ``functools.partial`` of it) whose
-    ``PARAMETER_RANGES`` apply; it names the class in the message.  Integers come back as ``int``, other numbers as ``float``; ``None``
+    ``PARAMETER_RANGES`` apply; it names the class in the message.  Integers come back as ``int``, other
+    numbers as ``float``; ``None``
     stays ``None`` where the range allows it.
     """
     cls = unwrap(owner) if isinstance(owner, (type, functools.partial)) else type(owner)

@@ -129,3 +129,53 @@ class FaceVerifier:
 
         return VerificationResult(similarity, self.threshold, self.threshold_source, same, faces,
                                   model_reference(self.embedder))
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbeddedFolder:
+    """The embeddings of a folder's images: ``embeddings`` (N, d) of ``files`` (N paths), and ``skipped``
+    (one "path: reason" line per image that could not be used)."""
+
+    embeddings: np.ndarray
+    files: list
+    skipped: list
+
+
+def embed_folder(directory, embedder, aligner=None):
+    """Embed every image under ``directory`` (recursively) with ``embedder``: aligned crops of the
+    embedder's input size as they are, or, with ``aligner`` (a :class:`~keras_arcface.alignment.FaceAligner`),
+    photos whose face it detects and aligns.  Unusable images are skipped with their reason; none usable
+    is an :class:`InputError` with a hint (e.g. photos given without an aligner)."""
+    from keras_arcface.data.images import IMAGE_EXTENSIONS, BadImageError, read_image
+
+    directory = pathlib.Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"folder {directory} not found: pass a folder of images")
+    paths = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not paths:
+        raise InputError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {directory}")
+    size = tuple(embedder.spec.size)
+    faces, kept, skipped, wrong_size = [], [], [], 0
+    for path in paths:
+        try:
+            image = read_image(path)
+            if aligner is not None:
+                image = aligner.align(image)
+            elif image.shape[:2] != size:
+                wrong_size += 1
+                raise BadImageError(f"size {image.shape[1]}x{image.shape[0]}, not an aligned {size[1]}x{size[0]} crop")
+        except InputError as error:  # BadImageError and NoFaceError are InputErrors
+            reason = str(error)
+            skipped.append(reason if str(path) in reason else f"{path}: {reason}")
+            continue
+        faces.append(image)
+        kept.append(str(path))
+    if not faces:
+        if wrong_size == len(paths):
+            hint = "these look like photos, not aligned crops: add --align to detect and align the faces"
+        elif aligner is not None:
+            hint = "use photos that show one clear, frontal face each"
+        else:
+            hint = f"pass readable aligned {size[1]}x{size[0]} crops, or photos with --align"
+        raise InputError(f"no usable image among {len(paths)} under {directory} (first: {skipped[0]}); {hint}")
+    return EmbeddedFolder(embedder.embed(np.stack(faces)), kept, skipped)

@@ -36,6 +36,10 @@ FORMATS = ("tflite_float32", "tflite_dynamic_int8", "onnx")
 OPTIONAL_FORMATS = ("tflite_int8",)
 
 
+def _rounded(value, digits=5):
+    return None if value is None else round(value, digits)
+
+
 def lfw_metrics(paths, shared, parity_of):
     """LFW 10-fold for every artifact and lfw-dev (View 1) for the Keras model, as card metrics."""
     from keras_arcface.embedding import load_embedder
@@ -50,8 +54,8 @@ def lfw_metrics(paths, shared, parity_of):
                                             "no flip test",
             "artifact": fmt, "accuracy_mean": round(report["accuracy_mean"], 5),
             "accuracy_std": round(report["accuracy_std"], 5),
-            "tar_at_far_1e-2": None if report["tar_at_far"]["0.01"] is None else round(report["tar_at_far"]["0.01"], 5),
-            "tar_at_far_1e-3": None if report["tar_at_far"]["0.001"] is None else round(report["tar_at_far"]["0.001"], 5),
+            "tar_at_far_1e-2": _rounded(report["tar_at_far"]["0.01"]),
+            "tar_at_far_1e-3": _rounded(report["tar_at_far"]["0.001"]),
             "auc": round(report["auc"], 5),
             "best_threshold": round(report["best_threshold"], 4),
             "parity_min_cosine": parity_of(fmt),

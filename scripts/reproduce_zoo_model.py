@@ -5,7 +5,8 @@
 
 Reads ``saved_models/<name>/config.json`` (the exact TrainConfig of the run: seed, schedule,
 head, augmentation, data folders, excluded identities, distillation teacher), points its data
-folders and teacher at ``--shared``, trains into ``--output`` (resumable), evaluates the float32 Keras model on all 6000 LFW pairs and prints it
+folders and teacher at ``--shared``, trains into ``--output`` (resumable), evaluates the float32 Keras model
+on all 6000 LFW pairs and prints it
 beside the card's figure and training time.  Same seed, same data and same software give the
 same schedule; bit-identical weights are not promised across machines (thread scheduling and
 oneDNN change float summation order).
@@ -99,7 +100,8 @@ def reconvert(card, shared, output, smoke):
     if sha256_of(source) != card.origin["sha256"]:
         raise ValueError(f"{source} is not the file {card.name} was converted from (sha256 differs from the card)")
     recorded = json.loads((ROOT / "saved_models" / card.name / card.training["config"]).read_text())
-    faces = sample_faces(shared / "data" / "lfw" / "aligned", 16 if smoke else 400, image_size=tuple(card.input_spec["size"]))
+    faces = sample_faces(shared / "data" / "lfw" / "aligned", 16 if smoke else 400,
+                         image_size=tuple(card.input_spec["size"]))
     start = time.perf_counter()
     config = convert(source, recorded["backbone"], output, faces, backbone_params=recorded["backbone_params"],
                      embedding_size=recorded["embedding_size"])

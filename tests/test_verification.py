@@ -190,8 +190,9 @@ def test_a_keras_model_verifies_without_tensorflow_start_up_lines(photos):
 
     root = pathlib.Path(__file__).resolve().parents[1]
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
-    done = subprocess.run([sys.executable, "-m", "keras_arcface.cli", "verify", photos["hopper"], photos["hopper_again"],
-                           "--model", "sface:keras"], capture_output=True, text=True, timeout=300,
+    done = subprocess.run([sys.executable, "-m", "keras_arcface.cli", "verify", photos["hopper"],
+                           photos["hopper_again"], "--model", "sface:keras"], capture_output=True, text=True,
+                          timeout=300,
                           env={**env, "PYTHONPATH": str(root)})
     assert done.returncode == 0 and "verdict    same person" in done.stdout, done.stderr[-2000:]
     assert done.stderr.strip() == "", done.stderr[-2000:]  # no oneDNN / CUDA / cuInit lines

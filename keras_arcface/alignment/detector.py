@@ -34,7 +34,7 @@ class FaceAligner:
 
     ``model_path`` defaults to ``$KERAS_ARCFACE_DETECTOR``, else the bundled YuNet file.
     ``choose="largest"`` (default) keeps the largest box; ``"center"`` the box whose centre is
-    nearest the image centre (the LFW convention of ../shared/data).  ``min_score`` drops weak
+    nearest the image centre (the convention of LFW's aligned crops).  ``min_score`` drops weak
     detections.  Input images are RGB uint8; grey and RGBA are converted.
     """
 

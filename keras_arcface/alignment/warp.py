@@ -1,4 +1,5 @@
-"""Similarity warp of a face onto the ArcFace template (the recipe of ../shared/data)."""
+"""Similarity warp of a face onto the ArcFace template (InsightFace's alignment recipe: a least-squares
+similarity transform of the five landmarks)."""
 
 import numpy as np
 

@@ -70,5 +70,6 @@ def backbone_with_weights(config, weights_path, precision="float32"):
     return backbone
 
 
-__all__ = ["BACKBONES", *sorted(BACKBONE_CLASSES), "backbone_from_config", "backbone_parameters", "backbone_with_weights",
+__all__ = ["BACKBONES", *sorted(BACKBONE_CLASSES), "backbone_from_config", "backbone_parameters",
+           "backbone_with_weights",
            "check_backbone_parameters", "count_macs", "get_backbone"]

@@ -16,7 +16,8 @@ from keras_arcface.data.images import (
     read_image,
 )
 
-__all__ = ["AUGMENTATIONS", "BadImageError", "FaceAugmentation", "FaceBatches", "FaceFolder", "IMAGE_SIZE", "PIXEL_MEAN", "PIXEL_STD",
+__all__ = ["AUGMENTATIONS", "BadImageError", "FaceAugmentation", "FaceBatches", "FaceFolder", "IMAGE_SIZE",
+           "PIXEL_MEAN", "PIXEL_STD",
            "decode_image", "preprocess", "read_identity_names", "read_image", "sample_faces"]
 
 

@@ -22,25 +22,6 @@ from keras_arcface.files import write_text_atomically
 from keras_arcface.runtime import l2_normalize
 
 
-class Progress:
-    """A one-line progress bar on a terminal (stderr), silent otherwise."""
-
-    def __init__(self, total, label, stream=sys.stderr):
-        self.total, self.label, self.stream = total, label, stream
-        self.enabled = hasattr(stream, "isatty") and stream.isatty()
-        self.start = time.perf_counter()
-
-    def update(self, done):
-        if self.enabled:
-            rate = done / max(time.perf_counter() - self.start, 1e-9)
-            self.stream.write(f"\r{self.label}: {done}/{self.total} ({rate:.0f}/s)")
-            self.stream.flush()
-
-    def close(self):
-        if self.enabled:
-            self.stream.write("\n")
-
-
 def load_faces(paths, size):
     """Aligned crops, uint8 RGB; raises naming the file for unreadable or wrong-size images."""
     faces = []
@@ -58,7 +39,10 @@ def embed_files(embedder, paths, flip=False, batch_size=64, label="embedding"):
     the image plus that of its mirror image, normalised again."""
     paths = list(paths)
     size = tuple(embedder.spec.size)
-    progress = Progress(len(paths), label)
+    from tqdm import tqdm
+
+    on_terminal = getattr(sys.stderr, "isatty", lambda: False)()
+    progress = tqdm(total=len(paths), desc=label, unit="face", file=sys.stderr, disable=not on_terminal)
     chunks = []
     start = time.perf_counter()
     for begin in range(0, len(paths), batch_size):
@@ -67,7 +51,7 @@ def embed_files(embedder, paths, flip=False, batch_size=64, label="embedding"):
         if flip:
             embedding = l2_normalize(embedding + embedder.embed(faces[:, :, ::-1]))
         chunks.append(embedding)
-        progress.update(min(begin + batch_size, len(paths)))
+        progress.update(len(faces))
     progress.close()
     seconds = time.perf_counter() - start
     return np.concatenate(chunks), seconds

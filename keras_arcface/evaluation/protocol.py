@@ -2,7 +2,7 @@
 
 Scores are similarities (higher = same person); a pair is predicted "same" when its score
 is above the threshold.  Candidate thresholds are the midpoints between consecutive distinct
-scores (and one below / above all), as in ../shared/models/README.md.
+scores (and one below / above all).
 """
 
 import numpy as np

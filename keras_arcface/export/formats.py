@@ -72,7 +72,8 @@ def write_tflite(model, path, quantization, representative_images=None, spec=Non
             if ops or "flex" in text.lower() or "select tf" in text.lower():
                 raise ExportError(f"this model needs TensorFlow ops that TFLite has no builtin for: "
                                   f"{', '.join(ops) or 'see below'}. They would need the Flex (Select TF ops) "
-                                  f"delegate, which phones do not ship; replace them. Converter: {text[:400]}") from None
+                                  f"delegate, which phones do not ship; replace them. Converter: {text[:400]}"
+                                  ) from None
             raise ExportError(f"TFLite conversion failed: {text[:800]}") from None
     pathlib.Path(path).write_bytes(flatbuffer)
     return path

@@ -127,7 +127,8 @@ def l2_normalize(x):
 class FaceEmbedder:
     """Embeddings of aligned uint8 RGB faces from a .onnx (onnxruntime) or .tflite (LiteRT) file.
 
-    ``embed(faces)`` returns L2-normalised float32 (N, d); ``threshold`` the calibrated same-person threshold from the sidecar metadata, if any
+    ``embed(faces)`` returns L2-normalised float32 (N, d); ``threshold`` the calibrated same-person
+    threshold from the sidecar metadata, if any
     (a zoo model gets its card's, with ``far_thresholds``: see :mod:`keras_arcface.embedding`).
     Fixed-batch models (e.g. a TFLite file exported with batch 2) are fed in padded chunks.
     """

@@ -14,6 +14,18 @@ OPTIMIZERS = ("sgd", "adamw")
 HEAD_INITS = ("random", "imprint")
 
 
+def _option(default=dataclasses.MISSING, help="", flag=None, choices=None, read=None):
+    """A field of :class:`TrainConfig` with what its command-line flag needs (the CLI generates the
+    train and lr-find flags from these fields): ``help``; ``flag`` where it differs from the field name;
+    ``choices``, a registry or tuple as ``"module:NAME"`` (imported only when the flag is used); ``read``,
+    a ``"module:function"`` that turns the flag's value (a file) into the field's.  A callable default
+    is a factory (``dict``, ``list``); no default makes the flag required."""
+    metadata = {"help": help, "flag": flag, "choices": choices, "read": read}
+    if callable(default):
+        return dataclasses.field(default_factory=default, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Everything one training run needs; ``keras-arcface train`` maps its flags onto it.
@@ -30,39 +42,46 @@ class TrainConfig:
     ``init_head="imprint"`` starts the head's class centres at the pretrained backbone's class means.
     """
 
-    data_dirs: list
-    output_dir: str
-    backbone: str = "mobilefacenet"
-    backbone_params: dict = dataclasses.field(default_factory=dict)
-    embedding_size: int = 128
-    head: str = "arcface"
-    head_params: dict = dataclasses.field(default_factory=dict)
-    optimizer: str = "sgd"
-    learning_rate: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    warmup_epochs: float = 1.0
-    final_lr_fraction: float = 0.0
-    epochs: int = 20
-    batch_size: int = 128
-    precision: str = "float32"
-    jit_compile: bool = False
-    devices: int = 1
-    seed: int = 0
-    flip: bool = True
-    augment: str = "none"
-    tensorboard: bool = False
-    image_size: int = DEFAULT_SPEC.size[0]
-    exclude_identities: list = dataclasses.field(default_factory=list)
-    max_steps_per_epoch: int = 0
-    keep_checkpoints: int = 3
-    teacher: str = ""
-    distill_weight: float = 1.0
-    teacher_embedding_size: int = 0
-    init_from: str = ""
-    freeze_batchnorm: bool = False
-    head_only_epochs: int = 0
-    init_head: str = "random"
+    data_dirs: list = _option(help="face folders <root>/<identity>/<image>", flag="--data")
+    output_dir: str = _option(help="output directory (re-run to resume)", flag="--output")
+    backbone: str = _option("mobilefacenet", "backbone network: %(choices)s",
+                            choices="keras_arcface.backbones:BACKBONES")
+    backbone_params: dict = _option(dict, 'the backbone\'s parameters, JSON, e.g. \'{"width": 0.5}\'')
+    embedding_size: int = _option(128, "embedding dimension")
+    head: str = _option("arcface", "margin head: %(choices)s", choices="keras_arcface.heads:HEADS")
+    head_params: dict = _option(dict, 'the head\'s parameters, JSON, e.g. \'{"margin": 0.4}\'')
+    optimizer: str = _option("sgd", "optimizer: %(choices)s", choices=f"{__name__}:OPTIMIZERS")
+    learning_rate: float = _option(0.1, "peak learning rate (after warm-up), cosine decay", flag="--lr")
+    momentum: float = _option(0.9, "SGD momentum")
+    weight_decay: float = _option(5e-4, "weight decay")
+    warmup_epochs: float = _option(1.0, "linear learning-rate warm-up from 0, in epochs")
+    final_lr_fraction: float = _option(0.0, "the learning rate at the end, as a fraction of the peak")
+    epochs: int = _option(20, "training epochs")
+    batch_size: int = _option(128, "global batch size (over all devices)")
+    precision: str = _option("float32", "Keras dtype policy, %(choices)s (heads compute in float32 under any)",
+                             choices=f"{__name__}:PRECISIONS")
+    jit_compile: bool = _option(False, "XLA-compile the training step")
+    devices: int = _option(1, "replicas (MirroredStrategy / DataParallel)")
+    seed: int = _option(0, "seed of the weights, shuffling and augmentation")
+    flip: bool = _option(True, "random horizontal flips (--no-flip: none)")
+    augment: str = _option("none", "random shift/scale/rotation and lighting jitter: %(choices)s",
+                           choices="keras_arcface.data.augment:AUGMENTATIONS")
+    tensorboard: bool = _option(False, "write TensorBoard logs to <output>/tensorboard")
+    image_size: int = _option(DEFAULT_SPEC.size[0], "side of the aligned square crops, px")
+    exclude_identities: list = _option(list, "file of identity names to leave out (txt, or CSV first column)",
+                                       flag="--exclude", read="keras_arcface.data:read_identity_names")
+    max_steps_per_epoch: int = _option(0, "cap on steps per epoch (0: no cap)")
+    keep_checkpoints: int = _option(3, "epoch checkpoints kept (the newest)")
+    teacher: str = _option("", "distil from this .onnx / .tflite embedding model (its licence must allow it)")
+    distill_weight: float = _option(1.0, "weight of the 1 - cos(student, teacher) term")
+    teacher_embedding_size: int = _option(0, "recorded by train: the teacher's embedding size", flag=False)
+    init_from: str = _option("", "start the backbone from a zoo name, a .weights.h5 file, or a run / converted-model "
+                                 "folder (the head is new)")
+    freeze_batchnorm: bool = _option(False, "keep the backbone's BatchNorm statistics and scale/offset fixed")
+    head_only_epochs: int = _option(0, "train only the head for this many epochs first")
+    init_head: str = _option("random", "imprint: start each class centre at the --init-from backbone's mean "
+                                       "embedding of that class (weight imprinting); %(choices)s",
+                             choices=f"{__name__}:HEAD_INITS")
 
     PARAMETER_RANGES = {
         "embedding_size": POSITIVE_INTEGER, "learning_rate": POSITIVE, "momentum": Interval(0.0, 1.0, high_open=True),

@@ -5,11 +5,10 @@ training image and on its mirror image; its L2-normalised embeddings become a th
 and :class:`EmbeddingDistillation` adds ``weight * mean(1 - cos(P s, t))`` to the loss, where s
 is the student embedding, t the teacher's and P a learned bias-free linear map from the
 student's size to the teacher's (the identity when the sizes match).  Licences: the teacher's
-weights must allow it (SFace in ../shared/models is Apache-2.0); say so in the model card.
+weights must allow it (SFace, for one, is Apache-2.0); say so in the model card.
 """
 
 import hashlib
-import json
 import pathlib
 
 import keras
@@ -97,8 +96,3 @@ def teacher_targets(teacher, folder, cache=None, batch_size=64):
         np.savez(cache, plain=plain, mirrored=mirrored, key=key)
     return plain, mirrored
 
-
-def teacher_summary(teacher):
-    """What the training config records about a teacher."""
-    path = pathlib.Path(teacher)
-    return json.dumps({"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})

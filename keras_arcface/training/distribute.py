@@ -49,11 +49,3 @@ def distribution_scope(devices):
         return contextlib.nullcontext()
     raise InputError(f"multi-device training is not supported on backend {backend}")
 
-
-def current_replicas():
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.distribute.get_strategy().num_replicas_in_sync
-    distribution = keras.distribution.distribution()
-    return 1 if distribution is None else len(distribution.device_mesh.devices.reshape(-1))

@@ -68,15 +68,14 @@ class MarginTrainingModel(keras.Model):
         if keras.backend.backend() != "tensorflow":
             return super().train_step(*args)
         import tensorflow as tf
-        from keras.src.losses import loss as loss_module
-        from keras.src.trainers.data_adapters import data_adapter_utils
 
-        x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(args[0])
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(args[0])
         step = self._xla_forward_backward_for_this_replica() if self.per_replica_xla else self._forward_backward
         loss, y_pred, gradients = step(x, y, sample_weight)
         batch = tf.shape(tf.nest.flatten(x)[0])[0]
-        self._loss_tracker.update_state(loss_module.unscale_loss_for_distribution(loss),
-                                        sample_weight=batch)
+        # The step's loss is scaled by 1 / replicas for the gradient sum; the tracker wants it back.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        self._loss_tracker.update_state(loss * tf.cast(replicas, loss.dtype), sample_weight=batch)
         self.optimizer.apply(self._agree_on_overflow(gradients), self.trainable_weights)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 

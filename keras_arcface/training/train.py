@@ -101,7 +101,8 @@ def train(config, faces=None, verbose="auto", callbacks=()):
 
     Output directory: ``config.json``, ``label_map.json``, ``backup/`` (resume state, written
     every epoch), ``checkpoints/epoch-NNN.weights.h5``, and at the end ``backbone.weights.h5``
-    (the embedding model), ``training_model.weights.h5`` (backbone and head), ``history.json``.  Run the same call again after
+    (the embedding model), ``training_model.weights.h5`` (backbone and head), ``history.json``.  Run the
+    same call again after
     a crash or kill and it continues from the last finished epoch (model, optimizer, SphereFace
     counter and epoch number restored by ``keras.callbacks.BackupAndRestore``).
     """

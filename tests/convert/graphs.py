@@ -27,7 +27,8 @@ def randomise(model, seed=0):
             elif len(shape) == 1:  # offsets and means small, so that the output follows the input
                 value = rng.normal(0, 0.01, shape)
             else:
-                fan_in = np.prod(shape[:-1]) if not isinstance(layer, keras.layers.DepthwiseConv2D) else np.prod(shape[:2])
+                depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+                fan_in = np.prod(shape[:2]) if depthwise else np.prod(shape[:-1])
                 value = rng.normal(0, np.sqrt(2.0 / fan_in), shape)
             variable.assign(value.astype("float32"))
     return model

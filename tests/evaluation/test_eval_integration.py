@@ -48,7 +48,8 @@ def test_eval_verify_and_embed_commands(tmp_path, capsys):
     assert main(["eval", "--model", str(model), "--pairs", str(pairs), "--images", str(LFW / "aligned"),
                  "--save-threshold"]) == 0
     assert "calibrated threshold" in capsys.readouterr().out
-    assert load_embedder(model).threshold == pytest.approx(json.loads(pathlib.Path(str(model) + ".json").read_text())["threshold"])
+    recorded = json.loads(pathlib.Path(str(model) + ".json").read_text())["threshold"]
+    assert load_embedder(model).threshold == pytest.approx(recorded)
     photos = sorted((LFW / "raw_sample").glob("*/*.jpg"))
     by_person = {}
     for photo in photos:

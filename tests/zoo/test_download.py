@@ -15,6 +15,7 @@ from keras_arcface.zoo import (
     ZooDownloadError,
     ZooOfflineError,
     cache_root,
+    clear_cache,
     default_model,
     fetch_artifact,
     mirror_list,
@@ -59,6 +60,19 @@ def test_clean_download_is_verified_and_atomic(payload, mirror, cache):
     assert path == cache / MODEL / FILE and path.read_bytes() == data
     assert leftovers(cache) == [FILE]  # no .part file left behind
     assert mirror.count(MODEL, FILE) == 1
+
+
+def test_clear_cache_removes_one_model_or_everything(payload, cache):
+    root, artifact, _ = payload
+    fetch_artifact(MODEL, artifact, urls=str(root), cache_dir=cache, progress=False)
+    other = cache / "other-model" / "x.onnx"
+    other.parent.mkdir(parents=True)
+    other.write_bytes(b"x")
+    clear_cache(MODEL, cache_dir=cache)
+    assert not (cache / MODEL).exists() and other.is_file()
+    clear_cache(cache_dir=cache)
+    assert not cache.exists()
+    clear_cache("never-cached", cache_dir=cache)  # nothing to remove is not an error
 
 
 def test_second_load_comes_from_the_cache_without_touching_the_server(payload, mirror, cache):
