@@ -112,7 +112,7 @@ def main(argv=None):
 
     from keras_arcface.data import read_identity_names
     from keras_arcface.training import TrainConfig
-    from keras_arcface.training.train import load_faces
+    from keras_arcface.training.run import load_faces
 
     shared = pathlib.Path(args.shared)
     args.exclude = read_identity_names(shared / "data" / "celeba" / "lfw_overlap_candidates.csv")

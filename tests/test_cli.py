@@ -102,7 +102,7 @@ def test_progress_bars_only_on_a_terminal(monkeypatch):
     import io
     import sys
 
-    from keras_arcface.training.train import fit_verbosity
+    from keras_arcface.training.run import fit_verbosity
 
     class Terminal(io.StringIO):
         def isatty(self):

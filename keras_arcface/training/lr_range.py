@@ -112,7 +112,7 @@ def pick_learning_rates(learning_rates, smoothed):
 def lr_range_test(config, faces=None, min_lr=1e-4, max_lr=3.0, steps=100, smoothing=0.9, stop_factor=4.0,
                   verbose=0):
     """Run the range test for ``config`` (a :class:`TrainConfig` or its dict); returns :class:`LRRangeResult`."""
-    from keras_arcface.training.train import fit_verbosity, load_faces, make_batches
+    from keras_arcface.training.run import fit_verbosity, load_faces, make_batches
 
     if not isinstance(config, TrainConfig):
         config = TrainConfig(**config)

@@ -59,16 +59,15 @@ def resolve_initial_weights(init_from, config, **zoo_options):
         if not path.name.endswith(".weights.h5"):
             raise InputError(f"init_from {path}: expected a .weights.h5 file, a folder or a zoo name")
         return path
-    from keras_arcface.zoo import download, list_models, model_card
+    from keras_arcface.zoo import download, fetch_artifact, list_models, model_card
 
     if init_from not in list_models():
         raise InputError(f"init_from {init_from!r} is neither a file, a folder nor a zoo model "
                          f"({', '.join(list_models())})")
-    card = model_card(init_from)
-    _check_architecture({"backbone": card.backbone, "backbone_params": card.backbone_params,
-                         "embedding_size": card.embedding_size, "image_size": card.input_spec["size"][0]},
-                        config, init_from)
-    _check_spec(card.input_spec, init_from)
+    card = model_card(init_from)  # checked through its hashed config.json, as a folder is
+    recorded = json.loads(pathlib.Path(fetch_artifact(card.name, card.config, **zoo_options)).read_text())
+    _check_architecture(recorded, config, init_from)
+    _check_spec(recorded.get("input_spec") or card.input_spec, init_from)
     return download(init_from, "keras", **zoo_options)
 
 
