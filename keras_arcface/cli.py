@@ -428,9 +428,7 @@ class _RegistryNames:
         return len(self._names())
 
 
-HEAD_NAMES = _RegistryNames("keras_arcface.heads", "HEADS")
 BACKBONE_NAMES = _RegistryNames("keras_arcface.backbones", "BACKBONES")
-AUGMENTATION_NAMES = _RegistryNames("keras_arcface.data.augment", "AUGMENTATIONS")
 EXPORT_FORMATS = _RegistryNames("keras_arcface.formats", "FORMATS")
 
 
@@ -486,10 +484,9 @@ def build_parser():
                                   "lr ramp, the loss per step")
     training_arguments(lr_find)
     # (tests/test_cli.py checks these defaults against lr_range_test's)
-    lr_find.add_argument("--min-lr", type=float, default=1e-4, help="first learning rate of the ramp (default: 1e-4)")
-    lr_find.add_argument("--max-lr", type=float, default=3.0, help="last learning rate of the ramp (default: 3.0)")
-    lr_find.add_argument("--steps", type=int, default=100,
-                         help="steps of the ramp, stops early on divergence (default: 100)")
+    lr_find.add_argument("--min-lr", type=float, default=1e-4, help="first learning rate of the ramp")
+    lr_find.add_argument("--max-lr", type=float, default=3.0, help="last learning rate of the ramp")
+    lr_find.add_argument("--steps", type=int, default=100, help="steps of the ramp (stops early on divergence)")
     lr_find.set_defaults(func=_lr_find)
 
     def model_arguments(command):
