@@ -12,14 +12,16 @@ import importlib
 class ExportFormat:
     """One export format.
 
-    ``suffix``: the file's suffix ("" writes a folder); ``parity_gate``: the minimum cosine between its
-    embeddings and the Keras model's on real faces; ``writer``: ``writer(model, path, spec=, faces=,
+    ``family``: what the file is, in words ("cannot load X as a TFLite model"); ``suffix``: the
+    file's suffix ("" writes a folder); ``parity_gate``: the minimum cosine between its embeddings
+    and the Keras model's on real faces; ``writer``: ``writer(model, path, spec=, faces=,
     opset=, **options)`` writes it; ``reader``: ``reader(path, threads) -> (run, fixed_batch)`` runs
     it on prepared input; ``runtime``: the Keras-free runtime (:class:`~keras_arcface.runtime.FaceEmbedder`)
     reads it, so it can ship to a device and be a zoo artifact.
     """
 
     name: str
+    family: str
     suffix: str
     parity_gate: float
     writer: str
@@ -45,19 +47,21 @@ def _resolve(reference):
 _WRITERS = "keras_arcface.export.formats"
 _RUNTIME = "keras_arcface.runtime.embedder"
 
+_WRITE_TFLITE, _READ_TFLITE = f"{_WRITERS}:write_tflite", f"{_RUNTIME}:open_tflite"
+
 #: format name -> :class:`ExportFormat`.
 FORMATS = {fmt.name: fmt for fmt in (
-    ExportFormat("saved_model", "", 0.9999, f"{_WRITERS}:write_saved_model", f"{_WRITERS}:open_saved_model",
-                 runtime=False),
-    ExportFormat("tflite_float32", ".tflite", 0.9999, f"{_WRITERS}:write_tflite", f"{_RUNTIME}:open_tflite",
+    ExportFormat("saved_model", "SavedModel", "", 0.9999, f"{_WRITERS}:write_saved_model",
+                 f"{_WRITERS}:open_saved_model", runtime=False),
+    ExportFormat("tflite_float32", "TFLite", ".tflite", 0.9999, _WRITE_TFLITE, _READ_TFLITE,
                  options=(("quantization", "float32"),)),
-    ExportFormat("tflite_float16", ".tflite", 0.999, f"{_WRITERS}:write_tflite", f"{_RUNTIME}:open_tflite",
+    ExportFormat("tflite_float16", "TFLite", ".tflite", 0.999, _WRITE_TFLITE, _READ_TFLITE,
                  options=(("quantization", "float16"),)),
-    ExportFormat("tflite_dynamic_int8", ".tflite", 0.99, f"{_WRITERS}:write_tflite", f"{_RUNTIME}:open_tflite",
+    ExportFormat("tflite_dynamic_int8", "TFLite", ".tflite", 0.99, _WRITE_TFLITE, _READ_TFLITE,
                  options=(("quantization", "dynamic_int8"),)),
-    ExportFormat("tflite_int8", ".tflite", 0.99, f"{_WRITERS}:write_tflite", f"{_RUNTIME}:open_tflite",
+    ExportFormat("tflite_int8", "TFLite", ".tflite", 0.99, _WRITE_TFLITE, _READ_TFLITE,
                  options=(("quantization", "int8"),)),
-    ExportFormat("onnx", ".onnx", 0.9999, f"{_WRITERS}:write_onnx", f"{_RUNTIME}:open_onnx"),
+    ExportFormat("onnx", "ONNX", ".onnx", 0.9999, f"{_WRITERS}:write_onnx", f"{_RUNTIME}:open_onnx"),
 )}
 
 #: file suffix -> the format the runtime reads such a file as (formats sharing a suffix share a reader).

@@ -151,8 +151,10 @@ class FaceEmbedder:
             self._run, self.fixed_batch = fmt.open(self.path, threads)
         except Exception as error:  # the runtimes raise their own types for corrupt files
             detail = " ".join(str(error).split())[:200]
-            raise InputError(f"cannot load {self.path} as a {fmt.suffix} model ({type(error).__name__}: {detail}); "
-                             "the file may be truncated or of another kind: download or export it again") from None
+            article = "an" if fmt.family[0] in "AEIOU" else "a"
+            raise InputError(f"cannot load {self.path} as {article} {fmt.family} model ({type(error).__name__}: "
+                             f"{detail}); the file may be truncated or of another kind: download or export it again"
+                             ) from None
 
     def raw(self, faces_rgb_uint8, batch_size=32):
         """The model's output, not normalised."""
