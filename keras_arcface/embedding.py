@@ -53,9 +53,9 @@ def model_reference(embedder):
 def _unknown_model(model):
     from keras_arcface.zoo import list_models
 
-    return InputError(f"model {str(model)!r} not found: it is neither a file, a folder nor a zoo model name; pass a "
-                      f"zoo name ({', '.join(list_models())}; name:FORMAT for one file, e.g. sface:onnx), a .onnx, "
-                      ".tflite or .keras file, or a training output folder")
+    return InputError(f"cannot use model {str(model)!r}: not found, it is neither a file, a folder nor a zoo model "
+                      f"name; pass a zoo name ({', '.join(list_models())}; name:FORMAT for one file, e.g. "
+                      "sface:onnx), a .onnx, .tflite or .keras file, or a training output folder")
 
 
 def load_keras_model(source, precision="float32", **zoo_options):
