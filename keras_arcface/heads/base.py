@@ -22,17 +22,72 @@ def row_norm(x):
     return ops.sqrt(ops.maximum(ops.sum(x * x, axis=-1, keepdims=True), _NORM_EPSILON))
 
 
-def cosine_matrix(embeddings, kernel):
-    """cos(x_i, W_j), (B, columns): one B x d x C matmul, W's column norms divided out after."""
-    kernel_norm = ops.sqrt(ops.maximum(ops.sum(kernel * kernel, axis=0), _NORM_EPSILON))
-    return ops.matmul(l2_normalize_rows(embeddings), kernel) / kernel_norm
+def cosine_matrix(embeddings, kernel, scale=1.0):
+    """``scale`` cos(x_i, W_j) as (B, C): x_i / ||x_i|| times W, each column times scale / ||W_j||.
+
+    One B x d x C matrix product forward and two backward.  The gradient is written out, because
+    automatic differentiation of the two norms adds several (d, C) and (B, C) temporaries per step
+    (docs/heads.md, "Speed"): for the upstream G,
+    dL/dW = x_n^T (G s / ||W||) - W_j sum_i(G_ij logit_ij) / ||W_j||^2 and
+    dL/dx_i = (g_i - x_n,i <g_i, x_n,i>) / ||x_i|| with g = (G s / ||W||) W^T.
+    Norms are floored at sqrt(1e-12) (no gradient through the floor), so x = 0 or W_j = 0 stay
+    finite.  ``scale`` is a Python number.
+    """
+
+    @ops.custom_gradient
+    def scaled_cosines(x, w):
+        x_squares = ops.sum(x * x, axis=-1, keepdims=True)
+        x_inverse_norm = ops.rsqrt(ops.maximum(x_squares, _NORM_EPSILON))
+        x_unit = x * x_inverse_norm
+        w_squares = ops.sum(ops.square(w), axis=0)
+        w_inverse_norm = ops.rsqrt(ops.maximum(w_squares, _NORM_EPSILON))
+        column_factor = scale * w_inverse_norm
+        logits = ops.matmul(x_unit, w) * column_factor
+
+        def gradient(*upstream_args, upstream=None):
+            upstream = upstream_args[0] if upstream is None else upstream
+            product_gradient = upstream * column_factor
+            unit_gradient = ops.matmul(product_gradient, ops.transpose(w))
+            along_x = ops.sum(unit_gradient * x_unit, axis=-1, keepdims=True) * ops.cast(
+                x_squares > _NORM_EPSILON, x.dtype)
+            x_gradient = (unit_gradient - x_unit * along_x) * x_inverse_norm
+            along_w = ops.sum(upstream * logits, axis=0) * ops.square(w_inverse_norm) * ops.cast(
+                w_squares > _NORM_EPSILON, w.dtype)
+            w_gradient = ops.matmul(ops.transpose(x_unit), product_gradient) - w * along_w
+            return x_gradient, w_gradient
+
+        return logits, gradient
+
+    return scaled_cosines(embeddings, _value(kernel))
 
 
-def replace_target_column(matrix, labels, target):
-    """``matrix`` (B, C) with entry (i, labels_i) replaced by ``target_i`` (the one-hot target swap of every
-    margin head); rows labelled -1 (invalid in a graph) are unchanged."""
-    is_target = ops.equal(ops.arange(matrix.shape[-1], dtype="int32")[None, :], labels[:, None])
-    return ops.where(is_target, target[:, None], matrix)
+def _value(tensor_or_variable):
+    """A variable's value as a tensor (TensorFlow's custom gradients must not see the variable itself;
+    Keras' JAX wrapper unwraps variables on its own)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(tensor_or_variable)
+    return tensor_or_variable
+
+
+def target_column(matrix, labels):
+    """matrix[i, labels_i] as (B,): B entries gathered; rows labelled -1 read column 0."""
+    return ops.take_along_axis(matrix, ops.maximum(labels, 0)[:, None], axis=1)[:, 0]
+
+
+def replace_target_column(matrix, labels, target, current):
+    """``matrix`` (B, C) with entry (i, labels_i) set to ``target_i`` (the target swap of every margin
+    head): a scatter of B entries, no (B, C) one-hot.  ``current`` is :func:`target_column` of
+    ``matrix``; rows labelled -1 (invalid in a graph) keep it, so they are unchanged."""
+    rows = ops.arange(ops.shape(labels)[0], dtype="int32")
+    indices = ops.stack([rows, ops.maximum(labels, 0)], axis=1)
+    return ops.scatter_update(matrix, indices, ops.where(labels >= 0, target, current))
+
+
+def per_row(scale):
+    """A head's logit scale as a number or (B,): s stays s, ||x|| (B, 1) becomes (B,)."""
+    return scale if isinstance(scale, (int, float)) else scale[:, 0]
 
 
 def split_inputs(inputs, labels=None):
@@ -118,42 +173,45 @@ class MarginHead(keras.layers.Layer):
         return cos_theta_y
 
     # -- the shared path -------------------------------------------------------------------
-    def cosine(self, embeddings):
-        """cos theta_j, (B, C)."""
-        return cosine_matrix(embeddings, self.kernel)
+    def cosine(self, embeddings, scale=1.0):
+        """scale * cos theta_j, (B, C); ``scale`` a Python number."""
+        return cosine_matrix(embeddings, self.kernel, scale)
 
-    def target_cosines(self, cos_theta, labels):
-        """cos theta_y (B,) of each row's label (-1 rows read class 0; they get no margin)."""
-        safe_labels = ops.clip(labels, 0, self.num_classes - 1)
-        return ops.take_along_axis(cos_theta, safe_labels[:, None], axis=1)[:, 0]
+    def scaled_cosine(self, embeddings, scale):
+        """scale * cos theta_j for a number (folded into the product) or a (B, 1) tensor."""
+        if isinstance(scale, (int, float)):
+            return self.cosine(embeddings, scale)
+        return scale * self.cosine(embeddings)
 
-    def margin_logits(self, cos_theta, labels, scale, training=None, norms=None):
-        """scale * cos theta_j with the labelled entry replaced by scale * target(cos theta_y).
+    def margin_logits(self, logits, labels, scale, training=None, norms=None):
+        """The margin-free ``logits`` = scale * cos theta_j with each labelled entry replaced by
+        scale * target(cos theta_y): B entries gathered, B entries scattered.
 
         ``labels`` are prepared int32 ids; -1 (invalid in a graph) replaces nothing.
         ``norms`` (B,) are the embeddings' norms, for heads with ``needs_norms``.
         """
         if not self.has_margin:
-            return scale * cos_theta
-        cos_theta_y = self.target_cosines(cos_theta, labels)
+            return logits
+        current = target_column(logits, labels)
+        row_scale = per_row(scale)
         extra = {"norms": norms} if self.needs_norms else {}
-        target = self.target_cosine(cos_theta_y, training=training, **extra)
-        return scale * replace_target_column(cos_theta, labels, target)
+        target = self.target_cosine(current / row_scale, training=training, **extra)
+        return replace_target_column(logits, labels, row_scale * target, current)
 
     def call(self, inputs, labels=None, training=None):
         embeddings, labels = split_inputs(inputs, labels)
         embeddings = ops.cast(embeddings, self.compute_dtype)
-        cos_theta = self.cosine(embeddings)
         scale = self.logit_scale(embeddings)
+        logits = self.scaled_cosine(embeddings, scale)
         if labels is None:
             if training and self.has_margin:
                 self._warn_missing_margin_loss()
-            return scale * cos_theta
+            return logits
         labels = prepare_labels(labels, self.num_classes)
         if training:
             self.count_ignored_labels(labels)
         norms = row_norm(embeddings)[:, 0] if self.needs_norms else None
-        return self.margin_logits(cos_theta, labels, scale, training=training, norms=norms)
+        return self.margin_logits(logits, labels, scale, training=training, norms=norms)
 
     def _warn_missing_margin_loss(self):
         if self._margin_loss_attached or self._warned_missing_margin_loss:

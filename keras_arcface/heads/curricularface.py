@@ -3,7 +3,7 @@
 from keras import ops
 
 from keras_arcface.heads import margins
-from keras_arcface.heads.base import MarginHead, replace_target_column
+from keras_arcface.heads.base import MarginHead, replace_target_column, target_column
 from keras_arcface.registry import register_head
 from keras_arcface.validation import ANGLE_MARGIN, POSITIVE, UNIT, check_parameters
 
@@ -38,20 +38,21 @@ class CurricularFaceLayer(MarginHead):
     def target_cosine(self, cos_theta_y, training=None):
         return margins.arcface_target(cos_theta_y, self.margin)
 
-    def margin_logits(self, cos_theta, labels, scale, training=None, norms=None):
-        cos_theta_y = self.target_cosines(cos_theta, labels)
+    def margin_logits(self, logits, labels, scale, training=None, norms=None):
+        current = target_column(logits, labels)
+        cos_theta_y = current / scale
         target = self.target_cosine(cos_theta_y)
         valid = labels >= 0
-        t = ops.cast(self.t, cos_theta.dtype)
+        t = ops.cast(self.t, logits.dtype)
         if training:
-            weights = ops.cast(valid, cos_theta.dtype)
+            weights = ops.cast(valid, logits.dtype)
             batch_mean = ops.sum(cos_theta_y * weights) / ops.maximum(ops.sum(weights), 1.0)
             t = margins.moving_average(t, ops.stop_gradient(batch_mean), self.t_momentum)
             self.t.assign(ops.cast(t, self.t.dtype))
+        cos_theta = logits / scale
         negatives = margins.curricular_negatives(cos_theta, target, ops.stop_gradient(t))
         negatives = ops.where(valid[:, None], negatives, cos_theta)
-        return scale * replace_target_column(negatives, labels, target)
-
+        return replace_target_column(scale * negatives, labels, scale * target, current)
 
     def get_config(self):
         config = super().get_config()

@@ -30,8 +30,7 @@ class MarginLoss(keras.losses.Loss):
         labels = prepare_labels(y_true, self.head.num_classes)
         self.head.count_ignored_labels(labels)
         if self.head.has_margin:
-            scale = self.head.scale
-            logits = self.head.margin_logits(logits / scale, labels, scale, training=True)
+            logits = self.head.margin_logits(logits, labels, self.head.scale, training=True)
         valid = labels >= 0
         per_row = keras.losses.sparse_categorical_crossentropy(
             ops.where(valid, labels, 0), logits, from_logits=True)

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_arcface.errors import InputError
-from keras_arcface.heads.base import MarginHead, cosine_matrix, replace_target_column, split_inputs
+from keras_arcface.heads.base import MarginHead, cosine_matrix, replace_target_column, split_inputs, target_column
 from keras_arcface.heads.labels import prepare_labels
 from keras_arcface.registry import register_head
 from keras_arcface.validation import POSITIVE_INTEGER, Interval, check_parameters
@@ -62,8 +62,8 @@ class PartialFCLayer(MarginHead):
     def kernel_columns(self):
         return self.padded_classes
 
-    def cosine(self, embeddings):
-        return cosine_matrix(embeddings, self.kernel[:, : self.num_classes])
+    def cosine(self, embeddings, scale=1.0):
+        return cosine_matrix(embeddings, self.kernel[:, : self.num_classes], scale)
 
     def target_cosine(self, cos_theta_y, training=None):
         return self._margin.target_cosine(cos_theta_y, training=training)
@@ -88,14 +88,14 @@ class PartialFCLayer(MarginHead):
             raise InputError(f"Partial FC samples {self.num_sampled} classes per step, fewer than the batch of "
                              f"{batch}: raise sample_rate so that every positive class fits")
         sampled = self.sample_classes(labels)
-        cos_sampled = cosine_matrix(embeddings, ops.take(self.kernel, sampled, axis=1))  # (B, S)
+        logits_sampled = cosine_matrix(embeddings, ops.take(self.kernel, sampled, axis=1), self.scale)  # (B, S)
         # position of each class in `sampled` (-1 when not sampled), then of each label
         position = ops.scatter(sampled[:, None], ops.arange(1, self.num_sampled + 1, dtype="int32"),
                                (self.num_classes,)) - 1
         sampled_labels = ops.where(labels >= 0, ops.take(position, ops.maximum(labels, 0)), -1)
-        cos_y = ops.take_along_axis(cos_sampled, ops.maximum(sampled_labels, 0)[:, None], axis=1)[:, 0]
-        target = self.target_cosine(cos_y, training=training)
-        logits_sampled = self.scale * replace_target_column(cos_sampled, sampled_labels, target)
+        current = target_column(logits_sampled, sampled_labels)
+        target = self.target_cosine(current / self.scale, training=training)
+        logits_sampled = replace_target_column(logits_sampled, sampled_labels, self.scale * target, current)
         floor = ops.full((self.num_classes, ops.shape(embeddings)[0]), UNSAMPLED_LOGIT, dtype=logits_sampled.dtype)
         return ops.transpose(ops.scatter_update(floor, sampled[:, None], ops.transpose(logits_sampled)))
 

@@ -31,12 +31,12 @@ class SubCenterArcFaceLayer(MarginHead):
     def kernel_columns(self):
         return self.num_classes * self.subcenters
 
-    def subcenter_cosines(self, embeddings):
-        """cos(x, W_{j,k}) as (B, C, K)."""
-        return ops.reshape(cosine_matrix(embeddings, self.kernel), (-1, self.num_classes, self.subcenters))
+    def subcenter_cosines(self, embeddings, scale=1.0):
+        """scale * cos(x, W_{j,k}) as (B, C, K)."""
+        return ops.reshape(cosine_matrix(embeddings, self.kernel, scale), (-1, self.num_classes, self.subcenters))
 
-    def cosine(self, embeddings):
-        return ops.max(self.subcenter_cosines(embeddings), axis=-1)
+    def cosine(self, embeddings, scale=1.0):
+        return ops.max(self.subcenter_cosines(embeddings, scale), axis=-1)
 
     def target_cosine(self, cos_theta_y, training=None):
         return margins.arcface_target(cos_theta_y, self.margin, self.easy_margin)
