@@ -39,7 +39,7 @@ class CurricularFaceLayer(MarginHead):
         return margins.arcface_target(cos_theta_y, self.margin)
 
     def margin_logits(self, logits, labels, scale, training=None, norms=None):
-        current = target_column(logits, labels)
+        logits, current = target_column(logits, labels)
         cos_theta_y = current / scale
         target = self.target_cosine(cos_theta_y)
         valid = labels >= 0

@@ -93,7 +93,7 @@ class PartialFCLayer(MarginHead):
         position = ops.scatter(sampled[:, None], ops.arange(1, self.num_sampled + 1, dtype="int32"),
                                (self.num_classes,)) - 1
         sampled_labels = ops.where(labels >= 0, ops.take(position, ops.maximum(labels, 0)), -1)
-        current = target_column(logits_sampled, sampled_labels)
+        logits_sampled, current = target_column(logits_sampled, sampled_labels)
         target = self.target_cosine(current / self.scale, training=training)
         logits_sampled = replace_target_column(logits_sampled, sampled_labels, self.scale * target, current)
         floor = ops.full((self.num_classes, ops.shape(embeddings)[0]), UNSAMPLED_LOGIT, dtype=logits_sampled.dtype)
