@@ -8,9 +8,12 @@ runs in its own process, so its peak memory (ru_maxrss, framework included) is i
     python scripts/bench_heads.py --classes 100000 --runners floor-tf keras-arcface-graph pml-arcface
 
 Runners:
-  floor-tf, floor-torch        the three B x d x C products of a step alone (logits, gradient of the
-                               embeddings, gradient of the centres), TensorFlow graph / torch
+  floor-tf, floor-jax, floor-torch
+                               the three B x d x C products of a step alone (logits, gradient of the
+                               embeddings, gradient of the centres): TensorFlow graph, jax.jit, torch
   keras-<head>-graph           our head in tf.function: what Keras' default compile runs on a CPU
+  keras-<head>-sequential      the same with the loss form: head(embeddings) then head.margin_loss()
+                               (the README's Sequential model), tf.function
   keras-<head>-xla             tf.function(jit_compile=True)
   keras-<head>-jax             the JAX backend, jax.jit with donated state (JAX always uses XLA)
   pml-<head>                   pytorch-metric-learning's ArcFaceLoss / CosFaceLoss + torch.optim.SGD
@@ -28,8 +31,10 @@ import subprocess
 import sys
 import time
 
-SMALL_RUNNERS = ["floor-tf", "floor-torch"] + [f"keras-{head}-{mode}" for head in ("arcface", "cosface", "combined")
-                                              for mode in ("graph", "xla", "jax")] + ["pml-arcface", "pml-cosface"]
+SMALL_RUNNERS = (["floor-tf", "floor-jax", "floor-torch", "keras-arcface-sequential"]
+                 + [f"keras-{head}-{mode}" for head in ("arcface", "cosface", "combined")
+                    for mode in ("graph", "xla", "jax")]
+                 + ["pml-arcface", "pml-cosface"])
 MILLION_RUNNERS = ["floor-tf", "keras-partial_fc-graph", "keras-partial_fc-xla", "keras-partial_fc-jax",
                    "pml-arcface"]
 PARTIAL_FC_SAMPLE_RATE = 0.1
@@ -65,7 +70,7 @@ def _inputs(batch, dim, classes, seed):
     return rng.standard_normal((batch, dim)).astype("float32"), rng.integers(0, classes, batch).astype("int32")
 
 
-def _keras_tf_step(head_name, jit, batch, dim, classes, seed):
+def _keras_tf_step(head_name, jit, batch, dim, classes, seed, loss_form=False):
     import keras
     import tensorflow as tf
     from keras import ops
@@ -75,13 +80,17 @@ def _keras_tf_step(head_name, jit, batch, dim, classes, seed):
     optimizer = keras.optimizers.SGD(learning_rate=0.1)
     optimizer.build(head.trainable_variables)
     x, y = (tf.constant(a) for a in _inputs(batch, dim, classes, seed))
+    margin_loss = head.margin_loss() if loss_form else None
 
     @tf.function(jit_compile=jit)
     def step(x, y):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            logits = head([x, y], training=True)
-            loss = ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+            if loss_form:
+                loss = margin_loss(y, head(x, training=True))
+            else:
+                logits = head([x, y], training=True)
+                loss = ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
         grads = tape.gradient(loss, [x] + head.trainable_variables)
         optimizer.apply(grads[1:], head.trainable_variables)
         return loss, grads[0]
@@ -138,6 +147,17 @@ def _tf_floor(batch, dim, classes, seed):
     return lambda: [t.numpy() for t in step()]
 
 
+def _jax_floor(batch, dim, classes, seed):
+    import jax
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), 3)
+    x = jax.random.normal(keys[0], (batch, dim))
+    w = jax.random.normal(keys[1], (dim, classes))
+    g = jax.random.normal(keys[2], (batch, classes))
+    step = jax.jit(lambda x, w, g: (x @ w, g @ w.T, x.T @ g))
+    return lambda: jax.block_until_ready(step(x, w, g))
+
+
 def _torch_floor(batch, dim, classes, seed):
     import torch
 
@@ -174,16 +194,18 @@ def make_step(runner, batch, dim, classes, seed):
     kind, _, rest = runner.partition("-")
     if runner == "floor-tf":
         return _tf_floor(batch, dim, classes, seed)
+    if runner == "floor-jax":
+        return _jax_floor(batch, dim, classes, seed)
     if runner == "floor-torch":
         return _torch_floor(batch, dim, classes, seed)
     if kind == "pml":
         return _pml_step(rest, batch, dim, classes, seed)
-    if kind == "keras":
+    if kind == "keras" and "-" in rest:
         head_name, mode = rest.rsplit("-", 1)
         if mode == "jax":
             return _keras_jax_step(head_name, batch, dim, classes, seed)
-        if mode in ("graph", "xla"):
-            return _keras_tf_step(head_name, mode == "xla", batch, dim, classes, seed)
+        if mode in ("graph", "xla", "sequential"):
+            return _keras_tf_step(head_name, mode == "xla", batch, dim, classes, seed, loss_form=mode == "sequential")
     raise ValueError(f"unknown runner {runner!r} (see --help)")
 
 
@@ -195,7 +217,7 @@ def run_one(runner, batch, dim, classes, steps, warmup, seed):
 
 def child_environment(runner):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    if runner.endswith("-jax"):
+    if runner.endswith("-jax") or runner == "floor-jax":
         env.update(KERAS_BACKEND="jax", JAX_PLATFORMS=env.get("JAX_PLATFORMS", "cpu"))
     else:
         env["KERAS_BACKEND"] = "tensorflow"

@@ -10,6 +10,7 @@ from keras_arcface.heads.labels import is_concrete, prepare_labels
 from keras_arcface.validation import POSITIVE_INTEGER, check_parameters
 
 _NORM_EPSILON = 1e-12
+_NORM_FLOOR = 1e-6  # sqrt(_NORM_EPSILON), for norms compared without squaring
 
 
 def l2_normalize_rows(x):
@@ -39,8 +40,8 @@ def cosine_matrix(embeddings, kernel, scale=1.0):
         x_squares = ops.sum(x * x, axis=-1, keepdims=True)
         x_inverse_norm = ops.rsqrt(ops.maximum(x_squares, _NORM_EPSILON))
         x_unit = x * x_inverse_norm
-        w_squares = ops.sum(ops.square(w), axis=0)
-        w_inverse_norm = ops.rsqrt(ops.maximum(w_squares, _NORM_EPSILON))
+        w_norm = column_norms(w)
+        w_inverse_norm = 1.0 / ops.maximum(w_norm, _NORM_FLOOR)
         column_factor = scale * w_inverse_norm
         logits = ops.matmul(x_unit, w) * column_factor
 
@@ -51,14 +52,27 @@ def cosine_matrix(embeddings, kernel, scale=1.0):
             along_x = ops.sum(unit_gradient * x_unit, axis=-1, keepdims=True) * ops.cast(
                 x_squares > _NORM_EPSILON, x.dtype)
             x_gradient = (unit_gradient - x_unit * along_x) * x_inverse_norm
-            along_w = ops.sum(upstream * logits, axis=0) * ops.square(w_inverse_norm) * ops.cast(
-                w_squares > _NORM_EPSILON, w.dtype)
+            along_w = column_sums(upstream * logits) * ops.square(w_inverse_norm) * ops.cast(
+                w_norm > _NORM_FLOOR, w.dtype)
             w_gradient = ops.matmul(ops.transpose(x_unit), product_gradient) - w * along_w
             return x_gradient, w_gradient
 
         return logits, gradient
 
     return scaled_cosines(embeddings, _value(kernel))
+
+
+def column_sums(matrix):
+    """sum_i M_ij per column, (C,).  On JAX as a (1, rows) x (rows, C) product: XLA's CPU backend in jax
+    reduces over the major axis far slower than its multi-threaded dot (docs/heads.md, "Speed")."""
+    if keras.backend.backend() == "jax":
+        return ops.matmul(ops.ones((1, ops.shape(matrix)[0]), dtype=matrix.dtype), matrix)[0]
+    return ops.sum(matrix, axis=0)
+
+
+def column_norms(matrix):
+    """||W_j|| per column, (C,)."""
+    return ops.sqrt(column_sums(ops.square(matrix)))
 
 
 def _value(tensor_or_variable):
