@@ -92,8 +92,8 @@ def _target_indices(labels):
 
 
 def _gather_entries(matrix, indices):
-    columns = ops.shape(matrix)[1]
-    return ops.take(ops.reshape(matrix, (-1,)), indices[:, 0] * columns + indices[:, 1])
+    """matrix[i, indices[i, 1]] as (B,) (rows in order; no flat index, which would overflow int32 at B x C >= 2^31)."""
+    return ops.take_along_axis(matrix, indices[:, 1:2], axis=1)[:, 0]
 
 
 def target_column(matrix, labels):
