@@ -25,7 +25,7 @@ class FaceBatches(keras.utils.PyDataset):
 
     def __init__(self, folder, batch_size, shuffle=True, flip=True, seed=0, drop_remainder=True,
                  start_epoch=0, labels_as_input=True, teacher=None, augment=None, max_batches=0,
-                 **kwargs):
+                 shard=(0, 1), **kwargs):
         super().__init__(**kwargs)
         if batch_size < 1 or batch_size > len(folder.labels):
             raise ValueError(f"batch_size must be in [1, {len(folder.labels)}], got {batch_size}")
@@ -38,6 +38,10 @@ class FaceBatches(keras.utils.PyDataset):
         self.teacher = teacher
         self.augment = augment
         self.max_batches = int(max_batches)
+        self.shard_index, self.shard_count = (int(value) for value in shard)
+        if not 0 <= self.shard_index < self.shard_count or self.batch_size % self.shard_count:
+            raise ValueError(f"shard must be (index, count) with 0 <= index < count and count dividing the batch "
+                             f"size {self.batch_size}, got {tuple(shard)}")
         if teacher is not None and not labels_as_input:
             raise ValueError("teacher targets are a model input: use labels_as_input=True")
         self._order = self._permutation()
@@ -59,14 +63,18 @@ class FaceBatches(keras.utils.PyDataset):
         return np.stack([read_image(self.folder.paths[i]) for i in indices])
 
     def __getitem__(self, index):
-        indices = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        in_batch = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        share = len(in_batch) // self.shard_count
+        rows = slice(self.shard_index * share, (self.shard_index + 1) * share)  # this shard's
+        indices = in_batch[rows]
         images = self.batch_images(indices)
         flips = np.zeros(len(indices), bool)
         if self.flip:
-            flips = np.random.default_rng((self.seed, self.epoch, index)).random(len(indices)) < 0.5
+            flips = (np.random.default_rng((self.seed, self.epoch, index)).random(len(in_batch)) < 0.5)[rows]
             images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
         if self.augment is not None:
-            images = self.augment(images, np.random.default_rng((self.seed, self.epoch, index, 1)))
+            key = (self.seed, self.epoch, index, 1) + ((self.shard_index,) if self.shard_count > 1 else ())
+            images = self.augment(images, np.random.default_rng(key))
         x = preprocess(images)
         y = self.folder.labels[indices]
         if self.teacher is not None:
@@ -75,5 +83,10 @@ class FaceBatches(keras.utils.PyDataset):
         return ((x, y), y) if self.labels_as_input else (x, y)
 
     def on_epoch_end(self):
-        self.epoch += 1
-        self._order = self._permutation()
+        self.set_epoch(self.epoch + 1)
+
+    def set_epoch(self, epoch):
+        """Serve epoch ``epoch``'s batches from now on (its permutation)."""
+        if int(epoch) != self.epoch:
+            self.epoch = int(epoch)
+            self._order = self._permutation()

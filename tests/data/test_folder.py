@@ -95,3 +95,23 @@ def test_max_batches_caps_an_epoch_of_the_permutation(tmp_path):
     assert len(capped) == 2 and len(full) == 4
     np.testing.assert_array_equal(capped[1][0][0], full[1][0][0])
     assert len(FaceBatches(folder, batch_size=4, max_batches=10)) == 4
+
+
+def test_worker_shards_make_up_each_batch_flips_included(tmp_path):
+    """Multi-worker input: shard i of n holds rows [i b/n, (i+1) b/n) of the one-process batch."""
+    folder = FaceFolder.scan(make_face_folder(tmp_path / "f", identities=3, per_identity=6, size=32),
+                             image_size=(32, 32))
+    whole = FaceBatches(folder, batch_size=6, seed=3)
+    shards = [FaceBatches(folder, batch_size=6, seed=3, shard=(index, 3)) for index in range(3)]
+    for epoch in (0, 4):
+        for batches in (whole, *shards):
+            batches.set_epoch(epoch)
+        for index in range(len(whole)):
+            (x, y), labels = whole[index]
+            parts = [shard[index] for shard in shards]
+            np.testing.assert_array_equal(np.concatenate([part[0][0] for part in parts]), x)
+            np.testing.assert_array_equal(np.concatenate([part[1] for part in parts]), labels)
+    assert [len(shard) for shard in shards] == [len(whole)] * 3
+    for bad in ((3, 3), (-1, 3), (0, 4)):  # index outside [0, count), count not dividing the batch of 6
+        with pytest.raises(ValueError, match="shard"):
+            FaceBatches(folder, batch_size=6, shard=bad)
