@@ -18,7 +18,12 @@ class _ElasticMargin(MarginHead):
         super().__init__(num_classes, **kwargs)
         self.scale, self.margin, self.std = check_parameters(self, scale=scale, margin=margin, std=std)
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed, name="margin_seed")
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        # Here, not in __init__: constructing the layer touches no backend (a JAX process can still
+        # join a cluster after a config check built one).
+        self.seed_generator = keras.random.SeedGenerator(self.seed, name="margin_seed")
 
     def sample_margins(self, cos_theta_y, training):
         if not training:

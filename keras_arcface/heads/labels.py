@@ -18,7 +18,8 @@ INVALID_LABEL = -1
 
 
 def is_concrete(tensor):
-    """True when ``tensor`` holds values now (eager), False inside a traced/compiled graph."""
+    """True when ``tensor`` holds values this process can read now (eager), False inside a traced /
+    compiled graph or for a JAX array spread over several processes."""
     name = backend.backend()
     if name == "tensorflow":
         import tensorflow as tf
@@ -27,7 +28,7 @@ def is_concrete(tensor):
     if name == "jax":
         import jax
 
-        return not isinstance(tensor, jax.core.Tracer)
+        return not isinstance(tensor, jax.core.Tracer) and getattr(tensor, "is_fully_addressable", True)
     return True
 
 

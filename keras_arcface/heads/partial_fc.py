@@ -57,7 +57,12 @@ class PartialFCLayer(MarginHead):
         self.has_margin = self._margin.has_margin
         self.num_sampled = min(self.num_classes, max(1, math.ceil(self.sample_rate * self.num_classes)))
         self.padded_classes = -(-self.num_classes // self.num_shards) * self.num_shards
-        self.seed_generator = keras.random.SeedGenerator(seed, name="sampling_seed")
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        # Created here, not in __init__: constructing the layer (a config check) then touches no
+        # backend, so a JAX process can still join a cluster afterwards.
+        self.seed_generator = keras.random.SeedGenerator(self.seed, name="sampling_seed")
 
     def kernel_columns(self):
         return self.padded_classes
