@@ -34,8 +34,11 @@ class TrainConfig:
     kept apart); ``exclude_identities``: names to drop (e.g. the LFW-overlap list).
     ``warmup_epochs`` ramp the learning rate linearly from 0, then cosine decay to
     ``final_lr_fraction`` x ``learning_rate``.  ``devices`` > 1: MirroredStrategy (TensorFlow)
-    or DataParallel (JAX).  ``augment`` names a setting of ``keras_arcface.data.augment.AUGMENTATIONS`` ("none",
-    "light", "medium").  ``max_steps_per_epoch`` caps an epoch (tests, quick checks).
+    or DataParallel (JAX).  ``multi_worker``: "auto" trains in the cluster the environment names
+    (``TF_CONFIG``; ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``), every
+    worker on all of its devices, ``batch_size`` being the global batch (docs/training.md).
+    ``augment`` names a setting of ``keras_arcface.data.augment.AUGMENTATIONS`` ("none", "light",
+    "medium").  ``max_steps_per_epoch`` caps an epoch (tests, quick checks).
     ``init_from``: start the backbone from a zoo name, a ``.weights.h5`` file or a run / converted
     model folder (the head is new); ``freeze_batchnorm`` keeps the backbone's BatchNorm statistics
     and affine parameters fixed; ``head_only_epochs`` trains only the head for that many epochs first;
@@ -60,8 +63,12 @@ class TrainConfig:
     batch_size: int = _option(128, "global batch size (over all devices)")
     precision: str = _option("float32", "Keras dtype policy, %(choices)s (heads compute in float32 under any)",
                              choices=f"{__name__}:PRECISIONS")
-    jit_compile: bool = _option(False, "XLA-compile the training step")
-    devices: int = _option(1, "replicas (MirroredStrategy / DataParallel)")
+    jit_compile: bool = _option(False, "XLA-compile the training step (TensorFlow; JAX always compiles it)")
+    devices: int = _option(1, "replicas on this machine (MirroredStrategy / DataParallel)")
+    multi_worker: str = _option("auto", "train with the workers TF_CONFIG (TensorFlow) or JAX_COORDINATOR_ADDRESS, "
+                                        "JAX_NUM_PROCESSES and JAX_PROCESS_ID (JAX) name: auto (when set), off, "
+                                        "on (fail without them)",
+                                choices="keras_arcface.training.distribute:MULTI_WORKER_MODES")
     seed: int = _option(0, "seed of the weights, shuffling and augmentation")
     flip: bool = _option(True, "random horizontal flips (--no-flip: none)")
     augment: str = _option("none", "random shift/scale/rotation and lighting jitter: %(choices)s",
@@ -102,6 +109,10 @@ class TrainConfig:
             raise InputError(f"init_head must be one of {HEAD_INITS}, got {self.init_head!r}")
         if self.init_head == "imprint" and not self.init_from:
             raise InputError("init_head='imprint' takes the class centres from a pretrained backbone: set init_from")
+        from keras_arcface.training.distribute import MULTI_WORKER_MODES
+
+        if self.multi_worker not in MULTI_WORKER_MODES:
+            raise InputError(f"multi_worker must be one of {MULTI_WORKER_MODES}, got {self.multi_worker!r}")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         check_parameters(self, **{name: getattr(self, name) for name in self.PARAMETER_RANGES})

@@ -23,6 +23,14 @@ class MarginTrainingModel(keras.Model):
        s = 64, BatchNorm, mixed_float16 on 2 CPUs).  Here the replicas first agree (an
        all-reduce of their overflow flags) and every replica's gradients carry the overflow.
 
+    3. A distributed dataset under ``MultiWorkerMirroredStrategy``: Keras' first-batch build
+       reduces the whole (nested) batch with one ``strategy.reduce``, which that strategy rejects
+       ("Attempt to convert a value (PerReplica ...) to a Tensor"); here the build reads one
+       replica's batch (only its shapes and dtypes matter).  And Keras reduces each logged
+       metric across workers with ``strategy.reduce("MEAN", value, axis=0)``, which fails on a
+       scalar ("Invalid reduction dimension 0 for input with 0 dimensions"): under several workers
+       the step returns each metric as a vector of one.
+
     On other backends the standard Keras step runs (JAX compiles every step with XLA).
     """
 
@@ -64,6 +72,19 @@ class MarginTrainingModel(keras.Model):
         poison = tf.where(overflowed > 0.5, float("nan"), 0.0)
         return [None if g is None else g + tf.cast(poison, g.dtype) for g in gradients]
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if keras.backend.backend() == "tensorflow" and iterator is not None and data_batch is None:
+            import tensorflow as tf
+
+            strategy = self.distribute_strategy
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda value: (strategy.experimental_local_results(value)[0]
+                                   if isinstance(value, tf.distribute.DistributedValues) else value), next(batches))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def train_step(self, *args):
         if keras.backend.backend() != "tensorflow":
             return super().train_step(*args)
@@ -77,7 +98,16 @@ class MarginTrainingModel(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         self._loss_tracker.update_state(loss * tf.cast(replicas, loss.dtype), sample_weight=batch)
         self.optimizer.apply(self._agree_on_overflow(gradients), self.trainable_weights)
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        metrics = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        if _across_workers(tf.distribute.get_strategy()):
+            metrics = tf.nest.map_structure(lambda value: tf.reshape(value, [1]), metrics)
+        return metrics
+
+
+def _across_workers(strategy):
+    """Whether ``strategy`` spans several workers (Keras then reduces the step's logs along axis 0)."""
+    extended = strategy.extended
+    return bool(getattr(extended, "_in_multi_worker_mode", lambda: False)())
 
 
 def build_training_model(backbone, head, per_replica_xla=False, teacher_size=0, distill_weight=1.0):
@@ -114,11 +144,14 @@ def build_from_config(config, num_classes):
 
 
 def compile_for_training(model, optimizer, jit_compile):
-    """Compile with float32 sparse cross-entropy; XLA per replica when distributed on TF."""
+    """Compile with float32 sparse cross-entropy; XLA per replica when distributed on TF.
+    ``jit_compile`` chooses between graph mode and XLA on TensorFlow; on JAX every step is compiled
+    (Keras' JAX trainer would run ``jit_compile=False`` eagerly, op by op)."""
     per_replica = getattr(model, "per_replica_xla", False)
+    on_tensorflow = keras.backend.backend() == "tensorflow"
     model.compile(optimizer=optimizer,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=bool(jit_compile) and not per_replica)
+                  jit_compile=bool(jit_compile) and not per_replica if on_tensorflow else "auto")
     # Build the optimizer now (in the strategy scope): its loss scale must be a variable
     # before the first step is traced, or the trace bakes in the initial scale.
     model.optimizer.build(model.trainable_variables)

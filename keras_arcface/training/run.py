@@ -15,9 +15,9 @@ from keras_arcface.dtypes import dtype_policy
 from keras_arcface.errors import InputError
 from keras_arcface.files import atomic_path, write_text_atomically
 from keras_arcface.heads import IgnoredLabelRows
-from keras_arcface.training.callbacks import EpochCheckpoint, NaNGuard
+from keras_arcface.training.callbacks import DataEpoch, EpochCheckpoint, NaNGuard, SharedBackupAndRestore
 from keras_arcface.training.config import TrainConfig
-from keras_arcface.training.distribute import distribution_scope
+from keras_arcface.training.distribute import TrainingPlacement, cluster_from_environment
 from keras_arcface.training.model import build_from_config, build_training_model, compile_for_training
 from keras_arcface.training.optimizers import make_optimizer
 from keras_arcface.training.pretrained import (
@@ -46,11 +46,12 @@ def load_faces(config):
     return folders[0] if len(folders) == 1 else FaceFolder.merge(folders)
 
 
-def make_batches(config, faces, teacher=None):
-    """The training batches of ``config``: flips, augmentation, seed, epoch cap."""
+def make_batches(config, faces, teacher=None, shard=(0, 1)):
+    """The training batches of ``config``: flips, augmentation, seed, epoch cap; ``shard``: this
+    worker's share of every batch (see :class:`~keras_arcface.data.FaceBatches`)."""
     augment = None if config.augment == "none" else augmentation(config.augment)
     return FaceBatches(faces, config.batch_size, flip=config.flip, seed=config.seed, teacher=teacher,
-                       augment=augment, max_batches=config.max_steps_per_epoch)
+                       augment=augment, max_batches=config.max_steps_per_epoch, shard=shard)
 
 
 def fit_verbosity(verbose):
@@ -113,31 +114,43 @@ def train(config, faces=None, verbose="auto", callbacks=()):
                          "(or keras-arcface[tensorboard])")
     output = pathlib.Path(config.output_dir)
     check_output_folder(output, config)
+    # First, before any TensorFlow or JAX computation: joining a cluster must precede them.
+    cluster = cluster_from_environment(config.multi_worker)
+    placement = TrainingPlacement(config.devices, cluster, partial_fc_shards=(
+        int(config.head_params.get("num_shards", 1)) if config.head == "partial_fc" else 0))
+    placement.check_batch_size(config.batch_size)
+    writes = placement.writes  # in a cluster the workers share the output folder; the chief writes it
     faces = faces if faces is not None else load_faces(config)
     output.mkdir(parents=True, exist_ok=True)
     teacher = None
     if config.teacher:
         from keras_arcface.training.distill import teacher_targets
 
-        teacher = teacher_targets(config.teacher, faces, cache=output / "teacher_embeddings.npz")
+        teacher = teacher_targets(config.teacher, faces, cache=output / "teacher_embeddings.npz" if writes else None)
         config.teacher_embedding_size = int(teacher[0].shape[1])
-    saved_config = output / "config.json"
-    config.save(saved_config)
+    if writes:
+        write_text_atomically(output / "config.json", config.to_json())
+        faces.save_label_map(output / "label_map.json")
     keras.config.set_dtype_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
 
-    faces.save_label_map(output / "label_map.json")
-    batches = make_batches(config, faces, teacher=teacher)
-    steps_per_epoch = len(batches)
+    resuming = (output / "backup").exists()
+    steps_per_epoch = len(make_batches(config, faces))
+    made = []  # every FaceBatches fit reads from (one per input pipeline), for DataEpoch
 
-    per_replica_xla = (config.jit_compile and config.devices > 1
+    def batches_for(shard):
+        made.append(make_batches(config, faces, teacher=teacher, shard=shard))
+        return made[-1]
+
+    batches = placement.training_input(batches_for, config.batch_size)
+
+    per_replica_xla = (config.jit_compile and placement.replicas > 1
                        and keras.backend.backend() == "tensorflow")
     if config.head_only_epochs and keras.backend.backend() != "tensorflow":
         raise InputError("head_only_epochs needs the TensorFlow backend: Keras' JAX trainer fixes the trainable "
                          "variables for a whole fit() call; use freeze_batchnorm and a low learning rate instead")
-    resuming = (output / "backup").exists()
     initial_weights = resolve_initial_weights(config.init_from, config) if config.init_from else None
-    with distribution_scope(config.devices):
+    with placement.scope():
         backbone, head = build_from_config(config, faces.num_classes)
         if initial_weights is not None and not resuming:  # a resumed run restores its own progress
             load_initial_weights(backbone, initial_weights)
@@ -152,24 +165,32 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     if config.head_only_epochs:
         callbacks = [HeadOnlyEpochs(backbone, config.head_only_epochs, config.freeze_batchnorm), *callbacks]
 
-    checkpoints = EpochCheckpoint(output / "checkpoints", keep=config.keep_checkpoints)
+    checkpoints = EpochCheckpoint(output / "checkpoints", keep=config.keep_checkpoints, placement=placement)
     # double_checkpoint: a kill while the backup is being written leaves the previous one to
     # resume from (the newest file fails to open and Keras falls back).
-    backup = keras.callbacks.BackupAndRestore(str(output / "backup"), delete_checkpoint=False, double_checkpoint=True)
-    all_callbacks = [IgnoredLabelRows(), backup, checkpoints, NaNGuard(checkpoints), *callbacks]
-    if config.tensorboard:
+    backup = SharedBackupAndRestore(str(output / "backup"), placement, delete_checkpoint=False, double_checkpoint=True)
+    all_callbacks = [IgnoredLabelRows(), backup, DataEpoch(made), checkpoints, NaNGuard(checkpoints), *callbacks]
+    if config.tensorboard and writes:
         all_callbacks.append(keras.callbacks.TensorBoard(str(output / "tensorboard")))
     start = time.perf_counter()
-    history = model.fit(batches, epochs=config.epochs, callbacks=all_callbacks, verbose=fit_verbosity(verbose))
+    # shuffle=False: FaceBatches shuffles the images each epoch from the seed; Keras' own shuffle of the
+    # batch order would draw from the global RNG, and one process' order would differ from a cluster's.
+    history = model.fit(batches, epochs=config.epochs, callbacks=all_callbacks, verbose=fit_verbosity(verbose),
+                        shuffle=False)
     seconds = time.perf_counter() - start
     # Each final file appears complete or not at all (a kill mid-write leaves no half file).
-    for model_to_save, name in ((backbone, "backbone.weights.h5"), (model, "training_model.weights.h5")):
-        with atomic_path(output / name) as temporary:
-            model_to_save.save_weights(temporary)
-    write_text_atomically(output / "history.json", json.dumps(history.history, indent=1))
+    for saved, name in ((backbone, "backbone.weights.h5"), (model, "training_model.weights.h5")):
+        placement.save_weights(saved, output / name, save=lambda path, saved=saved: _save_atomically(saved, path))
+    if writes:
+        write_text_atomically(output / "history.json", json.dumps(history.history, indent=1))
     samples = len(history.history.get("loss", [])) * steps_per_epoch * config.batch_size
     return TrainResult(str(output), history.history, seconds, samples / seconds if samples else 0.0,
                        faces.num_classes, len(faces.labels))
+
+
+def _save_atomically(model, path):
+    with atomic_path(path) as temporary:
+        model.save_weights(temporary)
 
 
 def _run_config(output):
