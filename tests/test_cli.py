@@ -74,8 +74,8 @@ def test_train_flags_are_generated_from_every_train_config_field(tmp_path):
             '{"width": 0.5}', "--embedding-size", "64", "--head", "cosface", "--head-params", '{"margin": 0.3}',
             "--optimizer", "adamw", "--lr", "0.01", "--momentum", "0.8", "--weight-decay", "0.001",
             "--warmup-epochs", "2", "--final-lr-fraction", "0.05", "--epochs", "3", "--batch-size", "8",
-            "--precision", "mixed_bfloat16", "--jit-compile", "--devices", "2", "--seed", "7", "--no-flip",
-            "--augment", "light", "--tensorboard", "--image-size", "96", "--exclude", str(exclude),
+            "--precision", "mixed_bfloat16", "--jit-compile", "--devices", "2", "--multi-worker", "off", "--seed", "7",
+            "--no-flip", "--augment", "light", "--tensorboard", "--image-size", "96", "--exclude", str(exclude),
             "--max-steps-per-epoch", "5", "--keep-checkpoints", "2", "--teacher", "t.onnx", "--distill-weight",
             "0.5", "--init-from", "sface", "--freeze-batchnorm", "--head-only-epochs", "1", "--init-head", "imprint"]
     config = _config_from_args(parser.parse_args(argv))

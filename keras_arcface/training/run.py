@@ -103,9 +103,11 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     Output directory: ``config.json``, ``label_map.json``, ``backup/`` (resume state, written
     every epoch), ``checkpoints/epoch-NNN.weights.h5``, and at the end ``backbone.weights.h5``
     (the embedding model), ``training_model.weights.h5`` (backbone and head), ``history.json``.  Run the
-    same call again after
-    a crash or kill and it continues from the last finished epoch (model, optimizer, SphereFace
-    counter and epoch number restored by ``keras.callbacks.BackupAndRestore``).
+    same call again after a crash or kill and it continues from the last finished epoch (model,
+    optimizer, SphereFace counter and epoch number restored by ``keras.callbacks.BackupAndRestore``;
+    the epoch's batches are those an uninterrupted run reads).  In a cluster (``config.multi_worker``,
+    docs/training.md) every worker makes this call with the same config and a shared ``output_dir``;
+    worker 0 writes the files.
     """
     if not isinstance(config, TrainConfig):
         config = TrainConfig(**config)
