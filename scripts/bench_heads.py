@@ -70,15 +70,23 @@ def _inputs(batch, dim, classes, seed):
     return rng.standard_normal((batch, dim)).astype("float32"), rng.integers(0, classes, batch).astype("int32")
 
 
-def _keras_tf_step(head_name, jit, batch, dim, classes, seed, loss_form=False):
+def _head_and_optimizer(head_name, dim, classes):
+    """The built head and an SGD optimizer built on its variables."""
     import keras
-    import tensorflow as tf
-    from keras import ops
 
     head = _make_head(head_name, classes)
     head.build((None, dim))
     optimizer = keras.optimizers.SGD(learning_rate=0.1)
     optimizer.build(head.trainable_variables)
+    return head, optimizer
+
+
+def _keras_tf_step(head_name, jit, batch, dim, classes, seed, loss_form=False):
+    import keras
+    import tensorflow as tf
+    from keras import ops
+
+    head, optimizer = _head_and_optimizer(head_name, dim, classes)
     x, y = (tf.constant(a) for a in _inputs(batch, dim, classes, seed))
     margin_loss = head.margin_loss() if loss_form else None
 
@@ -103,10 +111,7 @@ def _keras_jax_step(head_name, batch, dim, classes, seed):
     import keras
     from keras import ops
 
-    head = _make_head(head_name, classes)
-    head.build((None, dim))
-    optimizer = keras.optimizers.SGD(learning_rate=0.1)
-    optimizer.build(head.trainable_variables)
+    head, optimizer = _head_and_optimizer(head_name, dim, classes)
     x, y = (jax.numpy.asarray(a) for a in _inputs(batch, dim, classes, seed))
 
     def loss_fn(trainable, x, non_trainable, y):

@@ -9,8 +9,7 @@ from keras_arcface.dtypes import head_dtype
 from keras_arcface.heads.labels import is_concrete, prepare_labels
 from keras_arcface.validation import POSITIVE_INTEGER, check_parameters
 
-_NORM_EPSILON = 1e-12
-_NORM_FLOOR = 1e-6  # sqrt(_NORM_EPSILON), for norms compared without squaring
+_NORM_EPSILON = 1e-12  # the floor of squared norms
 
 
 def l2_normalize_rows(x):
@@ -40,8 +39,8 @@ def cosine_matrix(embeddings, kernel, scale=1.0):
         x_squares = ops.sum(x * x, axis=-1, keepdims=True)
         x_inverse_norm = ops.rsqrt(ops.maximum(x_squares, _NORM_EPSILON))
         x_unit = x * x_inverse_norm
-        w_norm = column_norms(w)
-        w_inverse_norm = 1.0 / ops.maximum(w_norm, _NORM_FLOOR)
+        w_squares = column_sums(ops.square(w))
+        w_inverse_norm = ops.rsqrt(ops.maximum(w_squares, _NORM_EPSILON))
         column_factor = scale * w_inverse_norm
         logits = ops.matmul(x_unit, w) * column_factor
 
@@ -53,7 +52,7 @@ def cosine_matrix(embeddings, kernel, scale=1.0):
                 x_squares > _NORM_EPSILON, x.dtype)
             x_gradient = (unit_gradient - x_unit * along_x) * x_inverse_norm
             along_w = column_sums(upstream * logits) * ops.square(w_inverse_norm) * ops.cast(
-                w_norm > _NORM_FLOOR, w.dtype)
+                w_squares > _NORM_EPSILON, w.dtype)
             w_gradient = ops.matmul(ops.transpose(x_unit), product_gradient) - w * along_w
             return x_gradient, w_gradient
 
@@ -68,11 +67,6 @@ def column_sums(matrix):
     if keras.backend.backend() == "jax":
         return ops.matmul(ops.ones((1, ops.shape(matrix)[0]), dtype=matrix.dtype), matrix)[0]
     return ops.sum(matrix, axis=0)
-
-
-def column_norms(matrix):
-    """||W_j|| per column, (C,)."""
-    return ops.sqrt(column_sums(ops.square(matrix)))
 
 
 def _value(tensor_or_variable):
