@@ -221,6 +221,21 @@ class TrainingPlacement:
         """The context to build and compile the model in."""
         return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
 
+    def every_worker(self, value):
+        """The integer ``value`` as each replica of each worker has it, in order (in a cluster a
+        collective: every worker must call it)."""
+        if self.cluster.workers == 1:
+            return [int(value)]
+        if self.backend == "jax":
+            import numpy as np
+            from jax.experimental import multihost_utils
+
+            return [int(v) for v in np.ravel(multihost_utils.process_allgather(np.array([value], np.int32)))]
+        import tensorflow as tf
+
+        per_replica = self.strategy.run(lambda: tf.constant([int(value)], tf.int32))
+        return [int(v) for v in self.strategy.gather(per_replica, axis=0).numpy()]
+
     def check_batch_size(self, batch_size):
         if batch_size % self.replicas or batch_size % self.cluster.workers:
             raise InputError(f"batch_size {batch_size} must be divisible by the {self.replicas} replicas over "

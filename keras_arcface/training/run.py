@@ -137,6 +137,9 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     keras.utils.set_random_seed(config.seed)
 
     resuming = (output / "backup").exists()
+    if len(set(placement.every_worker(resuming))) > 1:  # one worker would resume, another start afresh
+        raise InputError(f"the workers disagree on resuming: some see a backup in {output / 'backup'}, some do not; "
+                         "every worker needs the same output folder, on storage they all share")
     steps_per_epoch = len(make_batches(config, faces))
     made = []  # every FaceBatches fit reads from (one per input pipeline), for DataEpoch
 

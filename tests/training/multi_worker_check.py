@@ -6,10 +6,11 @@ The backbone has no BatchNorm (per-replica batch statistics would differ from on
 the cluster's losses must equal a single process' on the same global batch.
 
     python tests/training/multi_worker_check.py FACES OUTPUT LOSSES [--epochs N] [--head H] [--steps S]
-        [--pause-in-epoch E]
+        [--pause-in-epoch E] [--output-per-worker]
 
 ``--pause-in-epoch E``: after the first step of epoch E (1-based) write ``OUTPUT.paused-<worker>`` and
-sleep, so that a test can kill the worker mid-epoch.
+sleep, so that a test can kill the worker mid-epoch.  ``--output-per-worker``: train into
+``OUTPUT-w<worker>`` (workers that do not share their folder).
 """
 
 import argparse
@@ -70,14 +71,16 @@ def main(argv):
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--head", default="arcface")
     parser.add_argument("--pause-in-epoch", type=int, default=0)
+    parser.add_argument("--output-per-worker", action="store_true")
     args = parser.parse_args(argv)
     BACKBONES.register("batch_norm_free", batch_norm_free_backbone)
-    head_params = {"sample_rate": 0.5, "num_shards": 2} if args.head == "partial_fc" else {}
-    config = TrainConfig(data_dirs=[args.faces], output_dir=args.output, backbone="batch_norm_free",
-                         embedding_size=16, image_size=32, head=args.head, head_params=head_params, epochs=args.epochs,
-                         batch_size=8, max_steps_per_epoch=args.steps, learning_rate=0.05, warmup_epochs=0.5)
     tf_config = json.loads(os.environ.get("TF_CONFIG", '{"task": {}}'))
     worker = os.environ.get("JAX_PROCESS_ID") or tf_config["task"].get("index", 0)
+    output = f"{args.output}-w{worker}" if args.output_per_worker else args.output
+    head_params = {"sample_rate": 0.5, "num_shards": 2} if args.head == "partial_fc" else {}
+    config = TrainConfig(data_dirs=[args.faces], output_dir=output, backbone="batch_norm_free",
+                         embedding_size=16, image_size=32, head=args.head, head_params=head_params, epochs=args.epochs,
+                         batch_size=8, max_steps_per_epoch=args.steps, learning_rate=0.05, warmup_epochs=0.5)
     recorder = StepLosses(f"{args.output}.paused-{worker}", args.pause_in_epoch)
     result = train(config, verbose=0, callbacks=[recorder])
     with open(args.losses, "w") as file:

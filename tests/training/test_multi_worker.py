@@ -173,3 +173,17 @@ def test_a_killed_worker_then_a_restart_of_both_resumes(backend, faces, tmp_path
     assert (output / "checkpoints" / "epoch-003.weights.h5").exists()
     assert json.loads((output / "history.json").read_text())["loss"] == pytest.approx(
         [uninterrupted["losses"][7], uninterrupted["losses"][11]], rel=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_workers_that_do_not_share_the_output_folder_stop_before_training(backend, faces, tmp_path):
+    """Worker 0 finds a backup to resume from, worker 1 an empty folder of its own: rather than one
+    resuming and the other starting afresh (different weights under one all-reduce), both stop."""
+    run_workers(backend, 1, faces / "six", tmp_path / "cluster-w0", "--epochs", "1")  # leaves cluster-w0/backup
+    output = tmp_path / "cluster"
+    with started_workers(backend, 2, faces / "six", output, "--epochs", "1", "--output-per-worker") as (processes, _):
+        codes = [process.wait(timeout=TIMEOUT) for process in processes]
+    for index, code in enumerate(codes):
+        log = _log_tail(output, index)
+        assert code != 0 and "every worker needs the same output folder" in log, log
+    assert not (tmp_path / "cluster-w1" / "checkpoints").exists()
