@@ -1,60 +1,67 @@
-"""Training throughput of MobileFaceNet and IResNet-50 with ArcFace, for a GPU on the JAX backend.
+"""Training throughput (samples/s) and peak memory of MobileFaceNet and IResNet-18 with ArcFace,
+in TensorFlow graph mode, TensorFlow XLA and Keras on JAX: one process per row.
 
-    KERAS_BACKEND=jax python scripts/train_speed.py                       # GPU: 112x112, batch 256
-    KERAS_BACKEND=jax python scripts/train_speed.py --tiny                # CPU check: 32x32, batch 4
-    python scripts/train_speed.py --precision float32 --jit-compile      # TensorFlow, this CPU
+    python scripts/train_speed.py                          # this CPU: batch 64, 10,000 classes, 3 modes
+    python scripts/train_speed.py --modes jax --precision mixed_bfloat16 --batch-size 256 \\
+        --backbones mobilefacenet iresnet50                # a GPU (JAX, bfloat16)
+    python scripts/train_speed.py --tiny                   # a check: 32x32, batch 4, 10 classes
 
-Random images (throughput does not depend on pixel values), 1000 classes, SGD; the first
-``--warmup`` steps (compilation) are not timed.  Prints samples/s per backbone, and writes a
-JSON line per backbone to ``--json`` when given.
+Each row trains ``--warmup`` + ``--steps`` steps of SGD with momentum on random images (throughput
+does not depend on pixel values; every step gets another of 4 batches) and reports the median of
+the timed steps.  Peak memory: the process's peak resident set, and the accelerator's peak where
+there is one.  ``--json`` appends one JSON line per row.
 """
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from keras_arcface.backbones import get_backbone  # noqa: E402
-from keras_arcface.heads import ArcFaceLayer  # noqa: E402
-from keras_arcface.training.model import build_training_model, compile_for_training  # noqa: E402
+#: mode -> (KERAS_BACKEND, jit_compile): graph and XLA on TensorFlow; JAX always compiles.
+MODES = {"graph": ("tensorflow", False), "xla": ("tensorflow", True), "jax": ("jax", True)}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class RandomFaces(keras.utils.PyDataset):
-    def __init__(self, batch, size, classes, steps, **kwargs):
-        super().__init__(**kwargs)
-        rng = np.random.default_rng(0)
-        self.x = rng.normal(size=(batch, size, size, 3)).astype("float32")
-        self.y = rng.integers(0, classes, batch).astype("int32")
-        self.steps = steps
+def measure(backbone_name, mode, args):
+    """One row, in this process (the backend was chosen by the environment before Keras loaded)."""
+    import keras
+    import numpy as np
 
-    def __len__(self):
-        return self.steps
+    sys.path.insert(0, ROOT)
+    from keras_arcface.backbones import get_backbone
+    from keras_arcface.heads import ArcFaceLayer
+    from keras_arcface.training.model import build_training_model, compile_for_training
 
-    def __getitem__(self, index):
-        return (self.x, self.y), self.y
+    class RandomFaces(keras.utils.PyDataset):
+        def __init__(self, steps, **kwargs):
+            super().__init__(**kwargs)
+            rng = np.random.default_rng(0)
+            shape = (args.batch_size, args.image_size, args.image_size, 3)
+            self.batches = [(rng.normal(size=shape).astype("float32"),
+                             rng.integers(0, args.num_classes, args.batch_size).astype("int32")) for _ in range(4)]
+            self.steps = steps
 
+        def __len__(self):
+            return self.steps
 
-class StepTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
+        def __getitem__(self, index):
+            images, labels = self.batches[index % len(self.batches)]
+            return (images, labels), labels
 
-    def on_train_batch_begin(self, batch, logs=None):
-        self._start = time.perf_counter()
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
 
-    def on_train_batch_end(self, batch, logs=None):
-        float(logs["loss"])  # wait for the step to finish
-        self.times.append(time.perf_counter() - self._start)
+        def on_train_batch_begin(self, batch, logs=None):
+            self._start = time.perf_counter()
 
+        def on_train_batch_end(self, batch, logs=None):
+            float(logs["loss"])  # wait for the step to finish
+            self.times.append(time.perf_counter() - self._start)
 
-def measure(backbone_name, args):
     keras.config.set_dtype_policy(args.precision)
     keras.utils.set_random_seed(0)
     backbone = get_backbone(backbone_name, input_shape=(args.image_size, args.image_size, 3),
@@ -63,53 +70,88 @@ def measure(backbone_name, args):
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     if args.precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    compile_for_training(model, optimizer, args.jit_compile)
+    compile_for_training(model, optimizer, MODES[mode][1])
     timer = StepTimer()
-    data = RandomFaces(args.batch_size, args.image_size, args.num_classes, args.warmup + args.steps)
-    history = model.fit(data, epochs=1, verbose=0, callbacks=[timer])
-    timed = timer.times[args.warmup:]
-    median = float(np.median(timed))
-    return {"backbone": backbone_name, "backend": keras.backend.backend(), "precision": args.precision,
-            "devices": [str(d) for d in _devices()], "image_size": args.image_size,
-            "batch_size": args.batch_size, "steps": len(timed), "median_step_s": median,
-            "samples_per_s": args.batch_size / median, "final_loss": float(history.history["loss"][-1])}
+    history = model.fit(RandomFaces(args.warmup + args.steps), epochs=1, verbose=0, callbacks=[timer])
+    median = float(np.median(timer.times[args.warmup:]))
+    return {"backbone": backbone_name, "mode": mode, "backend": keras.backend.backend(),
+            "precision": args.precision, "devices": _devices(), "image_size": args.image_size,
+            "batch_size": args.batch_size, "num_classes": args.num_classes, "steps": args.steps,
+            "median_step_s": median, "samples_per_s": args.batch_size / median,
+            "final_loss": float(history.history["loss"][-1]), **_peak_memory()}
 
 
 def _devices():
+    import keras
+
     if keras.backend.backend() == "jax":
         import jax
 
-        return jax.devices()
+        return [str(d) for d in jax.devices()]
     import tensorflow as tf
 
-    return tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    return [d.name for d in tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")]
+
+
+def _peak_memory():
+    import resource
+
+    import keras
+
+    peak = {"peak_host_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # Linux: KiB
+    if keras.backend.backend() == "jax":
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        if "peak_bytes_in_use" in stats:
+            peak["peak_device_mib"] = stats["peak_bytes_in_use"] / 2**20
+    else:
+        import tensorflow as tf
+
+        if tf.config.list_logical_devices("GPU"):
+            peak["peak_device_mib"] = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    return peak
+
+
+def _row_in_a_process(backbone, mode, args, argv):
+    env = {**os.environ, "KERAS_BACKEND": MODES[mode][0], "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), *argv, "--row", backbone, mode],
+                          capture_output=True, text=True, env=env)
+    if done.returncode:
+        sys.exit(f"{backbone} in {mode} mode failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backbones", nargs="+", default=["mobilefacenet", "iresnet50"])
-    parser.add_argument("--precision", default="mixed_bfloat16",
-                        choices=["float32", "mixed_float16", "mixed_bfloat16"])
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--backbones", nargs="+", default=["mobilefacenet", "iresnet18"])
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_float16", "mixed_bfloat16"])
+    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-size", type=int, default=112)
-    parser.add_argument("--num-classes", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--jit-compile", action="store_true", help="TensorFlow: XLA (JAX always compiles)")
-    parser.add_argument("--tiny", action="store_true", help="32x32, batch 4, 3 timed steps: a CPU check")
-    parser.add_argument("--json", help="append one JSON line per backbone to this file")
+    parser.add_argument("--num-classes", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--tiny", action="store_true", help="32x32, batch 4, 10 classes, 2 timed steps: a check")
+    parser.add_argument("--json", help="append one JSON line per row to this file")
+    parser.add_argument("--row", nargs=2, metavar=("BACKBONE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.tiny:
-        args.image_size, args.batch_size, args.steps, args.warmup, args.num_classes = 32, 4, 3, 1, 10
-    for name in args.backbones:
-        result = measure(name, args)
-        print(f"{name:<14} {result['backend']} {result['precision']} batch {result['batch_size']} "
-              f"{result['image_size']}px: {result['samples_per_s']:.1f} samples/s "
-              f"(median step {result['median_step_s'] * 1000:.1f} ms, loss {result['final_loss']:.3f}) "
-              f"on {result['devices']}", flush=True)
-        if args.json:
-            with open(args.json, "a") as handle:
-                handle.write(json.dumps(result) + "\n")
+        args.image_size, args.batch_size, args.steps, args.warmup, args.num_classes = 32, 4, 2, 1, 10
+    if args.row:
+        print(json.dumps(measure(*args.row, args)))
+        return
+    print(f"{'backbone':<14} {'mode':<6} {'samples/s':>10} {'step ms':>9} {'peak host MiB':>14}  devices", flush=True)
+    for backbone in args.backbones:
+        for mode in args.modes:
+            result = _row_in_a_process(backbone, mode, args, argv)
+            device_peak = f" (device {result['peak_device_mib']:.0f} MiB)" if "peak_device_mib" in result else ""
+            print(f"{backbone:<14} {mode:<6} {result['samples_per_s']:>10.1f} {result['median_step_s'] * 1000:>9.1f} "
+                  f"{result['peak_host_mib']:>14.0f}  {result['devices']}{device_peak}", flush=True)
+            if args.json:
+                with open(args.json, "a") as handle:
+                    handle.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 import keras
 
+from keras_arcface.backbones.depthwise import DepthwiseConv2D
+from keras_arcface.backbones.fused_batch_norm import BatchNormalization
+from keras_arcface.backbones.prelu import PReLU
 from keras_arcface.dtypes import head_dtype
 from keras_arcface.errors import InputError
 
@@ -10,13 +13,13 @@ BN_MOMENTUM = 0.9  # PyTorch's momentum 0.1
 
 
 def batch_norm(name, scale=True, epsilon=BN_EPSILON):
-    return keras.layers.BatchNormalization(epsilon=epsilon, momentum=BN_MOMENTUM, scale=scale, name=name)
+    """BatchNorm with TensorFlow's fused training kernel (:mod:`keras_arcface.backbones.fused_batch_norm`)."""
+    return BatchNormalization(epsilon=epsilon, momentum=BN_MOMENTUM, scale=scale, name=name)
 
 
 def prelu(name):
-    """Per-channel PReLU, the activation of both MobileFaceNet and IResNet."""
-    return keras.layers.PReLU(shared_axes=[1, 2], alpha_initializer=keras.initializers.Constant(0.25),
-                              name=name)
+    """Per-channel PReLU, the activation of both MobileFaceNet and IResNet (:mod:`keras_arcface.backbones.prelu`)."""
+    return PReLU(shared_axes=[1, 2], alpha_initializer=keras.initializers.Constant(0.25), name=name)
 
 
 #: How a convolution pads: "symmetric" as PyTorch / MXNet (k // 2 zeros on every side; InsightFace,
@@ -26,18 +29,21 @@ PADDINGS = ("symmetric", "same")
 
 def conv(filters, kernel_size, strides, name, padding=None, groups_depthwise=False, style="symmetric"):
     """Convolution without bias.  ``style="symmetric"`` pads (k - 1) // 2 zeros on every side (or
-    ``padding``) with separate zero padding, so strided outputs match PyTorch; ``style="same"`` is
-    TensorFlow's SAME padding (``padding=0`` still means none)."""
+    ``padding``), so strided outputs match PyTorch: inside the convolution (``"same"``) where that is
+    the same thing (stride 1, odd k), with a separate zero padding otherwise; ``style="same"`` is
+    TensorFlow's SAME padding (``padding=0`` still means none).  Depthwise convolutions are
+    :class:`~keras_arcface.backbones.depthwise.DepthwiseConv2D` (the XLA-friendly one)."""
     if style not in PADDINGS:
         raise InputError(f"padding style must be one of {PADDINGS}, got {style!r}")
     layers = []
     pad = (kernel_size - 1) // 2 if padding is None else padding
-    keras_padding = "same" if style == "same" and pad else "valid"
+    same_is_symmetric = strides == 1 and isinstance(kernel_size, int) and pad == (kernel_size - 1) // 2
+    keras_padding = "same" if pad and (style == "same" or same_is_symmetric) else "valid"
     if pad and keras_padding == "valid":
         layers.append(keras.layers.ZeroPadding2D(pad, name=f"{name}_pad"))
     if groups_depthwise:
-        layers.append(keras.layers.DepthwiseConv2D(kernel_size, strides=strides, padding=keras_padding,
-                                                   use_bias=False, name=name))
+        layers.append(DepthwiseConv2D(kernel_size, strides=strides, padding=keras_padding,
+                                                 use_bias=False, name=name))
     else:
         layers.append(keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=keras_padding,
                                           use_bias=False, name=name))

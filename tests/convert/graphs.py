@@ -75,6 +75,9 @@ def keras_to_onnx(model, path, fold_batchnorm=False, source_epsilon=None, normal
             depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
             weight = kernel.transpose(2, 3, 0, 1) if depthwise else kernel.transpose(3, 2, 0, 1)
             pad = pads.get(inputs[0], 0)
+            if layer.padding == "same":  # symmetric padding folded into a stride-1 convolution
+                assert tuple(layer.strides) == (1, 1), f"{layer.name}: SAME padding of a strided convolution"
+                pad = (kernel.shape[0] - 1) // 2
             nodes.append(helper.make_node(
                 "Conv", [inputs[0], constant(f"{out}_weight", weight)], [out], name=out,
                 kernel_shape=list(kernel.shape[:2]), strides=list(layer.strides), pads=[pad] * 4,

@@ -31,14 +31,16 @@ def test_data_parallel_training_on_two_host_devices():
     assert np.all(np.isfinite(result["losses"])) and len(result["losses"]) == 2
 
 
-def test_gpu_speed_script_runs_tiny_on_cpu(tmp_path):
+def test_speed_script_runs_every_mode_tiny_on_cpu(tmp_path):
     out = tmp_path / "speed.jsonl"
-    done = subprocess.run([sys.executable, str(ROOT / "scripts/train_speed.py"), "--tiny", "--json", str(out)],
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/train_speed.py"), "--tiny", "--backbones",
+                           "mobilefacenet", "--precision", "mixed_bfloat16", "--json", str(out)],
                           capture_output=True, text=True, env=_env(), timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["backbone"] for r in rows] == ["mobilefacenet", "iresnet50"]
+    assert [(r["mode"], r["backend"]) for r in rows] == [("graph", "tensorflow"), ("xla", "tensorflow"),
+                                                         ("jax", "jax")]
     for row in rows:
-        assert row["backend"] == "jax" and row["precision"] == "mixed_bfloat16"
-        assert row["samples_per_s"] > 0 and np.isfinite(row["final_loss"])
+        assert row["backbone"] == "mobilefacenet" and row["precision"] == "mixed_bfloat16"
+        assert row["samples_per_s"] > 0 and np.isfinite(row["final_loss"]) and row["peak_host_mib"] > 100
     assert "samples/s" in done.stdout
