@@ -3,10 +3,11 @@
 
 XLA lowers a depthwise convolution on CPU to a grouped convolution that is far slower than
 TensorFlow's own kernel: forward and backward of a 3x3 depthwise conv on a (64, 56, 56, 128) input
-take 175 ms in TensorFlow graph mode, 2,605 ms under ``jit_compile=True`` and 3,907 ms on the JAX
+take 176 ms in TensorFlow graph mode, 1,153 ms under ``jit_compile=True`` and 3,049 ms on the JAX
 backend.  Written as ``sum_ij w_ij * x[i::s, j::s]`` it is nine elementwise products that XLA fuses:
-908 ms under TensorFlow's XLA, 540 ms on JAX (``docs/training.md``, "Training speed").  TensorFlow's
-graph mode and GPUs keep the native kernel.
+133 ms under TensorFlow's XLA, 426 ms on JAX, but 2,367 ms in graph mode
+(``scripts/bench_backbone_layers.py``; ``docs/training.md``, "Training speed").  TensorFlow's graph
+mode and GPUs keep the native kernel.
 """
 
 import math

@@ -1,8 +1,9 @@
 """BatchNormalization whose training step is TensorFlow's fused kernel: Keras' layer computes the batch
 moments and the normalisation as a dozen separate ops (mean, squared difference, tiles, muls), and
-their gradients cost twice what ``FusedBatchNormV3`` and its gradient do (fwd + bwd on a
-(64, 56, 56, 128) input: 400 ms against 205 ms on the 2-core CPU; ``docs/training.md``, "Training
-speed").  Same weights, same moving averages, the same outputs to float32 rounding.
+their gradients cost more than ``FusedBatchNormV3`` and its gradient do (fwd + bwd on a
+(64, 56, 56, 128) input in graph mode: 427 ms against 290 ms on the 2-core CPU,
+``scripts/bench_backbone_layers.py``; in a MobileFaceNet step 3.1 s against 1.1 s; ``docs/training.md``,
+"Training speed").  Same weights, same moving averages, the same outputs to float32 rounding.
 """
 
 import keras
