@@ -6,7 +6,8 @@ backbone with ArcFace, summed by op type and by the kind of layer that owns the 
 
 Prints the op time (self time, summed over threads) per op type (Conv2DBackpropFilter,
 FusedBatchNormGradV3, ...) and per class of the layer that owns the op (DepthwiseConv2D, Conv2D,
-BatchNormalization, PReLU, ZeroPadding2D, the head; the optimizer), with the step time; ``--json`` writes both tables.  Random images, as ``scripts/train_speed.py``.
+BatchNormalization, PReLU, ZeroPadding2D, the head; the optimizer), with the step time;
+``--json`` writes both tables.  Random images, as ``scripts/train_speed.py``.
 """
 
 import argparse
@@ -30,6 +31,7 @@ import tensorflow as tf  # noqa: E402
 from keras_arcface.backbones import get_backbone  # noqa: E402
 from keras_arcface.heads import ArcFaceLayer  # noqa: E402
 from keras_arcface.training.model import build_training_model, compile_for_training  # noqa: E402
+
 
 def layer_kinds(model):
     """Layer name -> its class name, for every layer of the training model and its backbone."""

@@ -42,8 +42,8 @@ def conv(filters, kernel_size, strides, name, padding=None, groups_depthwise=Fal
     if pad and keras_padding == "valid":
         layers.append(keras.layers.ZeroPadding2D(pad, name=f"{name}_pad"))
     if groups_depthwise:
-        layers.append(DepthwiseConv2D(kernel_size, strides=strides, padding=keras_padding,
-                                                 use_bias=False, name=name))
+        layers.append(DepthwiseConv2D(kernel_size, strides=strides, padding=keras_padding, use_bias=False,
+                                      name=name))
     else:
         layers.append(keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=keras_padding,
                                           use_bias=False, name=name))

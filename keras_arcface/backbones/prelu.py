@@ -2,8 +2,8 @@
 relu(-x)`` (two ReLUs, a negation, a product and a sum, and as many ops again backwards);
 ``x * where(x > 0, 1, alpha)`` gives bitwise the same outputs at 0.63x the time (forward + backward
 on a (64, 56, 56, 128) input in graph mode: 172 ms against 271 ms on the 2-core CPU,
-``scripts/bench_backbone_layers.py``; ``docs/training.md``, "Training speed").  Inference and export keep Keras' form, which TFLite's converter fuses into
-its PRELU op.
+``scripts/bench_backbone_layers.py``; ``docs/training.md``, "Training speed").  Inference and
+export keep Keras' form, which TFLite's converter fuses into its PRELU op.
 """
 
 import keras

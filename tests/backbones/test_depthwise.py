@@ -18,7 +18,11 @@ CASES = [  # (input height, width, kernel, stride, padding, bias)
 ]
 
 
-def _pair(height, width, kernel, stride, padding, bias, dtype="float64"):
+# Keras canonicalises float64 to float32 in its JAX ops, so on JAX the check is float32 against float32.
+DTYPE, TOL = ("float32", 2e-5) if keras.backend.backend() == "jax" else ("float64", 1e-10)
+
+
+def _pair(height, width, kernel, stride, padding, bias, dtype=DTYPE):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, height, width, 5)).astype(dtype)
     reference = keras.layers.DepthwiseConv2D(kernel, strides=stride, padding=padding, use_bias=bias, dtype=dtype)
@@ -47,13 +51,13 @@ def _value_and_grads(layer, x):
 @pytest.mark.parametrize("height, width, kernel, stride, padding, bias", CASES)
 def test_shifted_sum_equals_the_native_convolution_forward_and_backward(height, width, kernel, stride, padding,
                                                                          bias):
-    """float64, a non-quadratic loss: the output and both gradients agree to 1e-12."""
+    """float64 (float32 on JAX), a non-quadratic loss: the output and both gradients agree."""
     x, reference, shifted = _pair(height, width, kernel, stride, padding, bias)
     expected, shifted_out = np.asarray(reference(x)), np.asarray(shifted(x))
     assert shifted_out.shape == expected.shape
-    np.testing.assert_allclose(shifted_out, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(shifted_out, expected, rtol=TOL, atol=TOL)
     for want, got in zip(_value_and_grads(reference, x), _value_and_grads(shifted, x)):
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got, want, rtol=TOL, atol=TOL * np.abs(want).max())
 
 
 @pytest.mark.backend_neutral
@@ -105,7 +109,7 @@ def test_serialization_round_trip_and_bad_implementation():
 
 
 def test_weights_of_the_native_layer_load(tmp_path):
-    """A MobileFaceNet saved with keras.layers.DepthwiseConv2D and BatchNormalization (as every saved model before)
+    """A MobileFaceNet saved with Keras' DepthwiseConv2D, BatchNormalization and PReLU (as every saved model before)
     loads into today's and computes the same embeddings."""
     model = MobileFaceNet(embedding_size=8, input_shape=(32, 32, 3))
     native = keras.models.clone_model(model, clone_function=_as_native)
@@ -120,10 +124,9 @@ def test_weights_of_the_native_layer_load(tmp_path):
 
 
 def _as_native(layer):
-    config = layer.get_config()
-    if isinstance(layer, XlaFriendlyDepthwiseConv2D):
-        config.pop("implementation")
-        return keras.layers.DepthwiseConv2D.from_config(config)
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return keras.layers.BatchNormalization.from_config(config)
-    return layer.__class__.from_config(config)
+    """Keras' own layer for each of ours (DepthwiseConv2D, BatchNormalization, PReLU subclass it)."""
+    config, cls = layer.get_config(), type(layer)
+    if cls.__module__.startswith("keras_arcface"):
+        config.pop("implementation", None)
+        cls = cls.__mro__[1]
+    return cls.from_config(config)
