@@ -16,8 +16,7 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODES = {"graph": ("tensorflow", False), "xla": ("tensorflow", True), "jax": ("jax", True)}
+from train_speed import MODES, ROOT  # the same modes as the training benchmark
 
 
 def _variants(args):
