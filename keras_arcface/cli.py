@@ -121,7 +121,7 @@ def add_config_arguments(command, config_class):
         if meta.get("choices"):
             module, _, name = meta["choices"].partition(":")
             options.update(choices=_RegistryNames(module, name), metavar="NAME")
-        if field.type is list and not meta.get("read"):
+        if field.type is list:
             options["nargs"] = "+"
         elif field.type in (int, float):
             options["type"] = field.type

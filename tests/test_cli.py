@@ -68,21 +68,23 @@ def test_train_flags_are_generated_from_every_train_config_field(tmp_path):
     parser = build_parser()
     plain = _config_from_args(parser.parse_args(["train", "--data", "d", "--output", "o"]))
     assert plain == TrainConfig(data_dirs=["d"], output_dir="o")
-    exclude = tmp_path / "exclude.txt"
+    exclude, more = tmp_path / "exclude.txt", tmp_path / "more.csv"
     exclude.write_text("Ann\nBob\n")
+    more.write_text("name,n\nBob,1\nCid,2\n")
     argv = ["train", "--data", "d1", "d2", "--output", "o", "--backbone", "sface", "--backbone-params",
             '{"width": 0.5}', "--embedding-size", "64", "--head", "cosface", "--head-params", '{"margin": 0.3}',
             "--optimizer", "adamw", "--lr", "0.01", "--momentum", "0.8", "--weight-decay", "0.001",
             "--warmup-epochs", "2", "--final-lr-fraction", "0.05", "--epochs", "3", "--batch-size", "8",
             "--precision", "mixed_bfloat16", "--jit-compile", "--devices", "2", "--multi-worker", "off", "--seed", "7",
             "--no-flip", "--augment", "light", "--tensorboard", "--image-size", "96", "--exclude", str(exclude),
-            "--max-steps-per-epoch", "5", "--keep-checkpoints", "2", "--teacher", "t.onnx", "--distill-weight",
-            "0.5", "--init-from", "sface", "--freeze-batchnorm", "--head-only-epochs", "1", "--init-head", "imprint"]
+            str(more), "--max-steps-per-epoch", "5", "--keep-checkpoints", "2", "--teacher", "t.onnx",
+            "--distill-weight", "0.5", "--classification-weight", "0.5", "--init-from", "sface", "--freeze-batchnorm",
+            "--head-only-epochs", "1", "--init-head", "imprint"]
     config = _config_from_args(parser.parse_args(argv))
     changed = {f.name for f in dataclasses.fields(TrainConfig) if getattr(config, f.name) != getattr(plain, f.name)}
     settable = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("flag") is not False}
     assert changed == settable - {"output_dir"}, sorted(settable - changed)
-    assert config.backbone_params == {"width": 0.5} and config.exclude_identities == ["Ann", "Bob"]
+    assert config.backbone_params == {"width": 0.5} and config.exclude_identities == ["Ann", "Bob", "Cid"]
     assert config.final_lr_fraction == 0.05 and config.flip is False
     ramp = inspect.signature(lr_range_test).parameters
     lr_find = parser.parse_args(["lr-find", "--data", "d", "--output", "o"])

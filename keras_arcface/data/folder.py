@@ -159,12 +159,18 @@ def sample_faces(root, count, image_size=IMAGE_SIZE, seed=0):
     return np.stack(faces)
 
 
-def read_identity_names(path):
-    """Identity names to exclude: a text file (one per line) or a CSV whose first column holds them."""
-    if not path:
+def read_identity_names(paths):
+    """Identity names to exclude, from one file or a list of files: each a text file (one name per
+    line) or a CSV whose first column holds them (a header ``id_a`` / ``name`` / ``identity`` is skipped)."""
+    if not paths:
         return []
-    with open(path, newline="") as handle:
-        rows = [row for row in csv.reader(handle) if row and not row[0].startswith("#")]
-    if rows and rows[0][0] in ("id_a", "name", "identity"):
-        rows = rows[1:]
-    return [row[0].strip() for row in rows]
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        paths = [paths]
+    names = []
+    for path in paths:
+        with open(path, newline="") as handle:
+            rows = [row for row in csv.reader(handle) if row and not row[0].startswith("#")]
+        if rows and rows[0][0] in ("id_a", "name", "identity"):
+            rows = rows[1:]
+        names += [row[0].strip() for row in rows if row[0].strip() not in names]
+    return names

@@ -75,12 +75,14 @@ class TrainConfig:
                            choices="keras_arcface.data.augment:AUGMENTATIONS")
     tensorboard: bool = _option(False, "write TensorBoard logs to <output>/tensorboard")
     image_size: int = _option(DEFAULT_SPEC.size[0], "side of the aligned square crops, px")
-    exclude_identities: list = _option(list, "file of identity names to leave out (txt, or CSV first column)",
+    exclude_identities: list = _option(list, "files of identity names to leave out (txt, or CSV first column)",
                                        flag="--exclude", read="keras_arcface.data:read_identity_names")
     max_steps_per_epoch: int = _option(0, "cap on steps per epoch (0: no cap)")
     keep_checkpoints: int = _option(3, "epoch checkpoints kept (the newest)")
     teacher: str = _option("", "distil from this .onnx / .tflite embedding model (its licence must allow it)")
     distill_weight: float = _option(1.0, "weight of the 1 - cos(student, teacher) term")
+    classification_weight: float = _option(1.0, "weight of the head's cross-entropy (0 with --teacher: "
+                                                "distillation only)")
     teacher_embedding_size: int = _option(0, "recorded by train: the teacher's embedding size", flag=False)
     init_from: str = _option("", "start the backbone from a zoo name, a .weights.h5 file, or a run / converted-model "
                                  "folder (the head is new)")
@@ -96,7 +98,8 @@ class TrainConfig:
         "epochs": POSITIVE_INTEGER, "batch_size": POSITIVE_INTEGER, "devices": POSITIVE_INTEGER,
         "seed": Interval(0, integer=True), "image_size": Interval(16, integer=True),
         "max_steps_per_epoch": Interval(0, integer=True), "keep_checkpoints": POSITIVE_INTEGER,
-        "distill_weight": NON_NEGATIVE, "teacher_embedding_size": Interval(0, integer=True),
+        "distill_weight": NON_NEGATIVE, "classification_weight": NON_NEGATIVE,
+        "teacher_embedding_size": Interval(0, integer=True),
         "head_only_epochs": Interval(0, integer=True)}
 
     def __post_init__(self):
@@ -126,6 +129,9 @@ class TrainConfig:
         check_backbone_parameters(self.backbone, {**self.backbone_params, "embedding_size": self.embedding_size})
         if int(self.head_only_epochs) >= int(self.epochs):
             raise InputError(f"head_only_epochs must be in [0, epochs={self.epochs}), got {self.head_only_epochs!r}")
+        if not self.classification_weight and not (self.teacher and self.distill_weight):
+            raise InputError("classification_weight 0 leaves nothing to learn without distillation: set teacher "
+                             "and a distill_weight above 0, or classification_weight above 0")
         if self.batch_size % self.devices:
             raise InputError(f"batch_size {self.batch_size} must be divisible by devices {self.devices}")
 

@@ -5,8 +5,9 @@ and records the loss of every step.  The useful range is where the (exponentiall
 loss falls fastest; past its minimum the run diverges and stops.  Two common picks are
 reported: the steepest descent of the smoothed loss against log lr, and a tenth of the
 learning rate at its minimum.  The model, optimizer, data and augmentation are those of
-:func:`keras_arcface.training.train` for the same :class:`TrainConfig`; only the schedule
-differs (and distillation is left out).
+:func:`keras_arcface.training.train` for the same :class:`TrainConfig` (``init_from``,
+``freeze_batchnorm`` and ``init_head`` included); only the schedule differs, and distillation is
+left out (the cross-entropy alone is searched).
 """
 
 import dataclasses
@@ -17,7 +18,6 @@ import numpy as np
 
 from keras_arcface.errors import InputError
 from keras_arcface.training.config import TrainConfig
-from keras_arcface.training.model import build_from_config, build_training_model, compile_for_training
 from keras_arcface.training.optimizers import make_optimizer
 
 
@@ -112,7 +112,7 @@ def pick_learning_rates(learning_rates, smoothed):
 def lr_range_test(config, faces=None, min_lr=1e-4, max_lr=3.0, steps=100, smoothing=0.9, stop_factor=4.0,
                   verbose=0):
     """Run the range test for ``config`` (a :class:`TrainConfig` or its dict); returns :class:`LRRangeResult`."""
-    from keras_arcface.training.run import fit_verbosity, load_faces, make_batches
+    from keras_arcface.training.run import build_run_model, fit_verbosity, load_faces, make_batches
 
     if not isinstance(config, TrainConfig):
         config = TrainConfig(**config)
@@ -125,9 +125,7 @@ def lr_range_test(config, faces=None, min_lr=1e-4, max_lr=3.0, steps=100, smooth
     # epoch); the recorder stops the run after ``steps`` steps.
     epochs = math.ceil(steps / len(batches))
     ramp = ExponentialRamp(min_lr, max_lr, steps)
-    backbone, head = build_from_config(config, faces.num_classes)
-    model = build_training_model(backbone, head)
-    compile_for_training(model, make_optimizer(config, len(batches), schedule=ramp), config.jit_compile)
+    _, _, model = build_run_model(config, faces, make_optimizer(config, len(batches), schedule=ramp), distill=False)
     recorder = StepLosses(smoothing=smoothing, stop_factor=stop_factor, max_steps=steps)
     model.fit(batches, epochs=epochs, callbacks=[recorder], verbose=fit_verbosity(verbose))
     finite = len(recorder.smoothed)

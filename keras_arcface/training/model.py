@@ -143,14 +143,16 @@ def build_from_config(config, num_classes):
     return backbone, head
 
 
-def compile_for_training(model, optimizer, jit_compile):
-    """Compile with float32 sparse cross-entropy; XLA per replica when distributed on TF.
+def compile_for_training(model, optimizer, jit_compile, classification_weight=1.0):
+    """Compile with float32 sparse cross-entropy, weighted by ``classification_weight`` (0: only the
+    model's added losses, e.g. distillation, train it); XLA per replica when distributed on TF.
     ``jit_compile`` chooses between graph mode and XLA on TensorFlow; on JAX every step is compiled
     (Keras' JAX trainer would run ``jit_compile=False`` eagerly, op by op)."""
     per_replica = getattr(model, "per_replica_xla", False)
     on_tensorflow = keras.backend.backend() == "tensorflow"
     model.compile(optimizer=optimizer,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  loss_weights=float(classification_weight),
                   jit_compile=bool(jit_compile) and not per_replica if on_tensorflow else "auto")
     # Build the optimizer now (in the strategy scope): its loss scale must be a variable
     # before the first step is traced, or the trace bakes in the initial scale.

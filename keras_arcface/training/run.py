@@ -97,6 +97,28 @@ def check_output_folder(output, config):
                          "settings or choose another --output")
 
 
+def build_run_model(config, faces, optimizer, initialise=True, per_replica_xla=False, distill=True):
+    """(backbone, head, compiled training model) of ``config``: the backbone from ``init_from`` and the
+    head imprinted when asked (``initialise``; a resumed run restores its own progress instead),
+    BatchNorm frozen when asked, the distillation term when ``distill`` and a teacher is set.  Call it
+    in the placement's scope."""
+    initial_weights = resolve_initial_weights(config.init_from, config) if config.init_from and initialise else None
+    backbone, head = build_from_config(config, faces.num_classes)
+    if initial_weights is not None:
+        load_initial_weights(backbone, initial_weights)
+    if config.freeze_batchnorm:
+        freeze_batch_norm(backbone)
+    teacher_size = config.teacher_embedding_size if distill else 0
+    model = build_training_model(backbone, head, per_replica_xla=per_replica_xla, teacher_size=teacher_size,
+                                 distill_weight=config.distill_weight)
+    if config.init_head == "imprint" and initialise:
+        imprint_head(head, class_centres(backbone, faces.images, faces.labels, faces.num_classes,
+                                         image_size=(config.image_size, config.image_size)))
+    compile_for_training(model, optimizer, config.jit_compile,
+                         config.classification_weight if teacher_size else 1.0)
+    return backbone, head, model
+
+
 def train(config, faces=None, verbose="auto", callbacks=()):
     """Train ``config.backbone`` with ``config.head`` on the face folders; resumable.
 
@@ -154,19 +176,9 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     if config.head_only_epochs and keras.backend.backend() != "tensorflow":
         raise InputError("head_only_epochs needs the TensorFlow backend: Keras' JAX trainer fixes the trainable "
                          "variables for a whole fit() call; use freeze_batchnorm and a low learning rate instead")
-    initial_weights = resolve_initial_weights(config.init_from, config) if config.init_from else None
     with placement.scope():
-        backbone, head = build_from_config(config, faces.num_classes)
-        if initial_weights is not None and not resuming:  # a resumed run restores its own progress
-            load_initial_weights(backbone, initial_weights)
-        if config.freeze_batchnorm:
-            freeze_batch_norm(backbone)
-        model = build_training_model(backbone, head, per_replica_xla=per_replica_xla,
-                                     teacher_size=config.teacher_embedding_size, distill_weight=config.distill_weight)
-        if config.init_head == "imprint" and not resuming:
-            imprint_head(head, class_centres(backbone, faces.images, faces.labels, faces.num_classes,
-                                             image_size=(config.image_size, config.image_size)))
-        compile_for_training(model, make_optimizer(config, steps_per_epoch), config.jit_compile)
+        backbone, head, model = build_run_model(config, faces, make_optimizer(config, steps_per_epoch),
+                                                initialise=not resuming, per_replica_xla=per_replica_xla)
     if config.head_only_epochs:
         callbacks = [HeadOnlyEpochs(backbone, config.head_only_epochs, config.freeze_batchnorm), *callbacks]
 

@@ -90,3 +90,36 @@ def test_targets_follow_the_flip_and_training_pulls_the_student_to_the_teacher(t
     run = pathlib.Path(result.output_dir)
     first, last = agreement(run / "checkpoints" / "epoch-001.weights.h5"), agreement(run / "training_model.weights.h5")
     assert last > first + 0.05, (first, last)
+
+
+@pytest.mark.backend_neutral
+@pytest.mark.parametrize("classification_weight", [0.0, 0.5, 1.0])
+def test_classification_weight_scales_the_cross_entropy_beside_distillation(classification_weight, rng):
+    """The step's loss is classification_weight * CE + the distillation term; 0 leaves distillation only."""
+    from keras_arcface.heads import get_head
+    from keras_arcface.training.model import build_training_model, compile_for_training
+
+    keras.utils.set_random_seed(0)
+    backbone = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(6)])
+    model = build_training_model(backbone, get_head("arcface", 3, scale=16.0, margin=0.2), teacher_size=6,
+                                 distill_weight=2.0)
+    compile_for_training(model, keras.optimizers.SGD(0.0), jit_compile=False,
+                         classification_weight=classification_weight)
+    images = rng.standard_normal((5, 4, 4, 3)).astype("float32")
+    labels = np.array([0, 1, 2, 0, 1], "int32")
+    teacher = _l2(rng.standard_normal((5, 6)).astype("float32"))
+    student = ops.convert_to_numpy(backbone(images))
+    distillation = 2.0 * np.mean(1 - np.sum(_l2(student) * teacher, axis=1))
+    logits = ops.convert_to_numpy(model([images, labels, teacher]))
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    cross_entropy = np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(5), labels])
+    loss = float(model.train_on_batch([images, labels, teacher], labels))
+    assert loss == pytest.approx(classification_weight * cross_entropy + distillation, rel=1e-4)
+
+
+def test_distillation_only_needs_a_teacher():
+    from keras_arcface.errors import InputError
+
+    with pytest.raises(InputError, match="classification_weight 0 leaves nothing to learn"):
+        TrainConfig(data_dirs=["d"], output_dir="o", classification_weight=0.0)
+    TrainConfig(data_dirs=["d"], output_dir="o", classification_weight=0.0, teacher="t.onnx")

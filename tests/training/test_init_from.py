@@ -145,3 +145,17 @@ def test_imprinting_needs_a_pretrained_backbone_and_a_cosine_head(tmp_path, pret
     with pytest.raises(ValueError, match="normalised class centres"):
         train(_config(tmp_path, "softmax", init_from=str(pretrained), init_head="imprint", head="softmax"),
               verbose=0)
+
+
+def test_lr_find_searches_from_the_pretrained_backbone(tmp_path, pretrained, monkeypatch):
+    """lr-find builds its model like train: init_from loads the weights (and freezing applies)."""
+    from keras_arcface.training import lr_range_test, run
+
+    loaded = []
+    original = run.load_initial_weights
+    monkeypatch.setattr(run, "load_initial_weights", lambda backbone, path: loaded.append(path) or original(
+        backbone, path))
+    config = _config(tmp_path, "lr", init_from=str(pretrained), freeze_batchnorm=True)
+    result = lr_range_test(config, min_lr=1e-3, max_lr=1e-1, steps=4, verbose=0)
+    assert [str(p) for p in loaded] == [str(pretrained / "backbone.weights.h5")]
+    assert len(result.losses) == 4 and np.all(np.isfinite(result.losses))
