@@ -23,14 +23,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["KERAS_BACKEND"] = "tensorflow"
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-from keras_arcface.backbones import get_backbone  # noqa: E402
-from keras_arcface.heads import ArcFaceLayer  # noqa: E402
-from keras_arcface.training.model import build_training_model, compile_for_training  # noqa: E402
+from train_speed import benchmark_model  # noqa: E402  (the model train_speed.py times)
 
 
 def layer_kinds(model):
@@ -52,11 +49,7 @@ def layer_kind(op_name, kinds):
 
 
 def profile(args):
-    keras.utils.set_random_seed(0)
-    backbone = get_backbone(args.backbone, input_shape=(args.image_size, args.image_size, 3),
-                            embedding_size=512 if args.backbone.startswith("iresnet") else 128)
-    model = build_training_model(backbone, ArcFaceLayer(args.num_classes, name="head"))
-    compile_for_training(model, keras.optimizers.SGD(0.01, momentum=0.9), args.jit_compile)
+    model = benchmark_model(args.backbone, args.image_size, args.num_classes, args.jit_compile)
     rng = np.random.default_rng(0)
     images = rng.normal(size=(args.batch_size, args.image_size, args.image_size, 3)).astype("float32")
     labels = rng.integers(0, args.num_classes, args.batch_size).astype("int32")

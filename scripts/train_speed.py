@@ -24,15 +24,31 @@ MODES = {"graph": ("tensorflow", False), "xla": ("tensorflow", True), "jax": ("j
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def measure(backbone_name, mode, args):
-    """One row, in this process (the backend was chosen by the environment before Keras loaded)."""
+def benchmark_model(backbone_name, image_size, num_classes, jit_compile, precision="float32"):
+    """The compiled training model every speed figure times: ``backbone_name`` (512-d for IResNets,
+    128-d else) with ArcFace over ``num_classes``, SGD with momentum 0.9, seed 0, under ``precision``."""
     import keras
-    import numpy as np
 
     sys.path.insert(0, ROOT)
     from keras_arcface.backbones import get_backbone
     from keras_arcface.heads import ArcFaceLayer
     from keras_arcface.training.model import build_training_model, compile_for_training
+
+    keras.config.set_dtype_policy(precision)
+    keras.utils.set_random_seed(0)
+    backbone = get_backbone(backbone_name, input_shape=(image_size, image_size, 3),
+                            embedding_size=512 if backbone_name.startswith("iresnet") else 128)
+    model = build_training_model(backbone, ArcFaceLayer(num_classes, name="head"))
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    if precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return compile_for_training(model, optimizer, jit_compile)
+
+
+def measure(backbone_name, mode, args):
+    """One row, in this process (the backend was chosen by the environment before Keras loaded)."""
+    import keras
+    import numpy as np
 
     class RandomFaces(keras.utils.PyDataset):
         def __init__(self, steps, **kwargs):
@@ -62,15 +78,7 @@ def measure(backbone_name, mode, args):
             float(logs["loss"])  # wait for the step to finish
             self.times.append(time.perf_counter() - self._start)
 
-    keras.config.set_dtype_policy(args.precision)
-    keras.utils.set_random_seed(0)
-    backbone = get_backbone(backbone_name, input_shape=(args.image_size, args.image_size, 3),
-                            embedding_size=512 if backbone_name.startswith("iresnet") else 128)
-    model = build_training_model(backbone, ArcFaceLayer(args.num_classes, name="head"))
-    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
-    if args.precision == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    compile_for_training(model, optimizer, MODES[mode][1])
+    model = benchmark_model(backbone_name, args.image_size, args.num_classes, MODES[mode][1], args.precision)
     timer = StepTimer()
     history = model.fit(RandomFaces(args.warmup + args.steps), epochs=1, verbose=0, callbacks=[timer])
     median = float(np.median(timer.times[args.warmup:]))

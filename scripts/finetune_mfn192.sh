@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Fine-tune the ported MobileFaceNet-192 on the lfw-disjoint data minus the CelebA hold-out, and
+# evaluate each run on LFW (10-fold), lfw-dev and the CelebA hold-out (docs/zoo_training.md).
+#
+#   python scripts/make_holdout_benchmark.py        # once: benchmarks/celeba-holdout/images
+#   bash scripts/finetune_mfn192.sh OUT RUN [RUN ...] # RUN: both | distill | arcface | both-frozen-bn
+#   bash scripts/finetune_mfn192.sh OUT eval MODEL    # only the three evaluations of MODEL
+#
+# Every run: init from the zoo's mobilefacenet-192, ArcFace centres imprinted, light augmentation
+# and flips, batch 128, SGD momentum 0.9, weight decay 5e-4, warm-up then cosine decay to 0. LR and
+# EPOCHS can be set in the environment (defaults: the lr-find pick and 4 epochs).
+set -euo pipefail
+OUT=${1:?output folder}; shift
+SHARED=${SHARED:-../shared}
+LR=${LR:-0.01}
+EPOCHS=${EPOCHS:-4}
+DATA=(--data "$SHARED/data/celeba/aligned" "$SHARED/data/yaleb/aligned"
+      --exclude "$SHARED/data/celeba/lfw_overlap_candidates.csv" benchmarks/celeba-holdout/identities.txt)
+NET=(--backbone mobilefacenet --backbone-params '{"padding": "same", "separable_pointwise": true}'
+     --embedding-size 192 --init-from mobilefacenet-192 --init-head imprint)
+SCHEDULE=(--head arcface --head-params '{"margin": 0.3, "scale": 32.0}' --batch-size 128 --lr "$LR"
+          --warmup-epochs 0.5 --epochs "$EPOCHS" --augment light)
+TEACHER=(--teacher "$SHARED/models/face_recognition_sface_2021dec_fp32_ort.onnx" --distill-weight 5)
+
+evaluate() {  # MODEL -> MODEL's name.eval-{lfw,lfw-dev,holdout}.txt under OUT
+  local model=$1 name; name=$(basename "$model")
+  keras-arcface eval --model "$model" --pairs "$SHARED/data/lfw/pairs.txt" --images "$SHARED/data/lfw/aligned" \
+      > "$OUT/$name.eval-lfw.txt"
+  keras-arcface eval --model "$model" --calibration-pairs "$SHARED/data/lfw/pairsDevTrain.txt" \
+      --pairs "$SHARED/data/lfw/pairsDevTest.txt" --images "$SHARED/data/lfw/aligned" > "$OUT/$name.eval-lfw-dev.txt"
+  keras-arcface eval --model "$model" --pairs benchmarks/celeba-holdout/pairs.txt \
+      --images benchmarks/celeba-holdout/images > "$OUT/$name.eval-holdout.txt"
+}
+
+mkdir -p "$OUT"
+if [[ ${1:-} == eval ]]; then evaluate "$2"; exit; fi
+for run in "$@"; do
+  case $run in
+    both) extra=("${TEACHER[@]}") ;;
+    distill) extra=("${TEACHER[@]}" --classification-weight 0) ;;
+    arcface) extra=() ;;
+    both-frozen-bn) extra=("${TEACHER[@]}" --freeze-batchnorm) ;;
+    *) echo "unknown run $run" >&2; exit 2 ;;
+  esac
+  # The teacher's embeddings of the training images are the same for every run: reuse them.
+  if [[ $run != arcface && -f $OUT/both/teacher_embeddings.npz && ! -e $OUT/$run/config.json ]]; then
+    mkdir -p "$OUT/$run" && cp -n "$OUT/both/teacher_embeddings.npz" "$OUT/$run/" 2>/dev/null || true
+  fi
+  /usr/bin/time -f "$run: %e s wall, %M KB peak" keras-arcface train "${DATA[@]}" "${NET[@]}" "${SCHEDULE[@]}" \
+      "${extra[@]}" --output "$OUT/$run"
+  evaluate "$OUT/$run"
+done
