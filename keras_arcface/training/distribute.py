@@ -120,6 +120,13 @@ def _start_jax_cluster(cluster):
                          f"{cluster.workers} (join before any JAX computation in this process): {error}") from error
 
 
+def check_batch_divides(batch_size, replicas, workers=1):
+    """The global batch must split evenly over the replicas and over the workers' input pipelines."""
+    if batch_size % replicas or batch_size % workers:
+        raise InputError(f"batch_size {batch_size} must be divisible by the {replicas} replicas over {workers} "
+                         "worker(s)")
+
+
 class TrainingPlacement:
     """The devices one training run uses and how its batches reach them.
 
@@ -237,9 +244,7 @@ class TrainingPlacement:
         return [int(v) for v in self.strategy.gather(per_replica, axis=0).numpy()]
 
     def check_batch_size(self, batch_size):
-        if batch_size % self.replicas or batch_size % self.cluster.workers:
-            raise InputError(f"batch_size {batch_size} must be divisible by the {self.replicas} replicas over "
-                             f"{self.cluster.workers} worker(s)")
+        check_batch_divides(batch_size, self.replicas, self.cluster.workers)
 
     def training_input(self, make_batches, batch_size):
         """What ``fit`` reads; ``make_batches(shard)`` returns the ``FaceBatches`` of ``shard = (index,
