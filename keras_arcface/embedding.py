@@ -20,6 +20,7 @@ import json
 import pathlib
 
 from keras_arcface.errors import InputError
+from keras_arcface.files import BACKBONE_WEIGHTS, CONFIG_FILE, THRESHOLD_FILE
 from keras_arcface.formats import is_runtime_file
 from keras_arcface.runtime import FaceEmbedder, KerasEmbedder, keras_available, require_keras
 from keras_arcface.runtime.embedder import folder_spec
@@ -27,9 +28,6 @@ from keras_arcface.runtime.embedder import folder_spec
 __all__ = ["KerasEmbedder", "keras_available", "load_embedder", "load_keras_model", "model_reference",
            "require_keras", "zoo_reference"]
 
-#: A model folder (a training run, a conversion, a zoo model): the config and the backbone's weights.
-CONFIG_FILE = "config.json"
-BACKBONE_WEIGHTS = "backbone.weights.h5"
 
 
 def zoo_reference(model):
@@ -153,7 +151,7 @@ def load_embedder(model=None, spec=None, **zoo_options):
     if is_runtime_file(path):
         return FaceEmbedder(path, spec=spec)
     folder = path if path.is_dir() else path.parent
-    threshold_path = folder / "threshold.json"
+    threshold_path = folder / THRESHOLD_FILE
     threshold = json.loads(threshold_path.read_text())["threshold"] if threshold_path.is_file() else None
     spec = spec if spec is not None else folder_spec(folder)
     if path.suffix == ".keras" or path.is_dir() or path.name.endswith(".weights.h5"):

@@ -10,6 +10,13 @@ import pathlib
 import shutil
 import tempfile
 
+#: The files of a model folder (a training run, a converted model, a zoo model).
+CONFIG_FILE = "config.json"
+BACKBONE_WEIGHTS = "backbone.weights.h5"
+TRAINING_WEIGHTS = "training_model.weights.h5"
+LABEL_MAP = "label_map.json"
+THRESHOLD_FILE = "threshold.json"
+
 
 @contextlib.contextmanager
 def atomic_path(path):

@@ -29,6 +29,7 @@ import pathlib
 import shutil
 import sys
 
+from keras_arcface.files import BACKBONE_WEIGHTS, CONFIG_FILE, LABEL_MAP
 from keras_arcface.zoo.cards import ModelCard
 
 FORMATS = ("tflite_float32", "tflite_dynamic_int8", "onnx")
@@ -104,8 +105,8 @@ def build_converted_entry(args, config):
     source = pathlib.Path(args.source or shared / "models" / config["converted_from"]["file"])
     target = pathlib.Path(args.out) / args.name
     target.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(run / "config.json", target / "config.json")
-    shutil.copy2(run / "backbone.weights.h5", target / "backbone.weights.h5")
+    shutil.copy2(run / CONFIG_FILE, target / CONFIG_FILE)
+    shutil.copy2(run / BACKBONE_WEIGHTS, target / BACKBONE_WEIGHTS)
     # parity on LFW faces (the conversion's training data is unknown; LFW is what we measure on)
     faces = sample_faces(shared / "data" / "lfw" / "aligned", 400)
     results, shipped = export_with_optional(target, faces, args.name, args.formats, args.optional_formats)
@@ -115,7 +116,7 @@ def build_converted_entry(args, config):
         return round(float(np.sum(original * load_embedder(path).embed(faces), axis=1).min()), 7)
 
     if args.keras_float16:
-        _halve_weights_file(target / "backbone.weights.h5")
+        _halve_weights_file(target / BACKBONE_WEIGHTS)
     paths = {"keras": str(target), **{fmt: results[fmt]["path"] for fmt in shipped}}
     to_source = {fmt: to_original(path) for fmt, path in paths.items()}
     print("minimum cosine to the original file on 400 LFW faces:", to_source, flush=True)
@@ -129,7 +130,7 @@ def build_converted_entry(args, config):
               "keras_weights": "float16" if args.keras_float16 else "float32",
               "parity_to_original": {"faces": "400 LFW aligned crops (seed 0)", "min_cosine": to_source}}
     card = ModelCard.from_run(target, name=args.name, summary=args.summary, default=args.default,
-                              artifacts={"keras": target / "backbone.weights.h5",
+                              artifacts={"keras": target / BACKBONE_WEIGHTS,
                                          **{fmt: results[fmt]["path"] for fmt in shipped}},
                               metrics=metrics, seconds=args.training_seconds, hardware=args.hardware,
                               recipe=args.recipe, origin=origin, weights_licence=args.weights_licence,
@@ -169,7 +170,7 @@ def main(argv=None):
     parser.add_argument("--keras-float16", action="store_true",
                         help="ship the Keras weights in float16 (after checking parity against the original)")
     args = parser.parse_args(argv)
-    config = json.loads((pathlib.Path(args.run) / "config.json").read_text())
+    config = json.loads((pathlib.Path(args.run) / CONFIG_FILE).read_text())
     if "converted_from" in config:
         return build_converted_entry(args, config)
 
@@ -184,7 +185,7 @@ def main(argv=None):
     target = pathlib.Path(args.out) / args.name
     target.mkdir(parents=True, exist_ok=True)
     if run.resolve() != target.resolve():
-        for name in ("config.json", "label_map.json", "history.json", "backbone.weights.h5"):
+        for name in (CONFIG_FILE, LABEL_MAP, "history.json", BACKBONE_WEIGHTS):
             shutil.copy2(run / name, target / name)
 
     celeba = FaceFolder.scan(shared / "celeba" / "aligned", warn=False, exclude=config.exclude_identities)
@@ -195,7 +196,7 @@ def main(argv=None):
     metrics = lfw_metrics(paths, shared,
                           lambda fmt: None if fmt == "keras" else round(results[fmt]["min_cosine"], 6))
     card = ModelCard.from_run(target, name=args.name, summary=args.summary, default=args.default,
-                              artifacts={"keras": target / "backbone.weights.h5",
+                              artifacts={"keras": target / BACKBONE_WEIGHTS,
                                          **{fmt: results[fmt]["path"] for fmt in shipped}},
                               metrics=metrics, seconds=args.training_seconds, hardware=args.hardware,
                               recipe=args.recipe)

@@ -12,13 +12,11 @@ import numpy as np
 from keras_arcface.convert.mapping import assign_weights
 from keras_arcface.convert.sources import ConversionError, read_source
 from keras_arcface.errors import InputError
-from keras_arcface.files import staged_folder
+from keras_arcface.files import BACKBONE_WEIGHTS, CONFIG_FILE, staged_folder
 
 #: Minimum cosine between the source's and the Keras model's embeddings on every face.
 PARITY_GATE = 0.9999
 #: The file a conversion writes besides the weights (read back by :func:`keras_arcface.embedding.load_keras_model`).
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "backbone.weights.h5"
 
 
 class ParityError(ConversionError):
@@ -116,9 +114,9 @@ def convert(source, backbone, output_dir, faces, backbone_params=None, embedding
 def _write_atomically(output, model, config, weights_dtype):
     """Write into a temporary folder beside ``output``, then move the files in: a failure leaves nothing."""
     with staged_folder(output) as staging:
-        model.save_weights(staging / WEIGHTS_FILE)
+        model.save_weights(staging / BACKBONE_WEIGHTS)
         if weights_dtype == "float16":
-            _halve_weights_file(staging / WEIGHTS_FILE)
+            _halve_weights_file(staging / BACKBONE_WEIGHTS)
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
 
 

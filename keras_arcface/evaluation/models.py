@@ -4,6 +4,7 @@ from the one loader, :func:`keras_arcface.embedding.load_embedder`."""
 import json
 import pathlib
 
+from keras_arcface.files import THRESHOLD_FILE
 from keras_arcface.formats import is_runtime_file
 
 __all__ = ["save_threshold", "threshold_file"]
@@ -14,7 +15,7 @@ def threshold_file(model):
     path = pathlib.Path(model)
     if is_runtime_file(path):
         return pathlib.Path(str(path) + ".json")
-    return (path if path.is_dir() else path.parent) / "threshold.json"
+    return (path if path.is_dir() else path.parent) / THRESHOLD_FILE
 
 
 def save_threshold(model, threshold, report, spec=None):

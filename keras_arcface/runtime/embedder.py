@@ -10,6 +10,7 @@ import sys
 import numpy as np
 
 from keras_arcface.errors import InputError
+from keras_arcface.files import CONFIG_FILE
 from keras_arcface.formats import RUNTIME_SUFFIXES, runtime_format_of
 
 
@@ -93,7 +94,7 @@ def folder_spec(path):
     """The ``input_spec`` a model folder's ``config.json`` records (a converted model keeps its
     source's normalisation), for the folder itself or a file in it; None when there is none."""
     path = pathlib.Path(path)
-    config = (path if path.is_dir() else path.parent) / "config.json"
+    config = (path if path.is_dir() else path.parent) / CONFIG_FILE
     recorded = json.loads(config.read_text()).get("input_spec") if config.is_file() else None
     return InputSpec(**recorded) if recorded else None
 

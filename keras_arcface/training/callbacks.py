@@ -14,11 +14,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
     """Weights of the whole training model after every epoch: ``epoch-NNN.weights.h5``.
 
     Only epochs that ended with a finite loss are written, so the newest file is always a
-    good one; the ``keep`` newest are kept.  ``placement``: a
-    :class:`~keras_arcface.training.distribute.TrainingPlacement`; in a cluster only its chief writes.
+    good one; the ``keep`` newest are kept.  ``placement``: the run's
+    :class:`~keras_arcface.training.distribute.TrainingPlacement`, which writes (in a cluster only its
+    chief does).
     """
 
-    def __init__(self, directory, keep=3, placement=None):
+    def __init__(self, directory, placement, keep=3):
         super().__init__()
         self.directory = pathlib.Path(directory)
         self.keep = int(keep)
@@ -33,10 +34,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             return
         path = self.directory / f"epoch-{epoch + 1:03d}.weights.h5"
-        if self.placement is not None:
-            self.placement.save_weights(self.model, path, save=self._write)
-        else:
-            self._write(path)
+        self.placement.save_weights(self.model, path, save=self._write)
 
     def _write(self, path):
         self.directory.mkdir(parents=True, exist_ok=True)

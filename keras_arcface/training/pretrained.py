@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from keras_arcface.errors import InputError
+from keras_arcface.files import BACKBONE_WEIGHTS, CONFIG_FILE
 from keras_arcface.runtime import InputSpec
 from keras_arcface.runtime.embedder import DEFAULT_SPEC
 
@@ -48,13 +49,13 @@ def resolve_initial_weights(init_from, config, **zoo_options):
     ``backbone.weights.h5``), or a weights file (its shapes are checked when loaded)."""
     path = pathlib.Path(init_from)
     if path.is_dir():
-        recorded = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else None
-        if recorded is None or not (path / "backbone.weights.h5").is_file():
+        recorded = json.loads((path / CONFIG_FILE).read_text()) if (path / CONFIG_FILE).is_file() else None
+        if recorded is None or not (path / BACKBONE_WEIGHTS).is_file():
             raise InputError(f"init_from {path}: a folder needs config.json and backbone.weights.h5 (a training "
                              "run or `keras-arcface convert` output)")
         _check_architecture(recorded, config, path)
         _check_spec(recorded.get("input_spec"), path)
-        return path / "backbone.weights.h5"
+        return path / BACKBONE_WEIGHTS
     if path.is_file():
         if not path.name.endswith(".weights.h5"):
             raise InputError(f"init_from {path}: expected a .weights.h5 file, a folder or a zoo name")

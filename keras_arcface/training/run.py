@@ -13,7 +13,14 @@ from keras_arcface.data import FaceBatches, FaceFolder
 from keras_arcface.data.augment import augmentation
 from keras_arcface.dtypes import dtype_policy
 from keras_arcface.errors import InputError
-from keras_arcface.files import atomic_path, write_text_atomically
+from keras_arcface.files import (
+    BACKBONE_WEIGHTS,
+    CONFIG_FILE,
+    LABEL_MAP,
+    TRAINING_WEIGHTS,
+    atomic_path,
+    write_text_atomically,
+)
 from keras_arcface.heads import IgnoredLabelRows
 from keras_arcface.training.callbacks import DataEpoch, EpochCheckpoint, NaNGuard, SharedBackupAndRestore
 from keras_arcface.training.config import TrainConfig
@@ -65,7 +72,7 @@ def fit_verbosity(verbose):
 def check_output_folder(output, config):
     """Refuse an output folder that holds another run's (or a converted model's) ``config.json``,
     naming the settings that differ; the same configuration resumes."""
-    saved = output / "config.json"
+    saved = output / CONFIG_FILE
     if not saved.is_file():
         return
     try:
@@ -153,8 +160,8 @@ def train(config, faces=None, verbose="auto", callbacks=()):
         teacher = teacher_targets(config.teacher, faces, cache=output / "teacher_embeddings.npz" if writes else None)
         config.teacher_embedding_size = int(teacher[0].shape[1])
     if writes:
-        write_text_atomically(output / "config.json", config.to_json())
-        faces.save_label_map(output / "label_map.json")
+        write_text_atomically(output / CONFIG_FILE, config.to_json())
+        faces.save_label_map(output / LABEL_MAP)
     keras.config.set_dtype_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
 
@@ -182,7 +189,7 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     if config.head_only_epochs:
         callbacks = [HeadOnlyEpochs(backbone, config.head_only_epochs, config.freeze_batchnorm), *callbacks]
 
-    checkpoints = EpochCheckpoint(output / "checkpoints", keep=config.keep_checkpoints, placement=placement)
+    checkpoints = EpochCheckpoint(output / "checkpoints", placement, keep=config.keep_checkpoints)
     # double_checkpoint: a kill while the backup is being written leaves the previous one to
     # resume from (the newest file fails to open and Keras falls back).
     backup = SharedBackupAndRestore(str(output / "backup"), placement, delete_checkpoint=False, double_checkpoint=True)
@@ -196,7 +203,7 @@ def train(config, faces=None, verbose="auto", callbacks=()):
                         shuffle=False)
     seconds = time.perf_counter() - start
     # Each final file appears complete or not at all (a kill mid-write leaves no half file).
-    for saved, name in ((backbone, "backbone.weights.h5"), (model, "training_model.weights.h5")):
+    for saved, name in ((backbone, BACKBONE_WEIGHTS), (model, TRAINING_WEIGHTS)):
         placement.save_weights(saved, output / name, save=lambda path, saved=saved: _save_atomically(saved, path))
     if writes:
         write_text_atomically(output / "history.json", json.dumps(history.history, indent=1))
@@ -211,8 +218,8 @@ def _save_atomically(model, path):
 
 
 def _run_config(output):
-    return (TrainConfig.load(output / "config.json"),
-            json.loads((output / "label_map.json").read_text()))
+    return (TrainConfig.load(output / CONFIG_FILE),
+            json.loads((output / LABEL_MAP).read_text()))
 
 
 def load_trained(output_dir, precision="float32"):
@@ -222,5 +229,5 @@ def load_trained(output_dir, precision="float32"):
     with dtype_policy(precision):
         backbone, head = build_from_config(config, len(label_map))
         build_training_model(backbone, head, teacher_size=config.teacher_embedding_size,
-                             distill_weight=config.distill_weight).load_weights(output / "training_model.weights.h5")
+                             distill_weight=config.distill_weight).load_weights(output / TRAINING_WEIGHTS)
     return backbone, head, config, label_map

@@ -7,6 +7,7 @@ and calls :func:`card_from_folder`; the card's architecture fields are read from
 import json
 import pathlib
 
+from keras_arcface.files import CONFIG_FILE, LABEL_MAP
 from keras_arcface.runtime.embedder import InputSpec
 from keras_arcface.zoo.cards import ModelCard
 from keras_arcface.zoo.download import sha256_of
@@ -41,7 +42,7 @@ def card_from_folder(folder, *, name, summary, artifacts, metrics, seconds, hard
     origin (its ``config.json`` records the original file); ``weights_licence`` / ``commercial_use``: as
     the provider of converted weights states them."""
     folder = pathlib.Path(folder)
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / CONFIG_FILE).read_text())
     converted = "converted_from" in config
     spec = InputSpec(**config["input_spec"]) if "input_spec" in config else InputSpec(
         size=(config["image_size"], config["image_size"]))
@@ -58,7 +59,7 @@ def card_from_folder(folder, *, name, summary, artifacts, metrics, seconds, hard
         "licence": ({"weights": weights_licence, "training_data": "unknown (not stated by the provider)",
                      "commercial_use": bool(commercial_use)} if converted else _run_licence(config)),
         "artifacts": {fmt: artifact_entry(path) for fmt, path in artifacts.items()},
-        "config": artifact_entry(folder / "config.json"),
+        "config": artifact_entry(folder / CONFIG_FILE),
     }
     if origin is not None:
         card["origin"] = origin
@@ -69,7 +70,7 @@ def _conversion_training(seconds, hardware, recipe):
     return {"protocol": "not trained here (converted); training data unknown, so the LFW figures are not "
                         "identity-disjoint",
             "data": "unknown (not stated by the provider)", "identities": None, "epochs": None,
-            "seconds": round(seconds), "hardware": hardware, "recipe": recipe, "config": "config.json",
+            "seconds": round(seconds), "hardware": hardware, "recipe": recipe, "config": CONFIG_FILE,
             "augmentation": "none", "flip": None, "distillation": None}
 
 
@@ -78,7 +79,7 @@ def _training_sets(config):
 
 
 def _run_training(folder, config, seconds, hardware, recipe):
-    label_map = json.loads((folder / "label_map.json").read_text())
+    label_map = json.loads((folder / LABEL_MAP).read_text())
     history = json.loads((folder / "history.json").read_text())
     teacher = config.get("teacher")
     # (a run from before augmentation existed has no "augment": it trained without)
@@ -89,7 +90,7 @@ def _run_training(folder, config, seconds, hardware, recipe):
         "epochs": config["epochs"], "batch_size": config["batch_size"], "optimizer": config["optimizer"],
         "learning_rate": config["learning_rate"], "precision": config["precision"], "seed": config["seed"],
         "final_loss": round(history["loss"][-1], 4), "seconds": round(seconds), "hardware": hardware,
-        "recipe": recipe, "config": "config.json", "augmentation": config.get("augment", "none"),
+        "recipe": recipe, "config": CONFIG_FILE, "augmentation": config.get("augment", "none"),
         "flip": config.get("flip"),
         "distillation": ({"teacher": pathlib.Path(teacher).name, "weight": config.get("distill_weight"),
                           "term": "weight x mean(1 - cos(student, teacher))"} if teacher else None),
