@@ -156,18 +156,11 @@ class FaceIndex:
             from keras_arcface.verification import FaceVerifier
 
             verifier = FaceVerifier()
-        faces, identities, files, skipped = [], [], [], []
-        for path in photos:
-            try:
-                faces.append(verifier.find_face(path).aligned)
-            except InputError as error:
-                reason = str(error).removeprefix(f"{path}: ")
-                skipped.append((str(path), reason))
-                if on_skip is not None:
-                    on_skip(str(path), reason)
-                continue
-            identities.append(path.parent.name)
-            files.append(str(path.relative_to(folder)))
+        from keras_arcface.verification import collect_faces
+
+        faces, kept, skipped = collect_faces(photos, lambda path: verifier.find_face(path).aligned, on_skip)
+        identities = [path.parent.name for path in kept]
+        files = [str(path.relative_to(folder)) for path in kept]
         if not faces:
             raise InputError(f"no usable photo among {len(photos)} in {folder} (first: {skipped[0][0]}: "
                              f"{skipped[0][1]})")

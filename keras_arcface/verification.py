@@ -155,27 +155,44 @@ def embed_folder(directory, embedder, aligner=None):
     if not paths:
         raise InputError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {directory}")
     size = tuple(embedder.spec.size)
-    faces, kept, skipped, wrong_size = [], [], [], 0
-    for path in paths:
-        try:
-            image = read_image(path)
-            if aligner is not None:
-                image = aligner.align(image)
-            elif image.shape[:2] != size:
-                wrong_size += 1
-                raise BadImageError(f"size {image.shape[1]}x{image.shape[0]}, not an aligned {size[1]}x{size[0]} crop")
-        except InputError as error:  # BadImageError and NoFaceError are InputErrors
-            reason = str(error)
-            skipped.append(reason if str(path) in reason else f"{path}: {reason}")
-            continue
-        faces.append(image)
-        kept.append(str(path))
+    wrong_size = []
+
+    def face_of(path):
+        image = read_image(path)
+        if aligner is not None:
+            return aligner.align(image)
+        if image.shape[:2] != size:
+            wrong_size.append(path)
+            raise BadImageError(f"size {image.shape[1]}x{image.shape[0]}, not an aligned {size[1]}x{size[0]} crop")
+        return image
+
+    faces, kept, skipped = collect_faces(paths, face_of)
+    skipped = [f"{path}: {reason}" for path, reason in skipped]
     if not faces:
-        if wrong_size == len(paths):
+        if len(wrong_size) == len(paths):
             hint = "these look like photos, not aligned crops: add --align to detect and align the faces"
         elif aligner is not None:
             hint = "use photos that show one clear, frontal face each"
         else:
             hint = f"pass readable aligned {size[1]}x{size[0]} crops, or photos with --align"
         raise InputError(f"no usable image among {len(paths)} under {directory} (first: {skipped[0]}); {hint}")
-    return EmbeddedFolder(embedder.embed(np.stack(faces)), kept, skipped)
+    return EmbeddedFolder(embedder.embed(np.stack(faces)), [str(path) for path in kept], skipped)
+
+
+def collect_faces(paths, face_of, on_skip=None):
+    """``(faces, kept paths, skipped)`` of ``paths``: ``face_of(path)`` returns the aligned face or raises
+    an :class:`InputError` (a bad image, no face), whose reason goes to ``skipped`` as ``(path, reason)``
+    (the path not repeated) and to ``on_skip(path, reason)``."""
+    faces, kept, skipped = [], [], []
+    for path in paths:
+        try:
+            face = face_of(path)
+        except InputError as error:  # BadImageError and NoFaceError are InputErrors
+            reason = str(error).removeprefix(f"{path}: ")
+            skipped.append((str(path), reason))
+            if on_skip is not None:
+                on_skip(str(path), reason)
+            continue
+        faces.append(face)
+        kept.append(path)
+    return faces, kept, skipped
