@@ -15,6 +15,7 @@ import math
 import keras
 from keras import ops
 
+from keras_arcface.compilation import tracing_for_tensorflow_xla
 from keras_arcface.errors import InputError
 
 #: How :class:`DepthwiseConv2D` (this module's) computes: ``"auto"`` takes the shifted sum where it is
@@ -32,17 +33,8 @@ def shifted_sum_is_faster():
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return _tracing_for_xla() and not tf.config.list_logical_devices("GPU")
+        return tracing_for_tensorflow_xla() and not tf.config.list_logical_devices("GPU")
     return False
-
-
-def _tracing_for_xla():
-    try:  # TensorFlow marks the graph of a tf.function(jit_compile=True) with an XLA context
-        from tensorflow.python.framework import ops as tf_ops
-        from tensorflow.python.ops import control_flow_util
-    except ImportError:  # a TensorFlow without these internals: keep the native kernel
-        return False
-    return bool(control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph()))
 
 
 def _same_padding(size, kernel, stride):

@@ -5,6 +5,7 @@ import warnings
 import keras
 from keras import ops
 
+from keras_arcface.compilation import xla_island
 from keras_arcface.dtypes import head_dtype
 from keras_arcface.heads.labels import is_concrete, prepare_labels
 from keras_arcface.validation import POSITIVE_INTEGER, check_parameters
@@ -31,34 +32,48 @@ def cosine_matrix(embeddings, kernel, scale=1.0):
     dL/dW = x_n^T (G s / ||W||) - W_j sum_i(G_ij logit_ij) / ||W_j||^2 and
     dL/dx_i = (g_i - x_n,i <g_i, x_n,i>) / ||x_i|| with g = (G s / ||W||) W^T.
     Norms are floored at sqrt(1e-12) (no gradient through the floor), so x = 0 or W_j = 0 stay
-    finite.  ``scale`` is a Python number.
+    finite.  ``scale`` is a Python number.  In a TensorFlow graph-mode step the forward and backward
+    passes are XLA islands (:func:`keras_arcface.compilation.xla_island`), fused as under XLA.
     """
 
     @ops.custom_gradient
     def scaled_cosines(x, w):
-        x_squares = ops.sum(x * x, axis=-1, keepdims=True)
-        x_inverse_norm = ops.rsqrt(ops.maximum(x_squares, _NORM_EPSILON))
-        x_unit = x * x_inverse_norm
-        w_squares = column_sums(ops.square(w))
-        w_inverse_norm = ops.rsqrt(ops.maximum(w_squares, _NORM_EPSILON))
-        column_factor = scale * w_inverse_norm
-        logits = ops.matmul(x_unit, w) * column_factor
+        saved = _cosine_forward(x, w, scale)
 
         def gradient(*upstream_args, upstream=None):
             upstream = upstream_args[0] if upstream is None else upstream
-            product_gradient = upstream * column_factor
-            unit_gradient = ops.matmul(product_gradient, ops.transpose(w))
-            along_x = ops.sum(unit_gradient * x_unit, axis=-1, keepdims=True) * ops.cast(
-                x_squares > _NORM_EPSILON, x.dtype)
-            x_gradient = (unit_gradient - x_unit * along_x) * x_inverse_norm
-            along_w = column_sums(upstream * logits) * ops.square(w_inverse_norm) * ops.cast(
-                w_squares > _NORM_EPSILON, w.dtype)
-            w_gradient = ops.matmul(ops.transpose(x_unit), product_gradient) - w * along_w
-            return x_gradient, w_gradient
+            return _cosine_backward(upstream, x, w, *saved)
 
-        return logits, gradient
+        return saved[0], gradient
 
     return scaled_cosines(embeddings, _value(kernel))
+
+
+@xla_island
+def _cosine_forward(x, w, scale):
+    """The scaled cosines of :func:`cosine_matrix` and what its gradient reuses."""
+    x_squares = ops.sum(x * x, axis=-1, keepdims=True)
+    x_inverse_norm = ops.rsqrt(ops.maximum(x_squares, _NORM_EPSILON))
+    x_unit = x * x_inverse_norm
+    w_squares = column_sums(ops.square(w))
+    w_inverse_norm = ops.rsqrt(ops.maximum(w_squares, _NORM_EPSILON))
+    column_factor = scale * w_inverse_norm
+    logits = ops.matmul(x_unit, w) * column_factor
+    return logits, x_squares, x_inverse_norm, x_unit, w_squares, w_inverse_norm, column_factor
+
+
+@xla_island
+def _cosine_backward(upstream, x, w, logits, x_squares, x_inverse_norm, x_unit, w_squares, w_inverse_norm,
+                     column_factor):
+    """The gradients of :func:`cosine_matrix` (its docstring has the formulas) for the upstream G."""
+    product_gradient = upstream * column_factor
+    unit_gradient = ops.matmul(product_gradient, ops.transpose(w))
+    along_x = ops.sum(unit_gradient * x_unit, axis=-1, keepdims=True) * ops.cast(x_squares > _NORM_EPSILON, x.dtype)
+    x_gradient = (unit_gradient - x_unit * along_x) * x_inverse_norm
+    along_w = column_sums(upstream * logits) * ops.square(w_inverse_norm) * ops.cast(
+        w_squares > _NORM_EPSILON, w.dtype)
+    w_gradient = ops.matmul(ops.transpose(x_unit), product_gradient) - w * along_w
+    return x_gradient, w_gradient
 
 
 def column_sums(matrix):
