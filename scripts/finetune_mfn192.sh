@@ -3,16 +3,17 @@
 # evaluate each run on LFW (10-fold), lfw-dev and the CelebA hold-out (docs/zoo_training.md).
 #
 #   python scripts/make_holdout_benchmark.py        # once: benchmarks/celeba-holdout/images
-#   bash scripts/finetune_mfn192.sh OUT RUN [RUN ...] # RUN: both | distill | arcface | both-frozen-bn
+#   bash scripts/finetune_mfn192.sh OUT RUN [RUN ...] # RUN: both | distill | arcface
 #   bash scripts/finetune_mfn192.sh OUT eval MODEL    # only the three evaluations of MODEL
 #
 # Every run: init from the zoo's mobilefacenet-192, ArcFace centres imprinted, light augmentation
-# and flips, batch 128, SGD momentum 0.9, weight decay 5e-4, warm-up then cosine decay to 0. LR and
-# EPOCHS can be set in the environment (defaults: the lr-find pick and 4 epochs).
+# and flips, batch 128, SGD momentum 0.9, weight decay 5e-4, warm-up then cosine decay to 0. LR,
+# EPOCHS and FREEZE_BN=1 (BatchNorm frozen) can be set in the environment (defaults: the lr-find
+# pick, 4 epochs, BatchNorm trained).
 set -euo pipefail
 OUT=${1:?output folder}; shift
 SHARED=${SHARED:-../shared}
-LR=${LR:-0.01}
+LR=${LR:-0.0046}
 EPOCHS=${EPOCHS:-4}
 DATA=(--data "$SHARED/data/celeba/aligned" "$SHARED/data/yaleb/aligned"
       --exclude "$SHARED/data/celeba/lfw_overlap_candidates.csv" benchmarks/celeba-holdout/identities.txt)
@@ -20,6 +21,7 @@ NET=(--backbone mobilefacenet --backbone-params '{"padding": "same", "separable_
      --embedding-size 192 --init-from mobilefacenet-192 --init-head imprint)
 SCHEDULE=(--head arcface --head-params '{"margin": 0.3, "scale": 32.0}' --batch-size 128 --lr "$LR"
           --warmup-epochs 0.5 --epochs "$EPOCHS" --augment light)
+if [[ ${FREEZE_BN:-0} == 1 ]]; then SCHEDULE+=(--freeze-batchnorm); fi
 TEACHER=(--teacher "$SHARED/models/face_recognition_sface_2021dec_fp32_ort.onnx" --distill-weight 5)
 
 evaluate() {  # MODEL -> MODEL's name.eval-{lfw,lfw-dev,holdout}.txt under OUT
@@ -39,12 +41,12 @@ for run in "$@"; do
     both) extra=("${TEACHER[@]}") ;;
     distill) extra=("${TEACHER[@]}" --classification-weight 0) ;;
     arcface) extra=() ;;
-    both-frozen-bn) extra=("${TEACHER[@]}" --freeze-batchnorm) ;;
     *) echo "unknown run $run" >&2; exit 2 ;;
   esac
   # The teacher's embeddings of the training images are the same for every run: reuse them.
-  if [[ $run != arcface && -f $OUT/both/teacher_embeddings.npz && ! -e $OUT/$run/config.json ]]; then
-    mkdir -p "$OUT/$run" && cp -n "$OUT/both/teacher_embeddings.npz" "$OUT/$run/" 2>/dev/null || true
+  cache=$(ls "$OUT"/*/teacher_embeddings.npz 2>/dev/null | head -1 || true)
+  if [[ $run != arcface && -n $cache && ! -e $OUT/$run/config.json ]]; then
+    mkdir -p "$OUT/$run" && cp -n "$cache" "$OUT/$run/"
   fi
   /usr/bin/time -f "$run: %e s wall, %M KB peak" keras-arcface train "${DATA[@]}" "${NET[@]}" "${SCHEDULE[@]}" \
       "${extra[@]}" --output "$OUT/$run"
