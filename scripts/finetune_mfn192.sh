@@ -8,8 +8,9 @@
 #
 # Every run: init from the zoo's mobilefacenet-192, ArcFace centres imprinted, light augmentation
 # and flips, batch 128, SGD momentum 0.9, weight decay 5e-4, warm-up then cosine decay to 0. LR,
-# EPOCHS and FREEZE_BN=1 (BatchNorm frozen) can be set in the environment (defaults: the lr-find
-# pick, 4 epochs, BatchNorm trained).
+# EPOCHS, FREEZE_BN=1 (BatchNorm frozen) and HEAD_ONLY=N (the first N epochs train only the head
+# and the distillation projection) can be set in the environment (defaults: the lr-find pick, 4
+# epochs, BatchNorm trained, no head-only epochs).
 set -euo pipefail
 OUT=${1:?output folder}; shift
 SHARED=${SHARED:-../shared}
@@ -22,6 +23,7 @@ NET=(--backbone mobilefacenet --backbone-params '{"padding": "same", "separable_
 SCHEDULE=(--head arcface --head-params '{"margin": 0.3, "scale": 32.0}' --batch-size 128 --lr "$LR"
           --warmup-epochs 0.5 --epochs "$EPOCHS" --augment light)
 if [[ ${FREEZE_BN:-0} == 1 ]]; then SCHEDULE+=(--freeze-batchnorm); fi
+if [[ ${HEAD_ONLY:-0} -gt 0 ]]; then SCHEDULE+=(--head-only-epochs "$HEAD_ONLY"); fi
 TEACHER=(--teacher "$SHARED/models/face_recognition_sface_2021dec_fp32_ort.onnx" --distill-weight 5)
 
 evaluate() {  # MODEL -> MODEL's name.eval-{lfw,lfw-dev,holdout}.txt under OUT
