@@ -8,8 +8,6 @@ mode can still run its head under XLA: :func:`xla_island` compiles one function 
 
 import functools
 
-import keras
-
 
 def tracing_for_tensorflow_xla():
     """True while TensorFlow traces a graph that XLA will compile (``tf.function(jit_compile=True)``
@@ -32,6 +30,8 @@ def xla_island(function):
 
     @functools.wraps(function)
     def wrapper(*args):
+        import keras
+
         if keras.backend.backend() != "tensorflow":
             return function(*args)
         import tensorflow as tf

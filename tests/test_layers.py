@@ -8,7 +8,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "keras_arcface"
 
 #: Bottom to top; the README's "Architecture" section draws the same picture.
 LAYERS = [
-    {"errors", "validation", "files", "formats", "dtypes", "registry"},  # plain Python, no Keras
+    {"errors", "validation", "files", "formats", "dtypes", "registry", "compilation"},  # plain Python, no Keras
     {"runtime", "data"},  # Keras-free embedders and input contract; images and folders of faces
     {"alignment", "heads", "losses", "backbones"},  # detector and warp; the Keras layers and models
     {"zoo"},  # model cards, downloads, zoo models by name
