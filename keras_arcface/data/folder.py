@@ -64,7 +64,7 @@ class FaceFolder:
                 continue
             if entry.name in exclude or (identities is not None and entry.name not in identities):
                 continue
-            files = sorted(p for p in entry.rglob("*") if p.is_file())
+            files = identity_files(entry)
             if not files:
                 skipped.append((str(entry), "empty identity folder"))
             for path in files:
@@ -119,6 +119,12 @@ class FaceFolder:
         return cls(root=os.pathsep.join(f.root for f in folders), paths=paths,
                    labels=np.concatenate(labels).astype(np.int32), class_names=names, skipped=skipped,
                    images=merged_images)
+
+
+def identity_files(folder):
+    """Every file under one identity folder (its subfolders included), sorted by path: the listing
+    that :meth:`FaceFolder.scan` labels and that benchmarks number."""
+    return sorted(p for p in pathlib.Path(folder).rglob("*") if p.is_file())
 
 
 def _one_line_summary(skipped, limit=3):

@@ -23,15 +23,15 @@ import shutil
 
 import numpy as np
 
+from keras_arcface.data.folder import identity_files
 from keras_arcface.data.images import IMAGE_EXTENSIONS
 from keras_arcface.errors import InputError
 from keras_arcface.evaluation.pairs import image_path
 
 
 def identity_images(root, identity):
-    """The image files of ``root/identity``, sorted by name."""
-    folder = pathlib.Path(root) / identity
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    """The image files of ``root/identity`` (subfolders included, as training labels them), sorted."""
+    return [p for p in identity_files(pathlib.Path(root) / identity) if p.suffix.lower() in IMAGE_EXTENSIONS]
 
 
 def _round_robin(groups, count, rng):

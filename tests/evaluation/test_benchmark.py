@@ -75,3 +75,15 @@ def test_the_celeba_holdout_script_skips_the_lfw_overlap_and_small_identities(tm
     held_out = read_identity_names(tmp_path / "out" / "identities.txt")
     assert len(held_out) == 4 and not {"id_3", "small"} & set(held_out)
     assert pairs_header(tmp_path / "out" / "pairs.txt") == (2, 8)
+
+
+def test_an_identity_is_numbered_over_the_same_files_training_labels(tmp_path):
+    faces = make_face_folder(tmp_path / "faces", identities=2, per_identity=3, size=16)
+    (faces / "id_0" / "session2").mkdir()
+    (faces / "id_0" / "000.png").rename(faces / "id_0" / "session2" / "000.png")  # one image in a subfolder
+    build_pairs_benchmark(faces, ["id_0", "id_1"], tmp_path / "bench", folds=1, pairs_per_fold=3)
+    with open(tmp_path / "bench" / "sources.csv") as handle:
+        numbered = [row["source"] for row in csv.DictReader(handle) if row["identity"] == "id_0"]
+    scanned = FaceFolder.scan(faces, image_size=(16, 16), identities={"id_0"})
+    assert numbered == [Path(path).relative_to(faces).as_posix() for path in scanned.paths]
+    assert "id_0/session2/000.png" in numbered
