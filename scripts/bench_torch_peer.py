@@ -212,7 +212,8 @@ def main(argv=None):
                         sys.exit(f"the PyTorch {network} has {result['backbone_parameters']:,} parameters, ours "
                                  f"{ours:,}: the mirror is not the same network")
                 results.setdefault((network, row), []).append(result["samples_per_s"])
-                print(f"round {round_ + 1} {network:<14} {row:<14} {result['samples_per_s']:8.2f} samples/s", flush=True)
+                print(f"round {round_ + 1} {network:<14} {row:<14} {result['samples_per_s']:8.2f} samples/s",
+                      flush=True)
                 if args.json:
                     with open(args.json, "a") as handle:
                         handle.write(json.dumps({"network": network, "row": row, "round": round_ + 1,
