@@ -21,11 +21,13 @@ class FaceBatches(keras.utils.PyDataset):
     drawn from ``default_rng((seed, e, b, 1))`` (teacher targets stay those of the clean image).
     ``max_batches`` > 0 caps an epoch at that many batches of the epoch's permutation (a cap in
     ``fit(steps_per_epoch=...)`` would not restart the PyDataset at the next epoch).
+    ``spec``: an :class:`~keras_arcface.runtime.InputSpec` whose normalisation replaces the default
+    (x - 127.5) / 128 (a run fine-tuning a model trained on another one).
     """
 
     def __init__(self, folder, batch_size, shuffle=True, flip=True, seed=0, drop_remainder=True,
                  start_epoch=0, labels_as_input=True, teacher=None, augment=None, max_batches=0,
-                 shard=(0, 1), **kwargs):
+                 shard=(0, 1), spec=None, **kwargs):
         super().__init__(**kwargs)
         if batch_size < 1 or batch_size > len(folder.labels):
             raise ValueError(f"batch_size must be in [1, {len(folder.labels)}], got {batch_size}")
@@ -38,6 +40,7 @@ class FaceBatches(keras.utils.PyDataset):
         self.teacher = teacher
         self.augment = augment
         self.max_batches = int(max_batches)
+        self.spec = spec
         self.shard_index, self.shard_count = (int(value) for value in shard)
         if not 0 <= self.shard_index < self.shard_count or self.batch_size % self.shard_count:
             raise ValueError(f"shard must be (index, count) with 0 <= index < count and count dividing the batch "
@@ -75,7 +78,7 @@ class FaceBatches(keras.utils.PyDataset):
         if self.augment is not None:
             key = (self.seed, self.epoch, index, 1) + ((self.shard_index,) if self.shard_count > 1 else ())
             images = self.augment(images, np.random.default_rng(key))
-        x = preprocess(images)
+        x = preprocess(images) if self.spec is None else self.spec.normalize(images)
         y = self.folder.labels[indices]
         if self.teacher is not None:
             plain, mirrored = self.teacher

@@ -84,6 +84,9 @@ class TrainConfig:
     classification_weight: float = _option(1.0, "weight of the head's cross-entropy (0 with --teacher: "
                                                 "distillation only)")
     teacher_embedding_size: int = _option(0, "recorded by train: the teacher's embedding size", flag=False)
+    input_spec: dict = _option(None, "recorded by train: the input normalisation of the init_from model when it is "
+                                     "not the default (x - 127.5) / 128; the run trains and is used with it",
+                               flag=False)
     init_from: str = _option("", "start the backbone from a zoo name, a .weights.h5 file, or a run / converted-model "
                                  "folder (the head is new)")
     freeze_batchnorm: bool = _option(False, "keep the backbone's BatchNorm statistics and scale/offset fixed")

@@ -13,19 +13,54 @@ from keras_arcface.files import BACKBONE_WEIGHTS, CONFIG_FILE
 from keras_arcface.runtime import InputSpec
 from keras_arcface.runtime.embedder import DEFAULT_SPEC
 
-#: The normalisation the training pipeline applies (``keras_arcface.data.preprocess``).
-TRAINING_SPEC = DEFAULT_SPEC
 
-
-def _check_spec(recorded, source):
+def _initial_spec(recorded, source):
+    """The normalisation a run starting from ``source`` trains with: the one ``source`` was trained on."""
     if recorded is None:
-        return
+        return DEFAULT_SPEC
     spec = InputSpec(**recorded)
-    if (spec.layout, spec.colour, spec.mean, spec.std) != (TRAINING_SPEC.layout, TRAINING_SPEC.colour,
-                                                            TRAINING_SPEC.mean, TRAINING_SPEC.std):
-        raise InputError(f"init_from {source}: the model takes {spec.colour} (x - {spec.mean}) / {spec.std}, the "
-                         f"training pipeline feeds {TRAINING_SPEC.colour} (x - {TRAINING_SPEC.mean}) / "
-                         f"{TRAINING_SPEC.std}; fine-tuning it would start from a shifted input")
+    if spec.layout != "NHWC":
+        raise InputError(f"init_from {source}: the model takes {spec.layout} input; Keras backbones take NHWC")
+    return spec
+
+
+def training_spec(config, image_size=None):
+    """The :class:`~keras_arcface.runtime.InputSpec` a run's batches, imprinting and saved model use:
+    ``config.input_spec`` (recorded from ``init_from``) or the default (x - 127.5) / 128."""
+    spec = InputSpec(**config.input_spec) if config.input_spec else DEFAULT_SPEC
+    size = image_size or (config.image_size, config.image_size)
+    return dataclasses.replace(spec, size=tuple(size))
+
+
+def adopt_initial_spec(config, **zoo_options):
+    """Set ``config.input_spec`` to ``init_from``'s normalisation when it is not the default (a model
+    trained on (x - 127) / 128 is fine-tuned on (x - 127) / 128, and the run records it, so that
+    evaluation and export feed it the same); None otherwise."""
+    spec = DEFAULT_SPEC
+    if config.init_from:
+        spec = _initial_spec(*_recorded_spec(config.init_from, config, **zoo_options))
+    normalisation = (spec.layout, spec.colour, spec.mean, spec.std)
+    config.input_spec = (None if normalisation == (DEFAULT_SPEC.layout, DEFAULT_SPEC.colour, DEFAULT_SPEC.mean,
+                                                   DEFAULT_SPEC.std)
+                         else {**spec.to_dict(), "size": [config.image_size, config.image_size]})
+    return config.input_spec
+
+
+def _recorded_spec(init_from, config, **zoo_options):
+    """(the input_spec ``init_from`` records or None, its description for messages)."""
+    path = pathlib.Path(init_from)
+    if path.is_dir():
+        recorded = json.loads((path / CONFIG_FILE).read_text()) if (path / CONFIG_FILE).is_file() else {}
+        return recorded.get("input_spec"), path
+    if path.is_file():
+        return None, path
+    from keras_arcface.zoo import fetch_artifact, list_models, model_card
+
+    if init_from not in list_models():
+        return None, init_from  # resolve_initial_weights names the problem
+    card = model_card(init_from)
+    recorded = json.loads(pathlib.Path(fetch_artifact(card.name, card.config, **zoo_options)).read_text())
+    return recorded.get("input_spec") or card.input_spec, init_from
 
 
 def _describe(config):
@@ -54,7 +89,7 @@ def resolve_initial_weights(init_from, config, **zoo_options):
             raise InputError(f"init_from {path}: a folder needs config.json and backbone.weights.h5 (a training "
                              "run or `keras-arcface convert` output)")
         _check_architecture(recorded, config, path)
-        _check_spec(recorded.get("input_spec"), path)
+        _initial_spec(recorded.get("input_spec"), path)
         return path / BACKBONE_WEIGHTS
     if path.is_file():
         if not path.name.endswith(".weights.h5"):
@@ -68,7 +103,7 @@ def resolve_initial_weights(init_from, config, **zoo_options):
     card = model_card(init_from)  # checked through its hashed config.json, as a folder is
     recorded = json.loads(pathlib.Path(fetch_artifact(card.name, card.config, **zoo_options)).read_text())
     _check_architecture(recorded, config, init_from)
-    _check_spec(recorded.get("input_spec") or card.input_spec, init_from)
+    _initial_spec(recorded.get("input_spec") or card.input_spec, init_from)
     return download(init_from, "keras", **zoo_options)
 
 
@@ -80,10 +115,10 @@ def load_initial_weights(backbone, weights_file):
         raise InputError(f"init_from {weights_file} does not fit the {backbone.name} backbone: {error}") from None
 
 
-def class_centres(backbone, images, labels, num_classes, batch_size=128, image_size=None):
+def class_centres(backbone, images, labels, num_classes, batch_size=128, spec=None):
     """The normalised mean embedding of each class, (num_classes, d) float32: the backbone in
-    inference mode on the training pipeline's normalisation (``TRAINING_SPEC`` at the images' size)."""
-    spec = dataclasses.replace(TRAINING_SPEC, size=tuple(image_size or images.shape[1:3]))
+    inference mode on ``spec``'s normalisation (default: keras-arcface's, at the images' size)."""
+    spec = spec or dataclasses.replace(DEFAULT_SPEC, size=tuple(images.shape[1:3]))
     sums = None
     for start in range(0, len(images), batch_size):
         embeddings = backbone(spec.prepare(images[start:start + batch_size]), training=False)

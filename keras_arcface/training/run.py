@@ -29,11 +29,13 @@ from keras_arcface.training.model import build_from_config, build_training_model
 from keras_arcface.training.optimizers import make_optimizer
 from keras_arcface.training.pretrained import (
     HeadOnlyEpochs,
+    adopt_initial_spec,
     class_centres,
     freeze_batch_norm,
     imprint_head,
     load_initial_weights,
     resolve_initial_weights,
+    training_spec,
 )
 
 
@@ -58,7 +60,8 @@ def make_batches(config, faces, teacher=None, shard=(0, 1)):
     worker's share of every batch (see :class:`~keras_arcface.data.FaceBatches`)."""
     augment = None if config.augment == "none" else augmentation(config.augment)
     return FaceBatches(faces, config.batch_size, flip=config.flip, seed=config.seed, teacher=teacher,
-                       augment=augment, max_batches=config.max_steps_per_epoch, shard=shard)
+                       augment=augment, max_batches=config.max_steps_per_epoch, shard=shard,
+                       spec=training_spec(config))
 
 
 def fit_verbosity(verbose):
@@ -91,7 +94,7 @@ def check_output_folder(output, config):
         return None if field.default_factory is dataclasses.MISSING else field.default_factory()
 
     # A field added since the run was saved counts at its default; computed fields are not settings.
-    ignored = {"teacher_embedding_size"}
+    ignored = {"teacher_embedding_size", "input_spec"}
     differing = [name for name in current if name not in ignored
                  and json.loads(json.dumps(previous.get(name, default(name)))) != json.loads(json.dumps(current[name]))]
     unknown = sorted(set(previous) - set(current))
@@ -120,7 +123,7 @@ def build_run_model(config, faces, optimizer, initialise=True, per_replica_xla=F
                                  distill_weight=config.distill_weight)
     if config.init_head == "imprint" and initialise:
         imprint_head(head, class_centres(backbone, faces.images, faces.labels, faces.num_classes,
-                                         image_size=(config.image_size, config.image_size)))
+                                         spec=training_spec(config)))
     compile_for_training(model, optimizer, config.jit_compile,
                          config.classification_weight if teacher_size else 1.0)
     return backbone, head, model
@@ -159,6 +162,7 @@ def train(config, faces=None, verbose="auto", callbacks=()):
 
         teacher = teacher_targets(config.teacher, faces, cache=output / "teacher_embeddings.npz" if writes else None)
         config.teacher_embedding_size = int(teacher[0].shape[1])
+    adopt_initial_spec(config)  # before config.json: evaluation and export read the run's normalisation there
     if writes:
         write_text_atomically(output / CONFIG_FILE, config.to_json())
         faces.save_label_map(output / LABEL_MAP)

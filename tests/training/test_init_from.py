@@ -159,3 +159,45 @@ def test_lr_find_searches_from_the_pretrained_backbone(tmp_path, pretrained, mon
     result = lr_range_test(config, min_lr=1e-3, max_lr=1e-1, steps=4, verbose=0)
     assert [str(p) for p in loaded] == [str(pretrained / "backbone.weights.h5")]
     assert len(result.losses) == 4 and np.all(np.isfinite(result.losses))
+
+
+def test_a_model_trained_on_another_normalisation_is_fine_tuned_and_recorded_with_it(tmp_path, pretrained):
+    """init_from a model that takes (x - 127) / 128 (as the zoo's mobilefacenet-512): the batches and the
+    imprinted centres use that normalisation, and the run records it for evaluation and export."""
+    import shutil
+
+    from keras_arcface.data import FaceFolder
+    from keras_arcface.runtime import InputSpec
+    from keras_arcface.runtime.embedder import folder_spec
+    from keras_arcface.training.run import make_batches
+
+    source = tmp_path / "other-normalisation"
+    shutil.copytree(pretrained, source, ignore=shutil.ignore_patterns("backup", "checkpoints"))
+    recorded = json.loads((source / "config.json").read_text())
+    spec = InputSpec(size=(32, 32), mean=127.0, std=128.0)
+    (source / "config.json").write_text(json.dumps({**recorded, "input_spec": spec.to_dict()}))
+    probe = HeadKernelAtStart()
+    train(_config(tmp_path, "tuned", init_from=str(source), init_head="imprint"), verbose=0, callbacks=[probe])
+    assert folder_spec(tmp_path / "tuned") == spec  # what eval, export and load_embedder read
+    tuned = TrainConfig.load(tmp_path / "tuned" / "config.json")
+    faces = FaceFolder.scan(tmp_path / "faces", image_size=(32, 32))
+    shifted = make_batches(tuned, faces)[0][0][0]
+    default = make_batches(_config(tmp_path, "default"), faces)[0][0][0]
+    np.testing.assert_allclose(shifted - default, 0.5 / 128, atol=1e-6)
+    embeddings = ops.convert_to_numpy(load_keras_model(source)(spec.prepare(faces.images), training=False))
+    embeddings = embeddings.astype(np.float64)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    means = np.stack([embeddings[faces.labels == k].mean(axis=0) for k in range(faces.num_classes)])
+    np.testing.assert_allclose(probe.kernel.T, means / np.linalg.norm(means, axis=1, keepdims=True), atol=1e-5)
+
+
+def test_init_from_a_channels_first_model_is_refused(tmp_path, pretrained):
+    import shutil
+
+    source = tmp_path / "nchw"
+    shutil.copytree(pretrained, source, ignore=shutil.ignore_patterns("backup", "checkpoints"))
+    recorded = json.loads((source / "config.json").read_text())
+    recorded["input_spec"] = {"size": [32, 32], "layout": "NCHW", "colour": "RGB", "mean": 127.5, "std": 128.0}
+    (source / "config.json").write_text(json.dumps(recorded))
+    with pytest.raises(ValueError, match="takes NCHW input; Keras backbones take NHWC"):
+        train(_config(tmp_path, "bad", init_from=str(source)), verbose=0)
