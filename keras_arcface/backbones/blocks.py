@@ -30,7 +30,8 @@ PADDINGS = ("symmetric", "same")
 def conv(filters, kernel_size, strides, name, padding=None, groups_depthwise=False, style="symmetric"):
     """Convolution without bias.  ``style="symmetric"`` pads (k - 1) // 2 zeros on every side (or
     ``padding``), so strided outputs match PyTorch: inside the convolution (``"same"``) where that is
-    the same thing (stride 1, odd k), with a separate zero padding otherwise; ``style="same"`` is
+    the same thing (stride 1, odd k), with a separate zero padding otherwise (a depthwise convolution
+    takes it as ``symmetric_padding``, inside the layer); ``style="same"`` is
     TensorFlow's SAME padding (``padding=0`` still means none).  Depthwise convolutions are
     :class:`~keras_arcface.backbones.depthwise.DepthwiseConv2D` (the XLA-friendly one)."""
     if style not in PADDINGS:
@@ -39,12 +40,12 @@ def conv(filters, kernel_size, strides, name, padding=None, groups_depthwise=Fal
     pad = (kernel_size - 1) // 2 if padding is None else padding
     same_is_symmetric = strides == 1 and isinstance(kernel_size, int) and pad == (kernel_size - 1) // 2
     keras_padding = "same" if pad and (style == "same" or same_is_symmetric) else "valid"
-    if pad and keras_padding == "valid":
-        layers.append(keras.layers.ZeroPadding2D(pad, name=f"{name}_pad"))
-    if groups_depthwise:
+    if groups_depthwise:  # pads inside itself: faster while training (backbones/depthwise.py)
         layers.append(DepthwiseConv2D(kernel_size, strides=strides, padding=keras_padding, use_bias=False,
-                                      name=name))
+                                      symmetric_padding=pad if keras_padding == "valid" else 0, name=name))
     else:
+        if pad and keras_padding == "valid":
+            layers.append(keras.layers.ZeroPadding2D(pad, name=f"{name}_pad"))
         layers.append(keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=keras_padding,
                                           use_bias=False, name=name))
 

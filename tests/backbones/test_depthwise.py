@@ -36,11 +36,11 @@ def _pair(height, width, kernel, stride, padding, bias, dtype=DTYPE):
     return x, reference, shifted
 
 
-def _value_and_grads(layer, x):
+def _value_and_grads(layer, x, training=False):
     kernel_index = [v.path for v in layer.trainable_variables].index(layer.kernel.path)
 
     def loss(inputs, *variables):
-        outputs = layer.stateless_call(list(variables), [], inputs)[0]
+        outputs = layer.stateless_call(list(variables), [], inputs, **({"training": True} if training else {}))[0]
         return keras.ops.sum(outputs * outputs * keras.ops.cos(outputs))
 
     value, grads = value_and_grads(loss, x, *[np.asarray(v) for v in layer.trainable_variables])
@@ -58,6 +58,38 @@ def test_shifted_sum_equals_the_native_convolution_forward_and_backward(height, 
     np.testing.assert_allclose(shifted_out, expected, rtol=TOL, atol=TOL)
     for want, got in zip(_value_and_grads(reference, x), _value_and_grads(shifted, x)):
         np.testing.assert_allclose(got, want, rtol=TOL, atol=TOL * np.abs(want).max())
+
+
+@pytest.mark.backend_neutral
+@pytest.mark.parametrize("implementation", ["native", "shifted_sum"])
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("height, width, stride", [(8, 8, 2), (9, 7, 2), (6, 6, 1)])
+def test_symmetric_padding_inside_equals_a_zero_padding_layer_before(implementation, training, height, width,
+                                                                     stride):
+    """Explicit padding in the kernel (TensorFlow, training) or a pad first (elsewhere): the numbers of
+    ZeroPadding2D(1) + a "valid" DepthwiseConv2D, forward and both gradients."""
+    x, reference, _ = _pair(height, width, 3, stride, "valid", True)
+    padded = XlaFriendlyDepthwiseConv2D(3, strides=stride, padding="valid", symmetric_padding=1, dtype=DTYPE,
+                                        implementation=implementation)
+    padded.build(x.shape)
+    padded.set_weights(reference.get_weights())
+    zero_pad = keras.layers.ZeroPadding2D(1, dtype=DTYPE)
+    expected = np.asarray(reference(zero_pad(x)))
+    assert padded.compute_output_shape(x.shape) == expected.shape
+    np.testing.assert_allclose(np.asarray(padded(x, training=training)), expected, rtol=TOL, atol=TOL)
+    want = _value_and_grads(reference, np.asarray(zero_pad(x)))
+    got = _value_and_grads(padded, x, training=training)
+    np.testing.assert_allclose(got[0], want[0], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(got[2], want[2], rtol=TOL, atol=TOL * np.abs(want[2]).max())  # kernel
+    input_gradient = want[1][:, 1:-1, 1:-1, :]  # the padding's gradient is the inner slice
+    np.testing.assert_allclose(got[1], input_gradient, rtol=TOL, atol=TOL * np.abs(input_gradient).max())
+
+
+def test_symmetric_padding_errors_name_the_value():
+    with pytest.raises(InputError, match="symmetric_padding must be an integer >= 0, got -1"):
+        XlaFriendlyDepthwiseConv2D(3, symmetric_padding=-1)
+    with pytest.raises(InputError, match="symmetric_padding=1 needs padding='valid'.*got padding='same'"):
+        XlaFriendlyDepthwiseConv2D(3, padding="same", symmetric_padding=1)
 
 
 @pytest.mark.backend_neutral
@@ -100,27 +132,62 @@ def test_auto_under_xla_gives_the_native_numbers():
 
 
 def test_serialization_round_trip_and_bad_implementation():
-    layer = XlaFriendlyDepthwiseConv2D(3, strides=2, implementation="shifted_sum", name="dw")
-    restored = keras.layers.deserialize(keras.layers.serialize(layer))
-    assert type(restored) is XlaFriendlyDepthwiseConv2D
-    assert restored.get_config() == layer.get_config()
+    for layer in (XlaFriendlyDepthwiseConv2D(3, strides=2, implementation="shifted_sum", name="dw"),
+                  XlaFriendlyDepthwiseConv2D(3, strides=2, symmetric_padding=1, name="padded")):
+        restored = keras.layers.deserialize(keras.layers.serialize(layer))
+        assert type(restored) is XlaFriendlyDepthwiseConv2D
+        assert restored.get_config() == layer.get_config()
+    assert "symmetric_padding" not in XlaFriendlyDepthwiseConv2D(3).get_config()  # as configs saved before
     with pytest.raises(InputError, match="implementation must be one of .*'fast'"):
         XlaFriendlyDepthwiseConv2D(3, implementation="fast")
 
 
-def test_weights_of_the_native_layer_load(tmp_path):
-    """A MobileFaceNet saved with Keras' DepthwiseConv2D, BatchNormalization and PReLU (as every saved model before)
-    loads into today's and computes the same embeddings."""
-    model = MobileFaceNet(embedding_size=8, input_shape=(32, 32, 3))
-    native = keras.models.clone_model(model, clone_function=_as_native)
+def _conv_as_built_before(filters, kernel_size, strides, name, padding=None, groups_depthwise=False,
+                          style="symmetric"):
+    """blocks.conv as models were built before depthwise convolutions padded inside: a ZeroPadding2D
+    layer before every strided symmetric convolution, Keras' DepthwiseConv2D."""
+    pad = (kernel_size - 1) // 2 if padding is None else padding
+    same_is_symmetric = strides == 1 and isinstance(kernel_size, int) and pad == (kernel_size - 1) // 2
+    keras_padding = "same" if pad and (style == "same" or same_is_symmetric) else "valid"
+    layers = [keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")] if pad and keras_padding == "valid" else []
+    if groups_depthwise:
+        layers.append(keras.layers.DepthwiseConv2D(kernel_size, strides, padding=keras_padding, use_bias=False,
+                                                   name=name))
+    else:
+        layers.append(keras.layers.Conv2D(filters, kernel_size, strides, padding=keras_padding, use_bias=False,
+                                          name=name))
+
+    def apply(x):
+        for layer in layers:
+            x = layer(x)
+        return x
+
+    return apply
+
+
+def test_weights_of_the_native_layers_saved_before_load(tmp_path, monkeypatch):
+    """A MobileFaceNet saved with Keras' DepthwiseConv2D, BatchNormalization and PReLU and separate
+    ZeroPadding2D layers (as every saved model before) loads into today's and computes the same
+    embeddings, in inference and in training."""
+    import keras_arcface.backbones.mobilefacenet as mobilefacenet
+
+    with monkeypatch.context() as patch:
+        patch.setattr(mobilefacenet, "conv", _conv_as_built_before)
+        before = MobileFaceNet(embedding_size=8, input_shape=(32, 32, 3))
+    native = keras.models.clone_model(before, clone_function=_as_native)
     assert {type(layer).__module__.split('.')[0] for layer in native.layers} == {"keras"}
+    assert any(isinstance(layer, keras.layers.ZeroPadding2D) for layer in native.layers)
+    model = MobileFaceNet(embedding_size=8, input_shape=(32, 32, 3))
+    assert any(getattr(layer, "symmetric_padding", 0) for layer in model.layers)
     rng = np.random.default_rng(1)
     native.set_weights([rng.normal(size=w.shape).astype("float32") * 0.1 + (w.ndim == 1)
                         for w in native.get_weights()])
     native.save_weights(tmp_path / "native.weights.h5")
     model.load_weights(tmp_path / "native.weights.h5")
     x = rng.normal(size=(2, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(native(x)), rtol=1e-5, atol=1e-5)
+    for training in (False, True):
+        np.testing.assert_allclose(np.asarray(model(x, training=training)), np.asarray(native(x, training=training)),
+                                   rtol=1e-4, atol=1e-4)
 
 
 def _as_native(layer):

@@ -74,7 +74,7 @@ def keras_to_onnx(model, path, fold_batchnorm=False, source_epsilon=None, normal
             kernel = np.asarray(layer.kernel)
             depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
             weight = kernel.transpose(2, 3, 0, 1) if depthwise else kernel.transpose(3, 2, 0, 1)
-            pad = pads.get(inputs[0], 0)
+            pad = pads.get(inputs[0], 0) + getattr(layer, "symmetric_padding", 0)  # padded before or inside
             if layer.padding == "same":  # symmetric padding folded into a stride-1 convolution
                 assert tuple(layer.strides) == (1, 1), f"{layer.name}: SAME padding of a strided convolution"
                 pad = (kernel.shape[0] - 1) // 2
