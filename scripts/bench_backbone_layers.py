@@ -1,6 +1,7 @@
 """Forward + backward time of the backbones' layers against Keras' own: the depthwise convolution
-(native kernel or shifted sum), BatchNorm (Keras' or the fused kernel) and PReLU (Keras' or one
-select), in TensorFlow graph mode, TensorFlow XLA and JAX: one process per mode.
+(native kernel or shifted sum; a strided one behind a ZeroPadding2D layer or padded inside),
+BatchNorm (Keras' or the fused kernel) and PReLU (Keras' or one select), in TensorFlow graph mode,
+TensorFlow XLA and JAX: one process per mode.
 
     python scripts/bench_backbone_layers.py                         # (64, 56, 56, 128), 3x3
     python scripts/bench_backbone_layers.py --shape 64 28 28 128 --stride 2
@@ -31,9 +32,17 @@ def _variants(args):
         return lambda: DepthwiseConv2D(3, strides=args.stride, padding="same", use_bias=False,
                                        implementation=implementation)
 
+    def strided_depthwise(padded_inside):  # symmetric padding of a 3x3/2 depthwise conv, as MobileFaceNet's
+        if padded_inside:
+            return lambda: DepthwiseConv2D(3, strides=2, padding="valid", use_bias=False, symmetric_padding=1)
+        return lambda: keras.Sequential([keras.layers.ZeroPadding2D(1),
+                                         DepthwiseConv2D(3, strides=2, padding="valid", use_bias=False)])
+
     return {
         "DepthwiseConv2D native": (depthwise("native"), None),
         "DepthwiseConv2D shifted sum": (depthwise("shifted_sum"), None),
+        "DepthwiseConv2D /2 pad layer": (strided_depthwise(False), True),
+        "DepthwiseConv2D /2 pad inside": (strided_depthwise(True), True),
         "BatchNormalization keras": (lambda: keras.layers.BatchNormalization(epsilon=1e-5), True),
         "BatchNormalization fused": (lambda: BatchNormalization(epsilon=1e-5), True),
         "PReLU keras": (lambda: keras.layers.PReLU(shared_axes=[1, 2]), None),

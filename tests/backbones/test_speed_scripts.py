@@ -22,7 +22,8 @@ def test_layer_bench_times_each_layer_pair_in_each_mode(tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {(row["layer"], row["mode"]) for row in rows} == {
         (layer, mode) for mode in ("graph", "jax") for layer in (
-            "DepthwiseConv2D native", "DepthwiseConv2D shifted sum", "BatchNormalization keras",
+            "DepthwiseConv2D native", "DepthwiseConv2D shifted sum", "DepthwiseConv2D /2 pad layer",
+            "DepthwiseConv2D /2 pad inside", "BatchNormalization keras",
             "BatchNormalization fused", "PReLU keras", "PReLU select")}
     assert all(row["median_ms"] > 0 for row in rows)
 
