@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from train_speed import add_workload_arguments, tiny_if_asked  # the same workload as the training benchmark
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: network -> embedding size, as scripts/train_speed.py builds them.
 EMBEDDING_SIZES = {"mobilefacenet": 128, "iresnet18": 512}
@@ -177,18 +179,11 @@ def main(argv=None):
     parser.add_argument("--networks", nargs="+", default=list(EMBEDDING_SIZES), choices=list(EMBEDDING_SIZES))
     parser.add_argument("--rows", nargs="+", default=["keras graph", "torch eager", "torch compile"])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--image-size", type=int, default=112)
-    parser.add_argument("--num-classes", type=int, default=10_000)
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--warmup", type=int, default=3)
+    add_workload_arguments(parser, steps=8)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--tiny", action="store_true", help="32x32, batch 4, 10 classes, 2 timed steps: a check")
     parser.add_argument("--json", help="append one JSON line per measured row to this file")
     parser.add_argument("--torch-row", nargs=2, metavar=("NETWORK", "MODE"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.tiny:
-        args.image_size, args.batch_size, args.steps, args.warmup, args.num_classes = 32, 4, 2, 1, 10
+    args = tiny_if_asked(parser.parse_args(argv))
     if args.torch_row:
         print(json.dumps(torch_row(*args.torch_row, args)))
         return

@@ -130,23 +130,32 @@ def _row_in_a_process(backbone, mode, args, argv):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def add_workload_arguments(parser, steps):
+    """The training workload every speed script times (issue 20's: batch 64, 112x112, 10,000 classes)."""
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--image-size", type=int, default=112)
+    parser.add_argument("--num-classes", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--tiny", action="store_true", help="32x32, batch 4, 10 classes, 2 timed steps: a check")
+
+
+def tiny_if_asked(args):
+    if args.tiny:
+        args.image_size, args.batch_size, args.steps, args.warmup, args.num_classes = 32, 4, 2, 1, 10
+    return args
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbones", nargs="+", default=["mobilefacenet", "iresnet18"])
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed_float16", "mixed_bfloat16"])
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--image-size", type=int, default=112)
-    parser.add_argument("--num-classes", type=int, default=10_000)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--tiny", action="store_true", help="32x32, batch 4, 10 classes, 2 timed steps: a check")
+    add_workload_arguments(parser, steps=10)
     parser.add_argument("--json", help="append one JSON line per row to this file")
     parser.add_argument("--row", nargs=2, metavar=("BACKBONE", "MODE"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.tiny:
-        args.image_size, args.batch_size, args.steps, args.warmup, args.num_classes = 32, 4, 2, 1, 10
+    args = tiny_if_asked(parser.parse_args(argv))
     if args.row:
         print(json.dumps(measure(*args.row, args)))
         return

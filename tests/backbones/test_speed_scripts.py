@@ -38,3 +38,19 @@ def test_profiler_attributes_the_step_to_layer_classes(tmp_path):
     assert kinds["Conv2D"] > 0 and result["step_s"] > 0
     assert "FusedBatchNormGradV3" in result["op_type_ms"]  # the fused kernel is what trains
     assert "layer kind" in printed
+
+
+def test_torch_peer_bench_times_our_row_and_checks_the_mirrors_where_torch_is_installed(tmp_path):
+    """Our row always; with PyTorch installed (it is not a dependency) its rows too, which fail unless
+    the PyTorch networks count the same trainable parameters as ours."""
+    import importlib.util
+
+    out = tmp_path / "peer.jsonl"
+    rows = ["keras graph"] + (["torch eager"] if importlib.util.find_spec("torch") else [])
+    printed = _run("bench_torch_peer.py", "--tiny", "--rounds", "1", "--networks", "mobilefacenet", "iresnet18",
+                   "--rows", *rows, "--json", str(out))
+    measured = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(row["network"], row["row"]) for row in measured] == [
+        (network, row) for network in ("mobilefacenet", "iresnet18") for row in rows]
+    assert all(row["samples_per_s"] > 0 for row in measured)
+    assert "median of rounds" in printed
