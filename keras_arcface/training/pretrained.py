@@ -24,12 +24,11 @@ def _initial_spec(recorded, source):
     return spec
 
 
-def training_spec(config, image_size=None):
+def training_spec(config):
     """The :class:`~keras_arcface.runtime.InputSpec` a run's batches, imprinting and saved model use:
     ``config.input_spec`` (recorded from ``init_from``) or the default (x - 127.5) / 128."""
     spec = InputSpec(**config.input_spec) if config.input_spec else DEFAULT_SPEC
-    size = image_size or (config.image_size, config.image_size)
-    return dataclasses.replace(spec, size=tuple(size))
+    return dataclasses.replace(spec, size=(config.image_size, config.image_size))
 
 
 def adopt_initial_spec(config, **zoo_options):
@@ -38,7 +37,8 @@ def adopt_initial_spec(config, **zoo_options):
     evaluation and export feed it the same); None otherwise."""
     spec = DEFAULT_SPEC
     if config.init_from:
-        spec = _initial_spec(*_recorded_spec(config.init_from, config, **zoo_options))
+        source = _initial_source(config.init_from, **zoo_options)
+        spec = _initial_spec(source.spec, source.name)
     normalisation = (spec.layout, spec.colour, spec.mean, spec.std)
     config.input_spec = (None if normalisation == (DEFAULT_SPEC.layout, DEFAULT_SPEC.colour, DEFAULT_SPEC.mean,
                                                    DEFAULT_SPEC.std)
@@ -46,21 +46,35 @@ def adopt_initial_spec(config, **zoo_options):
     return config.input_spec
 
 
-def _recorded_spec(init_from, config, **zoo_options):
-    """(the input_spec ``init_from`` records or None, its description for messages)."""
+@dataclasses.dataclass
+class _InitialSource:
+    kind: str       # "folder", "file" or "zoo"
+    name: object    # how messages name it
+    recorded: dict  # its config.json (None for a bare weights file)
+    spec: dict      # the input_spec it records (None: the default)
+
+
+def _initial_source(init_from, **zoo_options):
+    """What ``init_from`` is, checked: a run / converted-model folder, a ``.weights.h5`` file or a zoo name."""
     path = pathlib.Path(init_from)
     if path.is_dir():
-        recorded = json.loads((path / CONFIG_FILE).read_text()) if (path / CONFIG_FILE).is_file() else {}
-        return recorded.get("input_spec"), path
+        recorded = json.loads((path / CONFIG_FILE).read_text()) if (path / CONFIG_FILE).is_file() else None
+        if recorded is None or not (path / BACKBONE_WEIGHTS).is_file():
+            raise InputError(f"init_from {path}: a folder needs config.json and backbone.weights.h5 (a training "
+                             "run or `keras-arcface convert` output)")
+        return _InitialSource("folder", path, recorded, recorded.get("input_spec"))
     if path.is_file():
-        return None, path
+        if not path.name.endswith(".weights.h5"):
+            raise InputError(f"init_from {path}: expected a .weights.h5 file, a folder or a zoo name")
+        return _InitialSource("file", path, None, None)
     from keras_arcface.zoo import fetch_artifact, list_models, model_card
 
     if init_from not in list_models():
-        return None, init_from  # resolve_initial_weights names the problem
-    card = model_card(init_from)
+        raise InputError(f"init_from {init_from!r} is neither a file, a folder nor a zoo model "
+                         f"({', '.join(list_models())})")
+    card = model_card(init_from)  # checked through its hashed config.json, as a folder is
     recorded = json.loads(pathlib.Path(fetch_artifact(card.name, card.config, **zoo_options)).read_text())
-    return recorded.get("input_spec") or card.input_spec, init_from
+    return _InitialSource("zoo", init_from, recorded, recorded.get("input_spec") or card.input_spec)
 
 
 def _describe(config):
@@ -82,28 +96,16 @@ def resolve_initial_weights(init_from, config, **zoo_options):
     """The ``.weights.h5`` file of ``init_from`` after checking that it fits ``config``'s backbone:
     a zoo name (downloaded and verified through the zoo), a run or converted-model folder (its
     ``backbone.weights.h5``), or a weights file (its shapes are checked when loaded)."""
-    path = pathlib.Path(init_from)
-    if path.is_dir():
-        recorded = json.loads((path / CONFIG_FILE).read_text()) if (path / CONFIG_FILE).is_file() else None
-        if recorded is None or not (path / BACKBONE_WEIGHTS).is_file():
-            raise InputError(f"init_from {path}: a folder needs config.json and backbone.weights.h5 (a training "
-                             "run or `keras-arcface convert` output)")
-        _check_architecture(recorded, config, path)
-        _initial_spec(recorded.get("input_spec"), path)
-        return path / BACKBONE_WEIGHTS
-    if path.is_file():
-        if not path.name.endswith(".weights.h5"):
-            raise InputError(f"init_from {path}: expected a .weights.h5 file, a folder or a zoo name")
-        return path
-    from keras_arcface.zoo import download, fetch_artifact, list_models, model_card
+    source = _initial_source(init_from, **zoo_options)
+    if source.recorded is not None:
+        _check_architecture(source.recorded, config, source.name)
+    _initial_spec(source.spec, source.name)
+    if source.kind == "folder":
+        return source.name / BACKBONE_WEIGHTS
+    if source.kind == "file":
+        return source.name
+    from keras_arcface.zoo import download
 
-    if init_from not in list_models():
-        raise InputError(f"init_from {init_from!r} is neither a file, a folder nor a zoo model "
-                         f"({', '.join(list_models())})")
-    card = model_card(init_from)  # checked through its hashed config.json, as a folder is
-    recorded = json.loads(pathlib.Path(fetch_artifact(card.name, card.config, **zoo_options)).read_text())
-    _check_architecture(recorded, config, init_from)
-    _initial_spec(recorded.get("input_spec") or card.input_spec, init_from)
     return download(init_from, "keras", **zoo_options)
 
 

@@ -162,7 +162,10 @@ def train(config, faces=None, verbose="auto", callbacks=()):
 
         teacher = teacher_targets(config.teacher, faces, cache=output / "teacher_embeddings.npz" if writes else None)
         config.teacher_embedding_size = int(teacher[0].shape[1])
-    adopt_initial_spec(config)  # before config.json: evaluation and export read the run's normalisation there
+    if (output / CONFIG_FILE).is_file():  # resuming: the normalisation the run started with
+        config.input_spec = json.loads((output / CONFIG_FILE).read_text()).get("input_spec")
+    else:  # before config.json: evaluation and export read the run's normalisation there
+        adopt_initial_spec(config)
     if writes:
         write_text_atomically(output / CONFIG_FILE, config.to_json())
         faces.save_label_map(output / LABEL_MAP)
