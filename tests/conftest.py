@@ -7,6 +7,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Zoo downloads go to a cache of this test session, never the user's.
 os.environ.setdefault("KERAS_ARCFACE_CACHE", __import__("tempfile").mkdtemp(prefix="keras-arcface-test-cache-"))
 
+# Before Keras, as in a user's program: importing the package sets the oneDNN default (see its __init__).
+import keras_arcface  # noqa: E402,F401
+
+# isort: split
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
