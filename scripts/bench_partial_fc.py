@@ -19,10 +19,11 @@ import time
 
 def child(head_kind, classes, batch, dim, rate, steps):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from keras_arcface.heads import ArcFaceLayer, PartialFCLayer  # first: it sets the oneDNN default
+
+    # isort: split
     import keras
     import numpy as np
-
-    from keras_arcface.heads import ArcFaceLayer, PartialFCLayer
 
     embeddings = keras.Input((dim,))
     labels = keras.Input((), dtype="int32")

@@ -25,9 +25,11 @@ os.environ["KERAS_BACKEND"] = "tensorflow"
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from train_speed import benchmark_model  # noqa: E402  (the model train_speed.py times; sets the oneDNN default)
+
+# isort: split
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from train_speed import benchmark_model  # noqa: E402  (the model train_speed.py times)
 
 
 def layer_kinds(model):

@@ -22,6 +22,10 @@ import time
 #: mode -> (KERAS_BACKEND, jit_compile): graph and XLA on TensorFlow; JAX always compiles.
 MODES = {"graph": ("tensorflow", False), "xla": ("tensorflow", True), "jax": ("jax", True)}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+# Before Keras or TensorFlow load, as in a user's program: the package sets its oneDNN default (its
+# __init__); the rows' processes inherit it.  Scripts that import this module get it too.
+import keras_arcface  # noqa: E402,F401
 
 
 def benchmark_model(backbone_name, image_size, num_classes, jit_compile, precision="float32"):
@@ -29,7 +33,6 @@ def benchmark_model(backbone_name, image_size, num_classes, jit_compile, precisi
     128-d else) with ArcFace over ``num_classes``, SGD with momentum 0.9, seed 0, under ``precision``."""
     import keras
 
-    sys.path.insert(0, ROOT)
     from keras_arcface.backbones import get_backbone
     from keras_arcface.heads import ArcFaceLayer
     from keras_arcface.training.model import build_training_model, compile_for_training

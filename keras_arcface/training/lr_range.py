@@ -118,7 +118,7 @@ def lr_range_test(config, faces=None, min_lr=1e-4, max_lr=3.0, steps=100, smooth
     if not isinstance(config, TrainConfig):
         config = TrainConfig(**config)
     config = dataclasses.replace(config, teacher="", teacher_embedding_size=0)
-    adopt_initial_spec(config)  # the batches' normalisation is the init_from model's, as in train
+    source = adopt_initial_spec(config)  # the batches' normalisation is the init_from model's, as in train
     faces = faces if faces is not None else load_faces(config)
     keras.config.set_dtype_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
@@ -127,7 +127,8 @@ def lr_range_test(config, faces=None, min_lr=1e-4, max_lr=3.0, steps=100, smooth
     # epoch); the recorder stops the run after ``steps`` steps.
     epochs = math.ceil(steps / len(batches))
     ramp = ExponentialRamp(min_lr, max_lr, steps)
-    _, _, model = build_run_model(config, faces, make_optimizer(config, len(batches), schedule=ramp), distill=False)
+    _, _, model = build_run_model(config, faces, make_optimizer(config, len(batches), schedule=ramp), distill=False,
+                                  initial_source=source)
     recorder = StepLosses(smoothing=smoothing, stop_factor=stop_factor, max_steps=steps)
     model.fit(batches, epochs=epochs, callbacks=[recorder], verbose=fit_verbosity(verbose))
     finite = len(recorder.smoothed)

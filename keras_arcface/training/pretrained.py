@@ -34,16 +34,17 @@ def training_spec(config):
 def adopt_initial_spec(config, **zoo_options):
     """Set ``config.input_spec`` to ``init_from``'s normalisation when it is not the default (a model
     trained on (x - 127) / 128 is fine-tuned on (x - 127) / 128, and the run records it, so that
-    evaluation and export feed it the same); None otherwise."""
-    spec = DEFAULT_SPEC
+    evaluation and export feed it the same); None otherwise.  Returns the checked
+    :func:`initial_source` (None without ``init_from``), for :func:`resolve_initial_weights`."""
+    spec, source = DEFAULT_SPEC, None
     if config.init_from:
-        source = _initial_source(config.init_from, **zoo_options)
+        source = initial_source(config.init_from, **zoo_options)
         spec = _initial_spec(source.spec, source.name)
     normalisation = (spec.layout, spec.colour, spec.mean, spec.std)
     config.input_spec = (None if normalisation == (DEFAULT_SPEC.layout, DEFAULT_SPEC.colour, DEFAULT_SPEC.mean,
                                                    DEFAULT_SPEC.std)
                          else {**spec.to_dict(), "size": [config.image_size, config.image_size]})
-    return config.input_spec
+    return source
 
 
 @dataclasses.dataclass
@@ -54,7 +55,7 @@ class _InitialSource:
     spec: dict      # the input_spec it records (None: the default)
 
 
-def _initial_source(init_from, **zoo_options):
+def initial_source(init_from, **zoo_options):
     """What ``init_from`` is, checked: a run / converted-model folder, a ``.weights.h5`` file or a zoo name."""
     path = pathlib.Path(init_from)
     if path.is_dir():
@@ -92,11 +93,12 @@ def _check_architecture(source_config, config, source):
                          f"{_describe(wanted)} one: set the same backbone, backbone_params and embedding_size")
 
 
-def resolve_initial_weights(init_from, config, **zoo_options):
+def resolve_initial_weights(init_from, config, source=None, **zoo_options):
     """The ``.weights.h5`` file of ``init_from`` after checking that it fits ``config``'s backbone:
     a zoo name (downloaded and verified through the zoo), a run or converted-model folder (its
-    ``backbone.weights.h5``), or a weights file (its shapes are checked when loaded)."""
-    source = _initial_source(init_from, **zoo_options)
+    ``backbone.weights.h5``), or a weights file (its shapes are checked when loaded).  ``source``:
+    :func:`initial_source` of ``init_from`` when the caller has it already."""
+    source = source or initial_source(init_from, **zoo_options)
     if source.recorded is not None:
         _check_architecture(source.recorded, config, source.name)
     _initial_spec(source.spec, source.name)

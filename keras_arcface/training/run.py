@@ -107,12 +107,14 @@ def check_output_folder(output, config):
                          "settings or choose another --output")
 
 
-def build_run_model(config, faces, optimizer, initialise=True, per_replica_xla=False, distill=True):
+def build_run_model(config, faces, optimizer, initialise=True, per_replica_xla=False, distill=True,
+                    initial_source=None):
     """(backbone, head, compiled training model) of ``config``: the backbone from ``init_from`` and the
     head imprinted when asked (``initialise``; a resumed run restores its own progress instead),
     BatchNorm frozen when asked, the distillation term when ``distill`` and a teacher is set.  Call it
-    in the placement's scope."""
-    initial_weights = resolve_initial_weights(config.init_from, config) if config.init_from and initialise else None
+    in the placement's scope.  ``initial_source``: ``init_from`` resolved already (adopt_initial_spec's)."""
+    initial_weights = (resolve_initial_weights(config.init_from, config, source=initial_source)
+                       if config.init_from and initialise else None)
     backbone, head = build_from_config(config, faces.num_classes)
     if initial_weights is not None:
         load_initial_weights(backbone, initial_weights)
@@ -162,10 +164,11 @@ def train(config, faces=None, verbose="auto", callbacks=()):
 
         teacher = teacher_targets(config.teacher, faces, cache=output / "teacher_embeddings.npz" if writes else None)
         config.teacher_embedding_size = int(teacher[0].shape[1])
+    source = None  # init_from, resolved and checked once for the normalisation and the weights
     if (output / CONFIG_FILE).is_file():  # resuming: the normalisation the run started with
         config.input_spec = json.loads((output / CONFIG_FILE).read_text()).get("input_spec")
     else:  # before config.json: evaluation and export read the run's normalisation there
-        adopt_initial_spec(config)
+        source = adopt_initial_spec(config)
     if writes:
         write_text_atomically(output / CONFIG_FILE, config.to_json())
         faces.save_label_map(output / LABEL_MAP)
@@ -192,7 +195,8 @@ def train(config, faces=None, verbose="auto", callbacks=()):
                          "variables for a whole fit() call; use freeze_batchnorm and a low learning rate instead")
     with placement.scope():
         backbone, head, model = build_run_model(config, faces, make_optimizer(config, steps_per_epoch),
-                                                initialise=not resuming, per_replica_xla=per_replica_xla)
+                                                initialise=not resuming, per_replica_xla=per_replica_xla,
+                                                initial_source=source)
     if config.head_only_epochs:
         callbacks = [HeadOnlyEpochs(backbone, config.head_only_epochs, config.freeze_batchnorm), *callbacks]
 

@@ -161,14 +161,17 @@ def test_lr_find_searches_from_the_pretrained_backbone(tmp_path, pretrained, mon
     assert len(result.losses) == 4 and np.all(np.isfinite(result.losses))
 
 
-def test_a_model_trained_on_another_normalisation_is_fine_tuned_and_recorded_with_it(tmp_path, pretrained):
+def test_a_model_trained_on_another_normalisation_is_fine_tuned_and_recorded_with_it(tmp_path, pretrained,
+                                                                                      monkeypatch):
     """init_from a model that takes (x - 127) / 128 (as the zoo's mobilefacenet-512): the batches and the
-    imprinted centres use that normalisation, and the run records it for evaluation and export."""
+    imprinted centres use that normalisation, and the run records it for evaluation and export; the
+    source is resolved and checked once, for both."""
     import shutil
 
     from keras_arcface.data import FaceFolder
     from keras_arcface.runtime import InputSpec
     from keras_arcface.runtime.embedder import folder_spec
+    from keras_arcface.training import pretrained as pretrained_module
     from keras_arcface.training.run import make_batches
 
     source = tmp_path / "other-normalisation"
@@ -176,8 +179,12 @@ def test_a_model_trained_on_another_normalisation_is_fine_tuned_and_recorded_wit
     recorded = json.loads((source / "config.json").read_text())
     spec = InputSpec(size=(32, 32), mean=127.0, std=128.0)
     (source / "config.json").write_text(json.dumps({**recorded, "input_spec": spec.to_dict()}))
+    resolved = []
+    resolve = pretrained_module.initial_source
+    monkeypatch.setattr(pretrained_module, "initial_source", lambda *a, **k: resolved.append(a) or resolve(*a, **k))
     probe = HeadKernelAtStart()
     train(_config(tmp_path, "tuned", init_from=str(source), init_head="imprint"), verbose=0, callbacks=[probe])
+    assert resolved == [(str(source),)]
     assert folder_spec(tmp_path / "tuned") == spec  # what eval, export and load_embedder read
     tuned = TrainConfig.load(tmp_path / "tuned" / "config.json")
     faces = FaceFolder.scan(tmp_path / "faces", image_size=(32, 32))
