@@ -15,9 +15,9 @@ __version__ = "0.1.0"
 #: AMD EPYC of our CI they train MobileFaceNet 2.1x and IResNet-18 1.5x faster (docs/training.md,
 #: "oneDNN").  Read once, when TensorFlow is imported, so it is set here, before any module of ours
 #: imports it; ``TF_ENABLE_ONEDNN_OPTS=0`` in the environment keeps TensorFlow's own kernels.
-ONEDNN_ENVIRONMENT_DEFAULT = ("TF_ENABLE_ONEDNN_OPTS", "1")
-if platform.machine().lower() in ("x86_64", "amd64"):
-    os.environ.setdefault(*ONEDNN_ENVIRONMENT_DEFAULT)
+ONEDNN_BY_DEFAULT = platform.machine().lower() in ("x86_64", "amd64")
+if ONEDNN_BY_DEFAULT:
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 #: Inference names (no Keras needed for .onnx / .tflite models) and the modules that define them.
 _INFERENCE_NAMES = {"FaceVerifier": "verification", "VerificationResult": "verification", "FaceIndex": "gallery",

@@ -1,14 +1,14 @@
 """Importing keras_arcface turns TensorFlow's oneDNN kernels on (x86 CPUs), unless the user said otherwise."""
 
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
-                                reason="the oneDNN default is set on x86 CPUs only")
+from keras_arcface import ONEDNN_BY_DEFAULT
+
+pytestmark = pytest.mark.skipif(not ONEDNN_BY_DEFAULT, reason="the oneDNN default is set on x86 CPUs only")
 
 ONEDNN_ON = "oneDNN custom operations are on"
 

@@ -36,7 +36,7 @@ def test_profiler_attributes_the_step_to_layer_classes(tmp_path):
     kinds = result["layer_kind_ms"]
     assert {"Conv2D", "DepthwiseConv2D", "BatchNormalization", "PReLU"} <= set(kinds)
     assert kinds["Conv2D"] > 0 and result["step_s"] > 0
-    # The fused kernel is what trains (oneDNN's, _MklFusedBatchNormGradV3, where oneDNN is on):
+    # The fused kernel is what trains (oneDNN's, _MklNativeFusedBatchNormGradV3, where oneDNN is on):
     assert any(op.endswith("FusedBatchNormGradV3") for op in result["op_type_ms"])
     assert "layer kind" in printed
 
