@@ -1,7 +1,9 @@
-"""Forward + backward time of the backbones' layers against Keras' own: the depthwise convolution
-(native kernel or shifted sum; a strided one behind a ZeroPadding2D layer or padded inside),
-BatchNorm (Keras' or the fused kernel) and PReLU (Keras' or one select), in TensorFlow graph mode,
-TensorFlow XLA and JAX: one process per mode.
+"""Forward + backward time of the backbones' layers against Keras' own: the 3x3 convolution (Keras'
+or ours, whose kernel gradient is computed channels first on oneDNN; a strided one behind a
+ZeroPadding2D layer or padded inside), the depthwise convolution
+(native kernel or shifted sum; a strided one behind a ZeroPadding2D layer or padded inside), BatchNorm
+(Keras' or the fused kernel) and PReLU (Keras' or one select), in TensorFlow graph mode, TensorFlow XLA
+and JAX: one process per mode.
 
     python scripts/bench_backbone_layers.py                         # (64, 56, 56, 128), 3x3
     python scripts/bench_backbone_layers.py --shape 64 28 28 128 --stride 2
@@ -24,6 +26,7 @@ def _variants(args):
     import keras
 
     sys.path.insert(0, ROOT)
+    from keras_arcface.backbones.conv import Conv2D
     from keras_arcface.backbones.depthwise import DepthwiseConv2D
     from keras_arcface.backbones.fused_batch_norm import BatchNormalization
     from keras_arcface.backbones.prelu import PReLU
@@ -38,7 +41,13 @@ def _variants(args):
         return lambda: keras.Sequential([keras.layers.ZeroPadding2D(1),
                                          DepthwiseConv2D(3, strides=2, padding="valid", use_bias=False)])
 
+    filters = args.shape[-1]
     return {
+        "Conv2D 3x3 keras": (lambda: keras.layers.Conv2D(filters, 3, padding="same", use_bias=False), None),
+        "Conv2D 3x3 channels-first dW": (lambda: Conv2D(filters, 3, padding="same", use_bias=False), True),
+        "Conv2D 3x3/2 pad layer": (lambda: keras.Sequential([keras.layers.ZeroPadding2D(1), keras.layers.Conv2D(
+            filters, 3, strides=2, use_bias=False)]), None),
+        "Conv2D 3x3/2 pad inside": (lambda: Conv2D(filters, 3, strides=2, use_bias=False, symmetric_padding=1), True),
         "DepthwiseConv2D native": (depthwise("native"), None),
         "DepthwiseConv2D shifted sum": (depthwise("shifted_sum"), None),
         "DepthwiseConv2D /2 pad layer": (strided_depthwise(False), True),

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_arcface.backbones.conv import Conv2D
 from keras_arcface.backbones.depthwise import DepthwiseConv2D
 from keras_arcface.backbones.fused_batch_norm import BatchNormalization
 from keras_arcface.backbones.prelu import PReLU
@@ -29,32 +30,23 @@ PADDINGS = ("symmetric", "same")
 
 def conv(filters, kernel_size, strides, name, padding=None, groups_depthwise=False, style="symmetric"):
     """Convolution without bias.  ``style="symmetric"`` pads (k - 1) // 2 zeros on every side (or
-    ``padding``), so strided outputs match PyTorch: inside the convolution (``"same"``) where that is
-    the same thing (stride 1, odd k), with a separate zero padding otherwise (a depthwise convolution
-    takes it as ``symmetric_padding``, inside the layer); ``style="same"`` is
+    ``padding``), so strided outputs match PyTorch: as the convolution's ``"same"`` where that is
+    the same thing (stride 1, odd k), as its ``symmetric_padding`` otherwise (inside the layer,
+    :mod:`keras_arcface.backbones.padding`); ``style="same"`` is
     TensorFlow's SAME padding (``padding=0`` still means none).  Depthwise convolutions are
-    :class:`~keras_arcface.backbones.depthwise.DepthwiseConv2D` (the XLA-friendly one)."""
+    :class:`~keras_arcface.backbones.depthwise.DepthwiseConv2D` (the XLA-friendly one), the others
+    :class:`~keras_arcface.backbones.conv.Conv2D` (its kernel gradient fast on oneDNN)."""
     if style not in PADDINGS:
         raise InputError(f"padding style must be one of {PADDINGS}, got {style!r}")
-    layers = []
     pad = (kernel_size - 1) // 2 if padding is None else padding
     same_is_symmetric = strides == 1 and isinstance(kernel_size, int) and pad == (kernel_size - 1) // 2
     keras_padding = "same" if pad and (style == "same" or same_is_symmetric) else "valid"
-    if groups_depthwise:  # pads inside itself: faster while training (backbones/depthwise.py)
-        layers.append(DepthwiseConv2D(kernel_size, strides=strides, padding=keras_padding, use_bias=False,
-                                      symmetric_padding=pad if keras_padding == "valid" else 0, name=name))
-    else:
-        if pad and keras_padding == "valid":
-            layers.append(keras.layers.ZeroPadding2D(pad, name=f"{name}_pad"))
-        layers.append(keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=keras_padding,
-                                          use_bias=False, name=name))
-
-    def apply(x):
-        for layer in layers:
-            x = layer(x)
-        return x
-
-    return apply
+    symmetric_padding = pad if keras_padding == "valid" else 0  # inside the layer: faster while training
+    if groups_depthwise:
+        return DepthwiseConv2D(kernel_size, strides=strides, padding=keras_padding, use_bias=False,
+                               symmetric_padding=symmetric_padding, name=name)
+    return Conv2D(filters, kernel_size, strides=strides, padding=keras_padding, use_bias=False,
+                  symmetric_padding=symmetric_padding, name=name)
 
 
 def float32_output(x, name="embedding"):

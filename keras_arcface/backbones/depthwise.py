@@ -9,12 +9,8 @@ backend.  Written as ``sum_ij w_ij * x[i::s, j::s]`` it is nine elementwise prod
 (``scripts/bench_backbone_layers.py``; ``docs/training.md``, "Training speed").  TensorFlow's graph
 mode and GPUs keep the native kernel.
 
-``symmetric_padding=p`` pads p zeros on every side (PyTorch's padding of a strided convolution,
-which TensorFlow's SAME is not) inside the layer.  While training on TensorFlow the native kernel
-takes it as explicit padding: a 3x3 stride-2 depthwise conv on a (64, 112, 112, 64) input, forward
-and backward, 514 ms against 1,018 ms behind a separate zero padding (graph mode, this CPU), with
-bitwise the same outputs and gradients.  Elsewhere (inference, export, XLA's shifted sum, JAX) the
-layer pads first, the graph a ``ZeroPadding2D`` layer gave.
+``symmetric_padding=p`` pads p zeros on every side inside the layer
+(:mod:`keras_arcface.backbones.padding`).
 """
 
 import math
@@ -22,6 +18,7 @@ import math
 import keras
 from keras import ops
 
+from keras_arcface.backbones.padding import SymmetricPadding
 from keras_arcface.compilation import tracing_for_tensorflow_xla
 from keras_arcface.errors import InputError
 
@@ -74,7 +71,7 @@ def shifted_sum_depthwise_conv(inputs, kernel, strides, padding):
 
 
 @keras.saving.register_keras_serializable(package="keras_arcface")
-class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
+class DepthwiseConv2D(SymmetricPadding, keras.layers.DepthwiseConv2D):
     """``keras.layers.DepthwiseConv2D`` (same weights, same outputs) that computes as
     :func:`shifted_sum_depthwise_conv` where XLA compiles it for a CPU.
 
@@ -87,25 +84,11 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     spatial sizes always take the native kernel.
     """
 
-    def __init__(self, *args, implementation="auto", symmetric_padding=0, **kwargs):
+    def __init__(self, *args, implementation="auto", **kwargs):
         super().__init__(*args, **kwargs)
         if implementation not in DEPTHWISE_IMPLEMENTATIONS:
             raise InputError(f"implementation must be one of {DEPTHWISE_IMPLEMENTATIONS}, got {implementation!r}")
-        if not isinstance(symmetric_padding, int) or symmetric_padding < 0:
-            raise InputError(f"symmetric_padding must be an integer >= 0, got {symmetric_padding!r}")
-        if symmetric_padding and (self.padding != "valid" or self.data_format != "channels_last"):
-            raise InputError(f"symmetric_padding={symmetric_padding} needs padding='valid' and channels_last data, "
-                             f"got padding={self.padding!r}, data_format={self.data_format!r}")
         self.implementation = implementation
-        self.symmetric_padding = symmetric_padding
-
-    def _padded_shape(self, input_shape):
-        pad = 2 * self.symmetric_padding
-        return (input_shape[0], None if input_shape[1] is None else input_shape[1] + pad,
-                None if input_shape[2] is None else input_shape[2] + pad, input_shape[3])
-
-    def compute_output_shape(self, input_shape):
-        return super().compute_output_shape(self._padded_shape(input_shape))
 
     def _shifted_sum_applies(self, shape):
         if self.implementation == "native" or self.depth_multiplier != 1 or tuple(self.dilation_rate) != (1, 1):
@@ -115,27 +98,16 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
         return self.implementation == "shifted_sum" or shifted_sum_is_faster()
 
     def call(self, inputs, training=None):
-        pad = self.symmetric_padding
-        if pad and training and keras.backend.backend() == "tensorflow" and not self._shifted_sum_applies(
-                self._padded_shape(inputs.shape)):
+        if self.symmetric_padding and training and keras.backend.backend() == "tensorflow" and not (
+                self._shifted_sum_applies(self._padded_shape(inputs.shape))):
             import tensorflow as tf
 
-            outputs = tf.nn.depthwise_conv2d(inputs, ops.cast(self.kernel, inputs.dtype),
-                                             (1, *self.strides, 1), [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-            if self.use_bias:
-                outputs = outputs + self.bias
-            return self.activation(outputs) if self.activation is not None else outputs
-        if pad:
-            inputs = ops.pad(inputs, [(0, 0), (pad, pad), (pad, pad), (0, 0)])
+            return self._finish(tf.nn.depthwise_conv2d(inputs, ops.cast(self.kernel, inputs.dtype),
+                                                       (1, *self.strides, 1), self._explicit_padding()))
+        inputs = self._pad(inputs)
         if not self._shifted_sum_applies(inputs.shape):
             return super().call(inputs)
-        outputs = shifted_sum_depthwise_conv(inputs, self.kernel, self.strides, self.padding)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return self.activation(outputs) if self.activation is not None else outputs
+        return self._finish(shifted_sum_depthwise_conv(inputs, self.kernel, self.strides, self.padding))
 
     def get_config(self):
-        config = {**super().get_config(), "implementation": self.implementation}
-        if self.symmetric_padding:  # configs saved before the option have no key
-            config["symmetric_padding"] = self.symmetric_padding
-        return config
+        return {**super().get_config(), "implementation": self.implementation}

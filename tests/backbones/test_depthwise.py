@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_arcface.backbones import MobileFaceNet
+from keras_arcface.backbones import IResNet, MobileFaceNet
 from keras_arcface.backbones.depthwise import DepthwiseConv2D as XlaFriendlyDepthwiseConv2D
 from keras_arcface.backbones.depthwise import shifted_sum_is_faster
 from keras_arcface.errors import InputError
@@ -165,20 +165,26 @@ def _conv_as_built_before(filters, kernel_size, strides, name, padding=None, gro
     return apply
 
 
-def test_weights_of_the_native_layers_saved_before_load(tmp_path, monkeypatch):
-    """A MobileFaceNet saved with Keras' DepthwiseConv2D, BatchNormalization and PReLU and separate
-    ZeroPadding2D layers (as every saved model before) loads into today's and computes the same
-    embeddings, in inference and in training."""
+@pytest.mark.parametrize("family", ["mobilefacenet", "iresnet"])
+def test_weights_of_the_native_layers_saved_before_load(family, tmp_path, monkeypatch):
+    """A MobileFaceNet or IResNet saved with Keras' Conv2D, DepthwiseConv2D, BatchNormalization and
+    PReLU and separate ZeroPadding2D layers (as every saved model before) loads into today's and
+    computes the same embeddings, in inference and in training."""
+    import keras_arcface.backbones.iresnet as iresnet
     import keras_arcface.backbones.mobilefacenet as mobilefacenet
 
+    module, build = {"mobilefacenet": (mobilefacenet, lambda: MobileFaceNet(embedding_size=8, input_shape=(32, 32, 3))),
+                     "iresnet": (iresnet, lambda: IResNet(embedding_size=8, input_shape=(32, 32, 3),
+                                                          stage_depths=(1, 1, 1, 1), base_width=4))}[family]
     with monkeypatch.context() as patch:
-        patch.setattr(mobilefacenet, "conv", _conv_as_built_before)
-        before = MobileFaceNet(embedding_size=8, input_shape=(32, 32, 3))
+        patch.setattr(module, "conv", _conv_as_built_before)
+        before = build()
     native = keras.models.clone_model(before, clone_function=_as_native)
     assert {type(layer).__module__.split('.')[0] for layer in native.layers} == {"keras"}
     assert any(isinstance(layer, keras.layers.ZeroPadding2D) for layer in native.layers)
-    model = MobileFaceNet(embedding_size=8, input_shape=(32, 32, 3))
+    model = build()
     assert any(getattr(layer, "symmetric_padding", 0) for layer in model.layers)
+    assert not any(isinstance(layer, keras.layers.ZeroPadding2D) for layer in model.layers)
     rng = np.random.default_rng(1)
     native.set_weights([rng.normal(size=w.shape).astype("float32") * 0.1 + (w.ndim == 1)
                         for w in native.get_weights()])
@@ -191,9 +197,9 @@ def test_weights_of_the_native_layers_saved_before_load(tmp_path, monkeypatch):
 
 
 def _as_native(layer):
-    """Keras' own layer for each of ours (DepthwiseConv2D, BatchNormalization, PReLU subclass it)."""
+    """Keras' own layer for each of ours (Conv2D, DepthwiseConv2D, BatchNormalization, PReLU subclass it)."""
     config, cls = layer.get_config(), type(layer)
     if cls.__module__.startswith("keras_arcface"):
         config.pop("implementation", None)
-        cls = cls.__mro__[1]
+        cls = next(base for base in cls.__mro__ if base.__module__.startswith("keras."))
     return cls.from_config(config)
