@@ -22,6 +22,7 @@ def test_layer_bench_times_each_layer_pair_in_each_mode(tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {(row["layer"], row["mode"]) for row in rows} == {
         (layer, mode) for mode in ("graph", "jax") for layer in (
+            "Conv2D 3x3 keras", "Conv2D 3x3 channels-first dW", "Conv2D 3x3/2 pad layer", "Conv2D 3x3/2 pad inside",
             "DepthwiseConv2D native", "DepthwiseConv2D shifted sum", "DepthwiseConv2D /2 pad layer",
             "DepthwiseConv2D /2 pad inside", "BatchNormalization keras",
             "BatchNormalization fused", "PReLU keras", "PReLU select")}
