@@ -1,13 +1,14 @@
 """Conv2D whose filter gradient oneDNN computes fast: the same layer, weights and outputs as
 ``keras.layers.Conv2D``.
 
-On x86 CPUs without AVX-512, oneDNN's gradient of a k x k (k > 1) stride-1 convolution with respect
-to its kernel runs a slow direct kernel on channels-last tensors, and an im2col + GEMM one, about
-twice as fast, on channels-first ones. A (64, 112, 112, 64) input to a 3x3 conv of 64 filters on the
-2-core CPU: forward 440 ms, input gradient 456 ms, kernel gradient 1,410 ms channels-last and 852 ms
-channels-first including both transposes (``scripts/bench_backbone_layers.py``; ``docs/training.md``,
-"Training speed"). Strided and 1x1 convolutions are faster channels-last and keep the native
-gradient, as do inference, export, XLA, GPUs, other backends and TensorFlow without oneDNN.
+On the AVX2 CPU we train on (x86 without AVX-512), oneDNN's gradient of a k x k (k > 1) stride-1
+convolution with respect to its kernel runs a slow direct kernel on channels-last tensors, and an
+im2col + GEMM one, about twice as fast, on channels-first ones. A (64, 112, 112, 64) input to a 3x3
+conv of 64 filters on the 2-core CPU: forward 440 ms, input gradient 456 ms, kernel gradient 1,410 ms
+channels-last and 852 ms channels-first including both transposes (the raw ops;
+``scripts/bench_backbone_layers.py`` times the layers; ``docs/training.md``, "Training speed").
+Strided and 1x1 convolutions are faster channels-last and keep the native gradient, as do
+inference, export, XLA, GPUs, other backends and TensorFlow without oneDNN.
 
 ``symmetric_padding=p`` pads p zeros on every side inside the layer
 (:mod:`keras_arcface.backbones.padding`): PyTorch's padding of a strided convolution.
