@@ -5,7 +5,8 @@ While training on TensorFlow the layer hands the padding to the convolution kern
 padding instead of padding first (a separate Pad op, and a Slice backwards): a 3x3 stride-2 depthwise
 convolution on a (64, 112, 112, 64) input, forward and backward, 514 ms against 1,018 ms; an ordinary
 3x3 stride-2 convolution of 64 filters on the same input with oneDNN, 612 ms against 846 ms (the
-2-core CPU; ``scripts/bench_backbone_layers.py``, ``docs/training.md``, "Training speed").  Elsewhere
+2-core CPU, the raw ops; ``scripts/bench_backbone_layers.py`` times the layers; ``docs/training.md``,
+"Training speed").  Elsewhere
 (inference, export, XLA's shifted-sum depthwise convolution, JAX) the layer pads first: the graph a
 ``ZeroPadding2D`` layer gave, which the TFLite and ONNX exports keep.
 """
