@@ -20,6 +20,27 @@ def tracing_for_tensorflow_xla():
     return bool(control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph()))
 
 
+def computation_target():
+    """Where the ops being built now will run, as ``(compiler, device)``: compiler ``"xla"``
+    (TensorFlow's ``jit_compile=True``, or JAX, which compiles every step) or ``"tensorflow"``
+    (graph or eager mode), device ``"cpu"`` or ``"gpu"`` (or JAX's ``"tpu"``); another backend gives
+    ``(backend, "other")``.  Layers pick the fastest formulation of the same numbers by it
+    (``backbones/conv.py``, ``backbones/depthwise.py``)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return "xla", jax.default_backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+        return "xla" if tracing_for_tensorflow_xla() else "tensorflow", device
+    return backend, "other"
+
+
 def xla_island(function):
     """``function`` XLA-compiled where it runs inside a TensorFlow graph-mode step that is not XLA
     already; as it is everywhere else (eagerly, under XLA, on JAX, which compiles every step).

@@ -1,13 +1,30 @@
-"""XLA islands: a function compiled by XLA inside a TensorFlow graph-mode step, and the cosines of
-every head computed that way equal to the eager ones."""
+"""Where a computation is compiled (eager, graph mode, XLA) and XLA islands: a function compiled by XLA
+inside a TensorFlow graph-mode step, and the cosines of every head computed that way equal to the eager
+ones."""
 
 import keras
 import numpy as np
 import pytest
 
-from keras_arcface.compilation import tracing_for_tensorflow_xla, xla_island
+from keras_arcface.compilation import computation_target, tracing_for_tensorflow_xla, xla_island
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="XLA islands are TensorFlow's")
+
+
+def test_the_computation_target_follows_the_compiler():
+    import tensorflow as tf
+
+    device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+    seen = []
+
+    def probe(x):
+        seen.append(computation_target())
+        return x
+
+    probe(tf.constant(1.0))
+    tf.function(probe)(tf.constant(1.0))
+    tf.function(probe, jit_compile=True)(tf.constant(1.0))
+    assert seen == [("tensorflow", device), ("tensorflow", device), ("xla", device)]
 
 
 def test_an_island_compiles_only_inside_a_graph_mode_step():

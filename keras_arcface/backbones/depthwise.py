@@ -19,7 +19,7 @@ import keras
 from keras import ops
 
 from keras_arcface.backbones.padding import SymmetricPadding
-from keras_arcface.compilation import tracing_for_tensorflow_xla
+from keras_arcface.compilation import computation_target
 from keras_arcface.errors import InputError
 
 #: How :class:`DepthwiseConv2D` (this module's) computes: ``"auto"`` takes the shifted sum where it is
@@ -29,16 +29,7 @@ DEPTHWISE_IMPLEMENTATIONS = ("auto", "native", "shifted_sum")
 
 def shifted_sum_is_faster():
     """True where the step is being compiled by XLA for a CPU (see the module docstring)."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return jax.default_backend() == "cpu"
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tracing_for_tensorflow_xla() and not tf.config.list_logical_devices("GPU")
-    return False
+    return computation_target() == ("xla", "cpu")
 
 
 def _same_padding(size, kernel, stride):
