@@ -1,9 +1,8 @@
 """Forward + backward time of the backbones' layers against Keras' own: the 3x3 convolution (Keras'
-or ours, whose kernel gradient is computed channels first on oneDNN; a strided one behind a
-ZeroPadding2D layer or padded inside), the depthwise convolution
-(native kernel or shifted sum; a strided one behind a ZeroPadding2D layer or padded inside), BatchNorm
-(Keras' or the fused kernel) and PReLU (Keras' or one select), in TensorFlow graph mode, TensorFlow XLA
-and JAX: one process per mode.
+or ours, whose kernel gradient is computed channels first on oneDNN), the depthwise convolution
+(native kernel or shifted sum), a strided one of each behind a ZeroPadding2D layer or padded inside,
+BatchNorm (Keras' or the fused kernel) and PReLU (Keras' or one select), in TensorFlow graph mode,
+TensorFlow XLA and JAX: one process per mode.
 
     python scripts/bench_backbone_layers.py                         # (64, 56, 56, 128), 3x3
     python scripts/bench_backbone_layers.py --shape 64 28 28 128 --stride 2
@@ -13,6 +12,7 @@ gradients with respect to its input and weights for a fixed upstream gradient (n
 """
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -35,23 +35,25 @@ def _variants(args):
         return lambda: DepthwiseConv2D(3, strides=args.stride, padding="same", use_bias=False,
                                        implementation=implementation)
 
-    def strided_depthwise(padded_inside):  # symmetric padding of a 3x3/2 depthwise conv, as MobileFaceNet's
+    def strided(make, padded_inside):
+        """A 3x3/2 convolution with PyTorch's symmetric padding, as the backbones' strided ones: padded
+        inside the layer, or behind a ZeroPadding2D layer (as the backbones were built before)."""
         if padded_inside:
-            return lambda: DepthwiseConv2D(3, strides=2, padding="valid", use_bias=False, symmetric_padding=1)
+            return lambda: make(strides=2, padding="valid", use_bias=False, symmetric_padding=1)
         return lambda: keras.Sequential([keras.layers.ZeroPadding2D(1),
-                                         DepthwiseConv2D(3, strides=2, padding="valid", use_bias=False)])
+                                         make(strides=2, padding="valid", use_bias=False)])
 
     filters = args.shape[-1]
+    conv, depthwise_conv = functools.partial(Conv2D, filters, 3), functools.partial(DepthwiseConv2D, 3)
     return {
         "Conv2D 3x3 keras": (lambda: keras.layers.Conv2D(filters, 3, padding="same", use_bias=False), None),
-        "Conv2D 3x3 channels-first dW": (lambda: Conv2D(filters, 3, padding="same", use_bias=False), True),
-        "Conv2D 3x3/2 pad layer": (lambda: keras.Sequential([keras.layers.ZeroPadding2D(1), keras.layers.Conv2D(
-            filters, 3, strides=2, use_bias=False)]), None),
-        "Conv2D 3x3/2 pad inside": (lambda: Conv2D(filters, 3, strides=2, use_bias=False, symmetric_padding=1), True),
+        "Conv2D 3x3 channels-first dW": (lambda: conv(padding="same", use_bias=False), True),
+        "Conv2D 3x3/2 pad layer": (strided(conv, False), True),
+        "Conv2D 3x3/2 pad inside": (strided(conv, True), True),
         "DepthwiseConv2D native": (depthwise("native"), None),
         "DepthwiseConv2D shifted sum": (depthwise("shifted_sum"), None),
-        "DepthwiseConv2D /2 pad layer": (strided_depthwise(False), True),
-        "DepthwiseConv2D /2 pad inside": (strided_depthwise(True), True),
+        "DepthwiseConv2D /2 pad layer": (strided(depthwise_conv, False), True),
+        "DepthwiseConv2D /2 pad inside": (strided(depthwise_conv, True), True),
         "BatchNormalization keras": (lambda: keras.layers.BatchNormalization(epsilon=1e-5), True),
         "BatchNormalization fused": (lambda: BatchNormalization(epsilon=1e-5), True),
         "PReLU keras": (lambda: keras.layers.PReLU(shared_axes=[1, 2]), None),
