@@ -18,7 +18,7 @@ import keras
 from keras import ops
 
 from keras_arcface.backbones.padding import SymmetricPadding
-from keras_arcface.compilation import tracing_for_tensorflow_xla
+from keras_arcface.compilation import computation_target
 
 
 def onednn_enabled():
@@ -33,11 +33,7 @@ def onednn_enabled():
 def channels_first_filter_gradient_is_faster():
     """True where a training step's convolutions run on oneDNN's CPU kernels in TensorFlow graph or
     eager mode (not XLA, not a GPU)."""
-    if keras.backend.backend() != "tensorflow" or not onednn_enabled() or tracing_for_tensorflow_xla():
-        return False
-    import tensorflow as tf
-
-    return not tf.config.list_logical_devices("GPU")
+    return computation_target() == ("tensorflow", "cpu") and onednn_enabled()
 
 
 def conv2d_channels_first_filter_gradient(inputs, kernel, padding):
@@ -52,12 +48,15 @@ def conv2d_channels_first_filter_gradient(inputs, kernel, padding):
 
     @tf.custom_gradient
     def convolve(x, w):
+        layer_scope = tf.get_current_name_scope()  # the gradient's ops go under the layer's name, as Keras'
+
         def gradient(dy):
-            dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=w, out_backprop=dy,
-                                                strides=[1, 1, 1, 1], padding=padding)
-            dw = tf.raw_ops.Conv2DBackpropFilter(input=tf.transpose(x, [0, 3, 1, 2]), filter_sizes=tf.shape(w),
-                                                 out_backprop=tf.transpose(dy, [0, 3, 1, 2]),
-                                                 strides=[1, 1, 1, 1], padding=padding, data_format="NCHW")
+            with tf.name_scope(f"{layer_scope}/" if layer_scope else ""), tf.name_scope("gradient"):
+                dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=w, out_backprop=dy,
+                                                    strides=[1, 1, 1, 1], padding=padding)
+                dw = tf.raw_ops.Conv2DBackpropFilter(input=tf.transpose(x, [0, 3, 1, 2]), filter_sizes=tf.shape(w),
+                                                     out_backprop=tf.transpose(dy, [0, 3, 1, 2]),
+                                                     strides=[1, 1, 1, 1], padding=padding, data_format="NCHW")
             return dx, dw
 
         return tf.nn.conv2d(x, w, 1, padding), gradient
