@@ -3,11 +3,14 @@ equals ZeroPadding2D(p) before its Keras base layer with "valid" padding: the ou
 the input, kernel and bias; its errors name the value; its config carries the key only when it is set.
 A new layer with the mixin is covered by being imported in ``keras_arcface.backbones``."""
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
 
 import keras_arcface.backbones  # noqa: F401  (imports every layer with the mixin)
+from keras_arcface.backbones.depthwise import DEPTHWISE_IMPLEMENTATIONS
 from keras_arcface.backbones.padding import SymmetricPadding
 from keras_arcface.errors import InputError
 from tests.testing import value_and_grads
@@ -15,12 +18,17 @@ from tests.testing import value_and_grads
 # Keras canonicalises float64 to float32 in its JAX ops, so on JAX the check is float32 against float32.
 DTYPE, TOL = ("float32", 2e-5) if keras.backend.backend() == "jax" else ("float64", 1e-10)
 
-#: (layer class, extra constructor arguments): every computation path of every class with the mixin.
-VARIANTS = [(cls, {"implementation": implementation})
-            for cls in SymmetricPadding.__subclasses__() if "implementation" in cls.__init__.__code__.co_varnames
-            for implementation in ("native", "shifted_sum")]
-VARIANTS += [(cls, {}) for cls in SymmetricPadding.__subclasses__()
-             if "implementation" not in cls.__init__.__code__.co_varnames]
+
+def _computation_paths(cls):
+    """Constructor arguments for each way the class computes: every implementation one can choose
+    (the depthwise layer's; "auto" picks one of the others), else its one way."""
+    if "implementation" not in inspect.signature(cls).parameters:
+        return [{}]
+    return [{"implementation": name} for name in DEPTHWISE_IMPLEMENTATIONS if name != "auto"]
+
+
+#: (layer class, constructor arguments): every computation path of every class with the mixin.
+VARIANTS = [(cls, extra) for cls in SymmetricPadding.__subclasses__() for extra in _computation_paths(cls)]
 
 
 def _keras_base(cls):
@@ -35,8 +43,8 @@ def _make(cls, **kwargs):
 
 
 def test_every_class_with_the_mixin_is_covered():
-    classes = {cls.__name__ for cls, _ in VARIANTS}
-    assert {"Conv2D", "DepthwiseConv2D"} <= classes, classes
+    paths = {(cls.__name__, extra.get("implementation")) for cls, extra in VARIANTS}
+    assert {("Conv2D", None), ("DepthwiseConv2D", "native"), ("DepthwiseConv2D", "shifted_sum")} <= paths, paths
 
 
 @pytest.mark.backend_neutral
