@@ -7,6 +7,12 @@ import numpy as np
 from keras import ops
 
 
+def keras_base(cls):
+    """The Keras layer class one of ours extends (Conv2D, DepthwiseConv2D, BatchNormalization, PReLU):
+    its reference, and the class a ``.weights.h5`` saved before knows."""
+    return next(base for base in cls.__mro__ if base.__module__.startswith("keras."))
+
+
 def value_and_grads(fn, *arrays):
     """fn(*tensors) -> scalar; returns (value, [d value / d array]) on the active backend."""
     backend = keras.backend.backend()

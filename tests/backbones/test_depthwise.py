@@ -10,7 +10,7 @@ from keras_arcface.backbones import IResNet, MobileFaceNet
 from keras_arcface.backbones.depthwise import DepthwiseConv2D as XlaFriendlyDepthwiseConv2D
 from keras_arcface.backbones.depthwise import shifted_sum_is_faster
 from keras_arcface.errors import InputError
-from tests.testing import value_and_grads
+from tests.testing import keras_base, value_and_grads
 
 CASES = [  # (input height, width, kernel, stride, padding, bias)
     (9, 9, 3, 1, "same", False), (8, 8, 3, 2, "same", False), (9, 7, 3, 2, "same", True),
@@ -179,5 +179,5 @@ def _as_native(layer):
     config, cls = layer.get_config(), type(layer)
     if cls.__module__.startswith("keras_arcface"):
         config.pop("implementation", None)
-        cls = next(base for base in cls.__mro__ if base.__module__.startswith("keras."))
+        cls = keras_base(cls)
     return cls.from_config(config)

@@ -13,7 +13,7 @@ import keras_arcface.backbones  # noqa: F401  (imports every layer with the mixi
 from keras_arcface.backbones.depthwise import DEPTHWISE_IMPLEMENTATIONS
 from keras_arcface.backbones.padding import SymmetricPadding
 from keras_arcface.errors import InputError
-from tests.testing import value_and_grads
+from tests.testing import keras_base, value_and_grads
 
 # Keras canonicalises float64 to float32 in its JAX ops, so on JAX the check is float32 against float32.
 DTYPE, TOL = ("float32", 2e-5) if keras.backend.backend() == "jax" else ("float64", 1e-10)
@@ -29,11 +29,6 @@ def _computation_paths(cls):
 
 #: (layer class, constructor arguments): every computation path of every class with the mixin.
 VARIANTS = [(cls, extra) for cls in SymmetricPadding.__subclasses__() for extra in _computation_paths(cls)]
-
-
-def _keras_base(cls):
-    """The Keras layer the class extends (the reference)."""
-    return next(base for base in cls.__mro__ if base.__module__.startswith("keras."))
 
 
 def _make(cls, **kwargs):
@@ -59,7 +54,7 @@ def test_symmetric_padding_inside_equals_a_zero_padding_layer_before(cls, extra,
     tol = TOL if dtype == DTYPE else 2e-5
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, height, width, 4)).astype(dtype)
-    reference = _make(_keras_base(cls), strides=stride, padding="valid", dtype=dtype)
+    reference = _make(keras_base(cls), strides=stride, padding="valid", dtype=dtype)
     padded = _make(cls, strides=stride, padding="valid", symmetric_padding=1, dtype=dtype, **extra)
     zero_pad = keras.layers.ZeroPadding2D(1, dtype=dtype)
     reference.build(zero_pad.compute_output_shape(x.shape))
