@@ -30,7 +30,7 @@ import shutil
 import sys
 
 from keras_arcface.files import BACKBONE_WEIGHTS, CONFIG_FILE, LABEL_MAP
-from keras_arcface.zoo.cards import ModelCard
+from keras_arcface.zoo.build import card_from_folder
 
 FORMATS = ("tflite_float32", "tflite_dynamic_int8", "onnx")
 #: Shipped only when its parity gate passes.
@@ -129,12 +129,12 @@ def build_converted_entry(args, config):
               "sha256": config["converted_from"]["sha256"], "converter": args.recipe,
               "keras_weights": "float16" if args.keras_float16 else "float32",
               "parity_to_original": {"faces": "400 LFW aligned crops (seed 0)", "min_cosine": to_source}}
-    card = ModelCard.from_run(target, name=args.name, summary=args.summary, default=args.default,
-                              artifacts={"keras": target / BACKBONE_WEIGHTS,
-                                         **{fmt: results[fmt]["path"] for fmt in shipped}},
-                              metrics=metrics, seconds=args.training_seconds, hardware=args.hardware,
-                              recipe=args.recipe, origin=origin, weights_licence=args.weights_licence,
-                              commercial_use=args.commercial_use)
+    card = card_from_folder(target, name=args.name, summary=args.summary, default=args.default,
+                            artifacts={"keras": target / BACKBONE_WEIGHTS,
+                                       **{fmt: results[fmt]["path"] for fmt in shipped}},
+                            metrics=metrics, seconds=args.training_seconds, hardware=args.hardware,
+                            recipe=args.recipe, origin=origin, weights_licence=args.weights_licence,
+                            commercial_use=args.commercial_use)
     write_card(card, args.cards, target)
     return 0
 
@@ -195,11 +195,11 @@ def main(argv=None):
     paths = {"keras": str(target), **{fmt: results[fmt]["path"] for fmt in shipped}}
     metrics = lfw_metrics(paths, shared,
                           lambda fmt: None if fmt == "keras" else round(results[fmt]["min_cosine"], 6))
-    card = ModelCard.from_run(target, name=args.name, summary=args.summary, default=args.default,
-                              artifacts={"keras": target / BACKBONE_WEIGHTS,
-                                         **{fmt: results[fmt]["path"] for fmt in shipped}},
-                              metrics=metrics, seconds=args.training_seconds, hardware=args.hardware,
-                              recipe=args.recipe)
+    card = card_from_folder(target, name=args.name, summary=args.summary, default=args.default,
+                            artifacts={"keras": target / BACKBONE_WEIGHTS,
+                                       **{fmt: results[fmt]["path"] for fmt in shipped}},
+                            metrics=metrics, seconds=args.training_seconds, hardware=args.hardware,
+                            recipe=args.recipe)
     write_card(card, args.cards, target)
     return 0
 

@@ -8,7 +8,6 @@ import json
 import pathlib
 
 from keras_arcface.files import CONFIG_FILE, LABEL_MAP
-from keras_arcface.runtime.embedder import InputSpec
 from keras_arcface.zoo.cards import ModelCard
 from keras_arcface.zoo.download import sha256_of
 
@@ -41,6 +40,8 @@ def card_from_folder(folder, *, name, summary, artifacts, metrics, seconds, hard
     ``backbone.weights.h5``); ``metrics``: the card's metric entries; ``origin``: a converted model's
     origin (its ``config.json`` records the original file); ``weights_licence`` / ``commercial_use``: as
     the provider of converted weights states them."""
+    from keras_arcface.runtime.embedder import InputSpec  # here: `keras_arcface.zoo` itself needs no NumPy
+
     folder = pathlib.Path(folder)
     config = json.loads((folder / CONFIG_FILE).read_text())
     converted = "converted_from" in config

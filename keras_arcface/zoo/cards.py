@@ -109,14 +109,6 @@ class ModelCard:
         config = Artifact(format=CONFIG_FORMAT, **data.pop("config"))
         return cls(artifacts=artifacts, config=config, path=str(path or ""), **data)
 
-    @classmethod
-    def from_run(cls, folder, **details):
-        """The card of the model in ``folder`` (a training run or a conversion); see
-        :func:`keras_arcface.zoo.build.card_from_folder` for ``details``."""
-        from keras_arcface.zoo.build import card_from_folder
-
-        return card_from_folder(folder, **details)
-
     def artifact(self, fmt):
         try:
             return self.artifacts[fmt]
