@@ -80,9 +80,10 @@ setup(
         # `train --tensorboard` (TensorFlow 2.21 no longer installs it).
         "tensorboard": ["tensorboard>=2.18"],
         # Tests (TensorFlow and JAX backends) and everything optional.
+        # pytest-xdist: the suite runs on every core (pyproject.toml's -n auto).
         "dev": ["tensorflow>=2.20", "jax>=0.4.30", "onnxruntime>=1.17", "ai-edge-litert>=1.0",
-                "tf2onnx>=1.17", "onnx>=1.14", "pytest>=8", "matplotlib>=3.8", "tensorboard>=2.18", "faiss-cpu>=1.8",
-                "ruff>=0.6"],
+                "tf2onnx>=1.17", "onnx>=1.14", "pytest>=8", "pytest-xdist>=3.5", "matplotlib>=3.8",
+                "tensorboard>=2.18", "faiss-cpu>=1.8", "ruff>=0.6"],
     },
     cmdclass={"build_py": BuildWithBundledModel},
     entry_points={"console_scripts": ["keras-arcface=keras_arcface.cli:main"]},

@@ -2,6 +2,7 @@
 
     python scripts/reproduce_zoo_model.py mfn-arcface-lfw-disjoint --shared ../shared --output runs/repro
     python scripts/reproduce_zoo_model.py all --shared ../shared      # every card, one after another
+    python scripts/reproduce_zoo_model.py all --shared ../shared --check  # what a reproduction reads, in seconds
 
 Reads ``saved_models/<name>/config.json`` (the exact TrainConfig of the run: seed, schedule,
 head, augmentation, data folders, excluded identities, distillation teacher), points its data
@@ -14,6 +15,11 @@ oneDNN change float summation order).
 A converted model (its card has an ``origin``) is reproduced by converting its original file from
 ``--shared``/models again (its sha256 checked against the card) and comparing the result with the
 shipped Keras weights on LFW faces (400, or 16 with ``--smoke``).
+
+``--check`` trains and converts nothing: it reads every card's recorded configuration, finds its data
+folders (the identities the card was trained on, after the exclusions, and the first batch), its
+teacher and a converted model's original file (sha256 against the card): the default test tier's
+guard of the reproduction, which ``--smoke`` runs in the slow tier.
 """
 
 import argparse
@@ -34,6 +40,9 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true",
                         help="1 epoch of 2 steps without the teacher (its file is only checked) and no LFW "
                              "evaluation: checks the path, reproduces nothing")
+    parser.add_argument("--check", action="store_true",
+                        help="train and convert nothing: check that everything a reproduction reads is there and "
+                             "is what the card was made from")
     args = parser.parse_args(argv)
 
     from keras_arcface.zoo import list_models
@@ -45,11 +54,11 @@ def main(argv=None):
             output = args.output if one else str(pathlib.Path(args.output) / name)
         else:
             output = f"runs/reproduce-{name}"
-        reproduce(name, pathlib.Path(args.shared), output, args.smoke)
+        reproduce(name, pathlib.Path(args.shared), output, args.smoke, args.check)
     return 0
 
 
-def reproduce(name, shared, output, smoke=False):
+def reproduce(name, shared, output, smoke=False, check=False):
     from keras_arcface.embedding import load_embedder
     from keras_arcface.evaluation import evaluate_pairs
     from keras_arcface.training import TrainConfig, train
@@ -57,7 +66,7 @@ def reproduce(name, shared, output, smoke=False):
 
     card = model_card(name)
     if card.origin:
-        return reconvert(card, shared, output, smoke)
+        return reconvert(card, shared, output, smoke, check)
     config = TrainConfig.load(ROOT / "saved_models" / name / card.training["config"])
     data_dirs = [str(shared / "data" / pathlib.Path(d).parent.name / "aligned") for d in config.data_dirs]
     teacher = str(shared / "models" / pathlib.Path(config.teacher).name) if config.teacher else ""
@@ -65,6 +74,8 @@ def reproduce(name, shared, output, smoke=False):
                                  teacher_embedding_size=0)
     if teacher and not pathlib.Path(teacher).is_file():
         raise FileNotFoundError(f"{name} is distilled from {teacher}, which is missing")
+    if check:
+        return check_training_data(card, config)
     if smoke:
         config = dataclasses.replace(config, epochs=1, max_steps_per_epoch=2, teacher="")
     start = time.perf_counter()
@@ -83,8 +94,24 @@ def reproduce(name, shared, output, smoke=False):
           f"{card.training['seconds'] / 60:.1f} min on {card.training['hardware']}")
 
 
-def reconvert(card, shared, output, smoke):
-    """Convert the card's original file again and compare with the shipped weights."""
+def check_training_data(card, config):
+    """The recorded run's data, read as the reproduction would: the card's number of identities, one batch."""
+    from keras_arcface.training.run import load_faces, make_batches
+
+    faces = load_faces(config)
+    if faces.num_classes != card.training["identities"]:
+        raise ValueError(f"{card.name}: {config.data_dirs} hold {faces.num_classes} identities after the exclusions; "
+                         f"the card was trained on {card.training['identities']}")
+    batches = make_batches(config, faces)
+    _, labels = batches[0]
+    print(f"{card.name}: checked {len(faces.labels)} images of {faces.num_classes} identities in {config.data_dirs}, "
+          f"{len(batches)} batches an epoch (the first read, {len(labels)} labels)"
+          + (f", teacher {pathlib.Path(config.teacher).name}" if config.teacher else ""))
+
+
+def reconvert(card, shared, output, smoke, check=False):
+    """Convert the card's original file again and compare with the shipped weights (with ``check``:
+    only find the original and check its sha256)."""
     import json
 
     import numpy as np
@@ -99,6 +126,9 @@ def reconvert(card, shared, output, smoke):
         raise FileNotFoundError(f"{card.name} is converted from {source}, which is missing")
     if sha256_of(source) != card.origin["sha256"]:
         raise ValueError(f"{source} is not the file {card.name} was converted from (sha256 differs from the card)")
+    if check:
+        print(f"{card.name}: checked {source.name} (sha256 as the card records)")
+        return
     recorded = json.loads((ROOT / "saved_models" / card.name / card.training["config"]).read_text())
     faces = sample_faces(shared / "data" / "lfw" / "aligned", 16 if smoke else 400,
                          image_size=tuple(card.input_spec["size"]))

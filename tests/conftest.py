@@ -1,4 +1,5 @@
-"""Test settings shared by every test: quiet TensorFlow, a fixed seed, the shared data path."""
+"""Test settings shared by every test: quiet TensorFlow, a fixed seed, the shared data path; the tiers
+(``--run-slow``) and the per-test time limit come from tests/tiers.py."""
 
 import os
 import pathlib
@@ -14,6 +15,8 @@ import keras_arcface  # noqa: E402,F401
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+pytest_plugins = ["tests.tiers"]
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -1,5 +1,6 @@
 """Embedding image files and evaluating verification pairs with any embedder."""
 
+import dataclasses
 import json
 import pathlib
 import sys
@@ -57,13 +58,26 @@ def embed_files(embedder, paths, flip=False, batch_size=64, label="embedding"):
     return np.concatenate(chunks), seconds
 
 
-def evaluate_pairs(embedder, pairs_file, images_dir, flip=False, roc_path=None, folds=None, limit=None):
-    """The LFW protocol on a pairs file; every image must load (no partial results).
+@dataclasses.dataclass
+class PairScores:
+    """The cosine of every pair of a pairs file (in file order, or the ``limit`` subset's order) and
+    whether it is a same-person pair; ``folds`` for the protocol, ``images`` embedded in ``seconds``."""
+
+    pairs: list
+    scores: np.ndarray
+    same: np.ndarray
+    folds: int
+    images: int
+    seconds: float
+
+
+def score_pairs(embedder, pairs_file, images_dir, flip=False, folds=None, limit=None):
+    """Every pair's cosine under ``embedder``; every image must load (no partial results).
 
     ``folds``: default the pairs file's header when it declares several folds (10 for pairs.txt),
     else 10 (a one-set file such as pairsDevTest.txt is cross-validated in 10 consecutive blocks).
     ``limit``: a quick look at that many pairs, the same number of same and different pairs from
-    every fold.
+    every fold (:func:`~keras_arcface.evaluation.pairs.limit_pairs`).
     """
     pairs = read_pairs(pairs_file, images_dir, check_exists=False)
     if folds is None:
@@ -80,17 +94,28 @@ def evaluate_pairs(embedder, pairs_file, images_dir, flip=False, roc_path=None, 
     check_images_exist(pairs_file, pairs, images_dir)
     unique = sorted({path for pair in pairs for path in (pair.left, pair.right)})
     embeddings, seconds = embed_files(embedder, unique, flip=flip)
-    index = {path: i for i, path in enumerate(unique)}
+    return PairScores(pairs, *pair_cosines(pairs, embeddings, unique), folds, len(unique), seconds)
+
+
+def pair_cosines(pairs, embeddings, paths):
+    """(cosine of each pair, whether it is a same-person pair); ``embeddings[i]`` is ``paths[i]``'s."""
+    index = {path: i for i, path in enumerate(paths)}
     left = embeddings[[index[p.left] for p in pairs]]
     right = embeddings[[index[p.right] for p in pairs]]
-    scores = np.sum(left * right, axis=1)
-    same = np.array([p.same for p in pairs])
-    report = verification_report(scores, same, folds=folds)
-    report.update({"images": len(unique), "embed_seconds": seconds,
-                   "images_per_second": len(unique) / seconds if seconds else None, "flip": bool(flip),
-                   "model": str(getattr(embedder, "path", "model"))})
+    return np.sum(left * right, axis=1), np.array([p.same for p in pairs])
+
+
+def evaluate_pairs(embedder, pairs_file, images_dir, flip=False, roc_path=None, folds=None, limit=None):
+    """The LFW protocol on a pairs file (10-fold accuracy, ROC, TAR at FAR); ``flip``, ``folds`` and
+    ``limit`` as :func:`score_pairs` takes them."""
+    scored = score_pairs(embedder, pairs_file, images_dir, flip=flip, folds=folds, limit=limit)
+    report = verification_report(scored.scores, scored.same, folds=scored.folds)
+    report.update({"images": scored.images, "embed_seconds": scored.seconds,
+                   "images_per_second": scored.images / scored.seconds if scored.seconds else None,
+                   "flip": bool(flip), "model": str(getattr(embedder, "path", "model"))})
     if roc_path:
-        report["roc_png"] = str(plot_roc(scores, same, roc_path, label=pathlib.Path(report["model"]).name))
+        label = pathlib.Path(report["model"]).name
+        report["roc_png"] = str(plot_roc(scored.scores, scored.same, roc_path, label=label))
     return report
 
 
@@ -102,15 +127,8 @@ def evaluate_calibrated(embedder, calibration_pairs, test_pairs, images_dir, fli
     test = read_pairs(test_pairs, images_dir)
     unique = sorted({path for pair in calibration + test for path in (pair.left, pair.right)})
     embeddings, seconds = embed_files(embedder, unique, flip=flip)
-    index = {path: i for i, path in enumerate(unique)}
-
-    def scores_of(pairs):
-        left = embeddings[[index[p.left] for p in pairs]]
-        right = embeddings[[index[p.right] for p in pairs]]
-        return np.sum(left * right, axis=1), np.array([p.same for p in pairs])
-
-    threshold, calibration_accuracy = best_threshold(*scores_of(calibration))
-    scores, same = scores_of(test)
+    threshold, calibration_accuracy = best_threshold(*pair_cosines(calibration, embeddings, unique))
+    scores, same = pair_cosines(test, embeddings, unique)
     far, tar, _ = roc_curve(scores, same)
     return {"protocol": "threshold from the calibration pairs, applied to the test pairs",
             "calibration_pairs": len(calibration), "test_pairs": len(test), "threshold": threshold,

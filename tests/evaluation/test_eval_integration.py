@@ -23,9 +23,11 @@ needs_shared = pytest.mark.skipif(not (SFACE.is_file() and (LFW / "pairs.txt").i
                                   reason="needs ../shared/data/lfw and ../shared/models (SFace)")
 
 
+@pytest.mark.slow
 @needs_shared
 def test_sface_reproduces_its_published_lfw_accuracy():
-    """../shared/models/README.md: SFace 99.38 % ± 0.37 on the 6000 pairs, thresholds 0.325-0.326."""
+    """../shared/models/README.md: SFace 99.38 % ± 0.37 on the 6000 pairs, thresholds 0.325-0.326.
+    Fast guard: tests/zoo/test_card_checks.py (the original file's cosines on 60 recorded pairs)."""
     report = evaluate_pairs(load_embedder(SFACE), LFW / "pairs.txt", LFW / "aligned")
     assert report["pairs"] == 6000
     assert report["accuracy_mean"] * 100 == pytest.approx(99.38, abs=0.1)
@@ -104,10 +106,13 @@ def test_runtime_imports_neither_tensorflow_nor_keras():
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (LFW / "pairsDevTest.txt").is_file(), reason="needs ../shared/data/lfw (View 1 files)")
 def test_lfw_dev_report_reproduces_the_zoo_card(tmp_path, capsys):
     """The eval command's lfw-dev report on the zoo model's TFLite file equals the card's figure
-    (measured there on the Keras model; the two agree to a cosine of 0.9999)."""
+    (measured there on the Keras model; the two agree to a cosine of 0.9999).  Fast guard: the
+    calibrated-threshold report in test_calibrated.py and tests/zoo/test_card_checks.py (the same file's
+    cosines on 60 recorded LFW pairs)."""
     card = json.loads((ROOT / "zoo" / "mfn-arcface-lfw-disjoint.json").read_text())
     recorded = [m for m in card["metrics"] if m["benchmark"].startswith("LFW View 1")][0]
     tflite = ROOT / "saved_models" / "mfn-arcface-lfw-disjoint" / card["artifacts"]["tflite_float32"]["file"]
