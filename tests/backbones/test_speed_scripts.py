@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -42,17 +44,20 @@ def test_profiler_attributes_the_step_to_layer_classes(tmp_path):
     assert "layer kind" in printed
 
 
-def test_torch_peer_bench_times_our_row_and_checks_the_mirrors_where_torch_is_installed(tmp_path):
+@pytest.mark.parametrize("networks", [pytest.param(["mobilefacenet"], id="mobilefacenet"),
+                                      pytest.param(["mobilefacenet", "iresnet18"], id="both", marks=pytest.mark.slow)])
+def test_torch_peer_bench_times_our_row_and_checks_the_mirrors_where_torch_is_installed(tmp_path, networks):
     """Our row always; with PyTorch installed (it is not a dependency) its rows too, which fail unless
-    the PyTorch networks count the same trainable parameters as ours."""
+    the PyTorch networks count the same trainable parameters as ours.  The default tier times one
+    network, the slow tier both."""
     import importlib.util
 
     out = tmp_path / "peer.jsonl"
     rows = ["keras graph"] + (["torch eager"] if importlib.util.find_spec("torch") else [])
-    printed = _run("bench_torch_peer.py", "--tiny", "--rounds", "1", "--networks", "mobilefacenet", "iresnet18",
+    printed = _run("bench_torch_peer.py", "--tiny", "--rounds", "1", "--networks", *networks,
                    "--rows", *rows, "--json", str(out))
     measured = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(row["network"], row["row"]) for row in measured] == [
-        (network, row) for network in ("mobilefacenet", "iresnet18") for row in rows]
+        (network, row) for network in networks for row in rows]
     assert all(row["samples_per_s"] > 0 for row in measured)
     assert "median of rounds" in printed

@@ -58,8 +58,14 @@ def _fit_losses(case, policy, jit_compile, rng_seed=0, steps=4):
     return model, history.history["loss"]
 
 
-@pytest.mark.parametrize("policy", POLICIES)
-@pytest.mark.parametrize("case", HEAD_CASES, ids=CASE_IDS)
+#: Every head x every policy; the default tier compiles each head once, the policies taken in turn (so each
+#: policy trains about a third of the heads), the slow tier the rest of the matrix.
+XLA_MATRIX = [pytest.param(case, policy, id=f"{case_id}-{policy}",
+                           marks=() if policy == POLICIES[index % len(POLICIES)] else pytest.mark.slow)
+              for index, (case, case_id) in enumerate(zip(HEAD_CASES, CASE_IDS)) for policy in POLICIES]
+
+
+@pytest.mark.parametrize("case, policy", XLA_MATRIX)
 def test_xla_training_under_every_policy(case, policy):
     """jit_compile=True (XLA; JAX always compiles) trains with finite losses at every policy."""
     model, losses = _fit_losses(case, policy, jit_compile=True)

@@ -143,11 +143,14 @@ def test_partial_fc_centres_sharded_over_two_jax_processes(faces, tmp_path):
         assert saved["layers/partial_fc_layer/vars/0"].shape == (16, 16)  # gathered from both processes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_killed_worker_then_a_restart_of_both_resumes(backend, faces, tmp_path):
     """SIGKILL one of two workers in the middle of epoch 2, then the other; started again, both go on
     from the epoch-1 backup and their epochs 2 and 3 are those of an uninterrupted single process
-    (SphereFace: its step counter, restored, sets the margin's annealing)."""
+    (SphereFace: its step counter, restored, sets the margin's annealing).  Fast guards: one process
+    killed and resumed (test_train.py), two workers taking one process' steps (above), the backup read
+    by every worker and written by the chief (test_workers_that_do_not_share_... below)."""
     options = ("--epochs", "3", "--head", "sphereface")
     uninterrupted = run_workers(backend, 1, faces / "six", tmp_path / "single", *options)[0]
     assert uninterrupted["head_steps"] == 3 * 4

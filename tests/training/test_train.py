@@ -58,9 +58,16 @@ def test_train_writes_the_model_label_map_and_config(tmp_path):
                                ops.convert_to_numpy(backbone(x)), atol=1e-6)
 
 
+#: Every precision x graph / XLA; the default tier trains each mixed policy once (float16's loss scaling under
+#: XLA, bfloat16 in graph mode; every other test trains float32 in graph mode), the slow tier the rest.
+PRECISION_MATRIX = [pytest.param(precision, jit, id=f"{'xla' if jit else 'graph'}-{precision}",
+                                 marks=() if (precision, jit) in {("mixed_float16", True), ("mixed_bfloat16", False)}
+                                 else pytest.mark.slow)
+                    for precision in ("float32", "mixed_float16", "mixed_bfloat16") for jit in (False, True)]
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="JAX always compiles")
-@pytest.mark.parametrize("precision", ["float32", "mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+@pytest.mark.parametrize("precision, jit", PRECISION_MATRIX)
 def test_every_precision_with_and_without_xla(tmp_path, precision, jit):
     result = train(_config(tmp_path, precision=precision, jit_compile=jit, head="arcface", epochs=1), verbose=0)
     assert np.all(np.isfinite(result.history["loss"]))
@@ -160,19 +167,20 @@ def test_resume_after_sigkill_mid_epoch(tmp_path):
     """Kill the training process during epoch 2; the same command finishes epochs 2 and 3."""
     make_face_folder(tmp_path / "faces", identities=4, per_identity=40, size=32)
     command = [sys.executable, "-m", "keras_arcface.cli", "train", "--data", str(tmp_path / "faces"),
-               "--output", str(tmp_path / "run"), "--backbone", "mobilefacenet", "--image-size", "32",
-               "--embedding-size", "16", "--epochs", "3", "--batch-size", "8", "--head", "sphereface",
-               "--lr", "0.01"]
+               "--output", str(tmp_path / "run"), "--backbone", TINY_IRESNET["backbone"], "--backbone-params",
+               json.dumps(TINY_IRESNET["backbone_params"]), "--image-size", "32", "--embedding-size", "16",
+               "--epochs", "3", "--batch-size", "8", "--head", "sphereface", "--lr", "0.01"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
     first_checkpoint = tmp_path / "run" / "checkpoints" / "epoch-001.weights.h5"
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
     while not first_checkpoint.exists() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.5)  # into epoch 2 (20 steps of about 0.1 s)
+        time.sleep(0.01)
+    time.sleep(0.05)  # into epoch 2 (its backup precedes the checkpoint; 20 steps follow)
     assert process.poll() is None, "training ended before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    assert not (tmp_path / "run" / "checkpoints" / "epoch-002.weights.h5").exists(), "killed after epoch 2, not in it"
     for final in ("history.json", "backbone.weights.h5", "training_model.weights.h5"):
         assert not (tmp_path / "run" / final).exists(), f"a killed run left {final}"
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
@@ -184,6 +192,15 @@ def test_resume_after_sigkill_mid_epoch(tmp_path):
     assert int(ops.convert_to_numpy(head.iteration)) == 3 * 20  # SphereFace's counter carried over
 
 
+def test_loss_decreases_on_synthetic_identities(tmp_path):
+    """The fast guard of the real-face run below: the same head and margin, a tiny backbone, 4 synthetic
+    identities; the loss of the last epoch is below the first's."""
+    losses = train(_config(tmp_path, epochs=3, head="arcface", head_params={"margin": 0.2, "scale": 32.0},
+                           learning_rate=0.05), verbose=0).history["loss"]
+    assert losses[-1] < losses[0], losses
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_DATA / "yaleb" / "aligned").is_dir(), reason="needs ../shared/data (Yale B)")
 def test_loss_decreases_on_real_faces(tmp_path):
     """MobileFaceNet + ArcFace on 8 Extended Yale B subjects (real aligned 112x112 crops)."""
