@@ -6,7 +6,6 @@ import pytest
 from keras_arcface.cli import main
 
 
-@pytest.mark.backend_neutral
 def test_demo_heads_trains_heads_and_prints_the_angle_table(capsys):
     assert main(["demo-heads", "--heads", "softmax", "arcface", "--epochs", "3"]) == 0
     out = capsys.readouterr().out

@@ -15,7 +15,6 @@ def python_blocks(page=README):
     return re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
 
 
-@pytest.mark.backend_neutral
 def test_readme_python_blocks_run(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_ARCFACE_CACHE", str(tmp_path / "zoo-cache"))  # the zoo block downloads
     blocks = python_blocks()

@@ -29,8 +29,7 @@ class FaceBatches(keras.utils.PyDataset):
                  start_epoch=0, labels_as_input=True, teacher=None, augment=None, max_batches=0,
                  shard=(0, 1), spec=None, **kwargs):
         super().__init__(**kwargs)
-        if batch_size < 1 or batch_size > len(folder.labels):
-            raise ValueError(f"batch_size must be in [1, {len(folder.labels)}], got {batch_size}")
+        self.batches_per_epoch(len(folder.labels), batch_size)  # checks the batch size
         self.folder = folder
         self.batch_size = int(batch_size)
         self.shuffle, self.flip, self.seed = bool(shuffle), bool(flip), int(seed)
@@ -55,10 +54,16 @@ class FaceBatches(keras.utils.PyDataset):
             return np.arange(count)
         return np.random.default_rng((self.seed, self.epoch)).permutation(count)
 
+    @staticmethod
+    def batches_per_epoch(count, batch_size, drop_remainder=True, max_batches=0):
+        """How many batches an epoch of ``count`` images has (``len()`` of such batches), without making them."""
+        if batch_size < 1 or batch_size > count:
+            raise ValueError(f"batch_size must be in [1, {count}], got {batch_size}")
+        batches = count // batch_size if drop_remainder else math.ceil(count / batch_size)
+        return min(batches, max_batches) if max_batches > 0 else batches
+
     def __len__(self):
-        count = len(self.folder.labels)
-        batches = count // self.batch_size if self.drop_remainder else math.ceil(count / self.batch_size)
-        return min(batches, self.max_batches) if self.max_batches > 0 else batches
+        return self.batches_per_epoch(len(self.folder.labels), self.batch_size, self.drop_remainder, self.max_batches)
 
     def batch_images(self, indices):
         if self.folder.images is not None:

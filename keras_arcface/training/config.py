@@ -115,7 +115,7 @@ class TrainConfig:
             raise InputError(f"init_head must be one of {HEAD_INITS}, got {self.init_head!r}")
         if self.init_head == "imprint" and not self.init_from:
             raise InputError("init_head='imprint' takes the class centres from a pretrained backbone: set init_from")
-        from keras_arcface.training.distribute import MULTI_WORKER_MODES, check_batch_divides
+        from keras_arcface.training.distribute import MULTI_WORKER_MODES
 
         if self.multi_worker not in MULTI_WORKER_MODES:
             raise InputError(f"multi_worker must be one of {MULTI_WORKER_MODES}, got {self.multi_worker!r}")
@@ -135,7 +135,6 @@ class TrainConfig:
         if not self.classification_weight and not (self.teacher and self.distill_weight):
             raise InputError("classification_weight 0 leaves nothing to learn without distillation: set teacher "
                              "and a distill_weight above 0, or classification_weight above 0")
-        check_batch_divides(self.batch_size, self.devices)
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True)

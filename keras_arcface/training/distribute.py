@@ -136,10 +136,11 @@ class TrainingPlacement:
     DataParallel over every process' devices (JAX).  ``partial_fc_shards``: the ``num_shards`` of a
     Partial FC head named "head"; on JAX, when it is a multiple of the devices, the head's class
     centres are sharded over them (``ModelParallel``, the batch split over the same devices, as in
-    arcface_torch); otherwise every device holds all of them.
+    arcface_torch); otherwise every device holds all of them.  ``batch_size``: the global batch, checked to
+    split evenly over the replicas and the workers' input pipelines.
     """
 
-    def __init__(self, devices=1, cluster=Cluster(), partial_fc_shards=0):
+    def __init__(self, devices=1, cluster=Cluster(), partial_fc_shards=0, batch_size=None):
         self.cluster = cluster
         self.backend = keras.backend.backend()
         self.strategy = None
@@ -154,6 +155,8 @@ class TrainingPlacement:
             self._place_on_jax(devices, partial_fc_shards)
         elif devices > 1 or cluster.workers > 1:
             raise InputError(f"multi-device training is not supported on backend {self.backend}")
+        if batch_size is not None:  # the one check of the global batch, where replicas and workers are known
+            check_batch_divides(batch_size, self.replicas, self.cluster.workers)
 
     def _place_on_tensorflow(self, devices):
         import tensorflow as tf
@@ -242,9 +245,6 @@ class TrainingPlacement:
 
         per_replica = self.strategy.run(lambda: tf.constant([int(value)], tf.int32))
         return [int(v) for v in self.strategy.gather(per_replica, axis=0).numpy()]
-
-    def check_batch_size(self, batch_size):
-        check_batch_divides(batch_size, self.replicas, self.cluster.workers)
 
     def training_input(self, make_batches, batch_size):
         """What ``fit`` reads; ``make_batches(shard)`` returns the ``FaceBatches`` of ``shard = (index,

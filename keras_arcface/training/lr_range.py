@@ -112,13 +112,14 @@ def pick_learning_rates(learning_rates, smoothed):
 def lr_range_test(config, faces=None, min_lr=1e-4, max_lr=3.0, steps=100, smoothing=0.9, stop_factor=4.0,
                   verbose=0):
     """Run the range test for ``config`` (a :class:`TrainConfig` or its dict); returns :class:`LRRangeResult`."""
-    from keras_arcface.training.pretrained import adopt_initial_spec
+    from keras_arcface.training.pretrained import adopt_initial_spec, initial_source
     from keras_arcface.training.run import build_run_model, fit_verbosity, load_faces, make_batches
 
     if not isinstance(config, TrainConfig):
         config = TrainConfig(**config)
     config = dataclasses.replace(config, teacher="", teacher_embedding_size=0)
-    source = adopt_initial_spec(config)  # the batches' normalisation is the init_from model's, as in train
+    source = initial_source(config.init_from) if config.init_from else None  # resolved once, as in train
+    adopt_initial_spec(config, source)  # the batches' normalisation is the init_from model's
     faces = faces if faces is not None else load_faces(config)
     keras.config.set_dtype_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
@@ -128,7 +129,7 @@ def lr_range_test(config, faces=None, min_lr=1e-4, max_lr=3.0, steps=100, smooth
     epochs = math.ceil(steps / len(batches))
     ramp = ExponentialRamp(min_lr, max_lr, steps)
     _, _, model = build_run_model(config, faces, make_optimizer(config, len(batches), schedule=ramp), distill=False,
-                                  initial_source=source)
+                                  starting_from=source)
     recorder = StepLosses(smoothing=smoothing, stop_factor=stop_factor, max_steps=steps)
     model.fit(batches, epochs=epochs, callbacks=[recorder], verbose=fit_verbosity(verbose))
     finite = len(recorder.smoothed)

@@ -31,20 +31,16 @@ def training_spec(config):
     return dataclasses.replace(spec, size=(config.image_size, config.image_size))
 
 
-def adopt_initial_spec(config, **zoo_options):
-    """Set ``config.input_spec`` to ``init_from``'s normalisation when it is not the default (a model
-    trained on (x - 127) / 128 is fine-tuned on (x - 127) / 128, and the run records it, so that
-    evaluation and export feed it the same); None otherwise.  Returns the checked
-    :func:`initial_source` (None without ``init_from``), for :func:`resolve_initial_weights`."""
-    spec, source = DEFAULT_SPEC, None
-    if config.init_from:
-        source = initial_source(config.init_from, **zoo_options)
-        spec = _initial_spec(source.spec, source.name)
+def adopt_initial_spec(config, source):
+    """Set ``config.input_spec`` to the normalisation of ``source`` (``init_from`` resolved by
+    :func:`initial_source`; None: the default) when it is not the default: a model trained on
+    (x - 127) / 128 is fine-tuned on (x - 127) / 128, and the run records it, so that evaluation and
+    export feed it the same."""
+    spec = _initial_spec(source.spec, source.name) if source is not None else DEFAULT_SPEC
     normalisation = (spec.layout, spec.colour, spec.mean, spec.std)
     config.input_spec = (None if normalisation == (DEFAULT_SPEC.layout, DEFAULT_SPEC.colour, DEFAULT_SPEC.mean,
                                                    DEFAULT_SPEC.std)
                          else {**spec.to_dict(), "size": [config.image_size, config.image_size]})
-    return source
 
 
 @dataclasses.dataclass
@@ -93,12 +89,11 @@ def _check_architecture(source_config, config, source):
                          f"{_describe(wanted)} one: set the same backbone, backbone_params and embedding_size")
 
 
-def resolve_initial_weights(init_from, config, source=None, **zoo_options):
-    """The ``.weights.h5`` file of ``init_from`` after checking that it fits ``config``'s backbone:
-    a zoo name (downloaded and verified through the zoo), a run or converted-model folder (its
-    ``backbone.weights.h5``), or a weights file (its shapes are checked when loaded).  ``source``:
-    :func:`initial_source` of ``init_from`` when the caller has it already."""
-    source = source or initial_source(init_from, **zoo_options)
+def resolve_initial_weights(source, config, **zoo_options):
+    """The ``.weights.h5`` file of ``source`` (``init_from`` resolved by :func:`initial_source`) after
+    checking that it fits ``config``'s backbone: a zoo name (downloaded and verified through the zoo),
+    a run or converted-model folder (its ``backbone.weights.h5``), or a weights file (its shapes are
+    checked when loaded)."""
     if source.recorded is not None:
         _check_architecture(source.recorded, config, source.name)
     _initial_spec(source.spec, source.name)
@@ -108,7 +103,7 @@ def resolve_initial_weights(init_from, config, source=None, **zoo_options):
         return source.name
     from keras_arcface.zoo import download
 
-    return download(init_from, "keras", **zoo_options)
+    return download(source.name, "keras", **zoo_options)
 
 
 def load_initial_weights(backbone, weights_file):

@@ -33,6 +33,7 @@ from keras_arcface.training.pretrained import (
     class_centres,
     freeze_batch_norm,
     imprint_head,
+    initial_source,
     load_initial_weights,
     resolve_initial_weights,
     training_spec,
@@ -62,6 +63,11 @@ def make_batches(config, faces, teacher=None, shard=(0, 1)):
     return FaceBatches(faces, config.batch_size, flip=config.flip, seed=config.seed, teacher=teacher,
                        augment=augment, max_batches=config.max_steps_per_epoch, shard=shard,
                        spec=training_spec(config))
+
+
+def steps_per_epoch(config, faces):
+    """``len(make_batches(config, faces))``, without making the batches."""
+    return FaceBatches.batches_per_epoch(len(faces.labels), config.batch_size, max_batches=config.max_steps_per_epoch)
 
 
 def fit_verbosity(verbose):
@@ -107,14 +113,14 @@ def check_output_folder(output, config):
                          "settings or choose another --output")
 
 
-def build_run_model(config, faces, optimizer, initialise=True, per_replica_xla=False, distill=True,
-                    initial_source=None):
-    """(backbone, head, compiled training model) of ``config``: the backbone from ``init_from`` and the
-    head imprinted when asked (``initialise``; a resumed run restores its own progress instead),
-    BatchNorm frozen when asked, the distillation term when ``distill`` and a teacher is set.  Call it
-    in the placement's scope.  ``initial_source``: ``init_from`` resolved already (adopt_initial_spec's)."""
-    initial_weights = (resolve_initial_weights(config.init_from, config, source=initial_source)
-                       if config.init_from and initialise else None)
+def build_run_model(config, faces, optimizer, starting_from=None, per_replica_xla=False, distill=True):
+    """(backbone, head, compiled training model) of ``config``: the backbone from ``starting_from`` (a
+    starting run's ``init_from``, resolved once by the caller with
+    :func:`~keras_arcface.training.pretrained.initial_source`; None for a resumed run, which restores
+    its own progress, or without ``init_from``) and the head imprinted from it when asked, BatchNorm
+    frozen when asked, the distillation term when ``distill`` and a teacher is set.  Call it in the
+    placement's scope."""
+    initial_weights = resolve_initial_weights(starting_from, config) if starting_from is not None else None
     backbone, head = build_from_config(config, faces.num_classes)
     if initial_weights is not None:
         load_initial_weights(backbone, initial_weights)
@@ -123,7 +129,7 @@ def build_run_model(config, faces, optimizer, initialise=True, per_replica_xla=F
     teacher_size = config.teacher_embedding_size if distill else 0
     model = build_training_model(backbone, head, per_replica_xla=per_replica_xla, teacher_size=teacher_size,
                                  distill_weight=config.distill_weight)
-    if config.init_head == "imprint" and initialise:
+    if config.init_head == "imprint" and starting_from is not None:
         imprint_head(head, class_centres(backbone, faces.images, faces.labels, faces.num_classes,
                                          spec=training_spec(config)))
     compile_for_training(model, optimizer, config.jit_compile,
@@ -152,9 +158,8 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     check_output_folder(output, config)
     # First, before any TensorFlow or JAX computation: joining a cluster must precede them.
     cluster = cluster_from_environment(config.multi_worker)
-    placement = TrainingPlacement(config.devices, cluster, partial_fc_shards=(
-        int(config.head_params.get("num_shards", 1)) if config.head == "partial_fc" else 0))
-    placement.check_batch_size(config.batch_size)
+    shards = int(config.head_params.get("num_shards", 1)) if config.head == "partial_fc" else 0
+    placement = TrainingPlacement(config.devices, cluster, partial_fc_shards=shards, batch_size=config.batch_size)
     writes = placement.writes  # in a cluster the workers share the output folder; the chief writes it
     faces = faces if faces is not None else load_faces(config)
     output.mkdir(parents=True, exist_ok=True)
@@ -164,22 +169,24 @@ def train(config, faces=None, verbose="auto", callbacks=()):
 
         teacher = teacher_targets(config.teacher, faces, cache=output / "teacher_embeddings.npz" if writes else None)
         config.teacher_embedding_size = int(teacher[0].shape[1])
-    source = None  # init_from, resolved and checked once for the normalisation and the weights
-    if (output / CONFIG_FILE).is_file():  # resuming: the normalisation the run started with
-        config.input_spec = json.loads((output / CONFIG_FILE).read_text()).get("input_spec")
+    resuming = (output / "backup").exists()
+    recorded = output / CONFIG_FILE
+    # init_from, resolved and checked once (for the normalisation and the weights); a resumed run restores its own
+    source = initial_source(config.init_from) if config.init_from and not (resuming and recorded.is_file()) else None
+    if recorded.is_file():  # the normalisation the run started with
+        config.input_spec = json.loads(recorded.read_text()).get("input_spec")
     else:  # before config.json: evaluation and export read the run's normalisation there
-        source = adopt_initial_spec(config)
+        adopt_initial_spec(config, source)
     if writes:
         write_text_atomically(output / CONFIG_FILE, config.to_json())
         faces.save_label_map(output / LABEL_MAP)
     keras.config.set_dtype_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
 
-    resuming = (output / "backup").exists()
     if len(set(placement.every_worker(resuming))) > 1:  # one worker would resume, another start afresh
         raise InputError(f"the workers disagree on resuming: some see a backup in {output / 'backup'}, some do not; "
                          "every worker needs the same output folder, on storage they all share")
-    steps_per_epoch = len(make_batches(config, faces))
+    steps = steps_per_epoch(config, faces)
     made = []  # every FaceBatches fit reads from (one per input pipeline), for DataEpoch
 
     def batches_for(shard):
@@ -194,9 +201,9 @@ def train(config, faces=None, verbose="auto", callbacks=()):
         raise InputError("head_only_epochs needs the TensorFlow backend: Keras' JAX trainer fixes the trainable "
                          "variables for a whole fit() call; use freeze_batchnorm and a low learning rate instead")
     with placement.scope():
-        backbone, head, model = build_run_model(config, faces, make_optimizer(config, steps_per_epoch),
-                                                initialise=not resuming, per_replica_xla=per_replica_xla,
-                                                initial_source=source)
+        backbone, head, model = build_run_model(config, faces, make_optimizer(config, steps),
+                                                starting_from=None if resuming else source,
+                                                per_replica_xla=per_replica_xla)
     if config.head_only_epochs:
         callbacks = [HeadOnlyEpochs(backbone, config.head_only_epochs, config.freeze_batchnorm), *callbacks]
 
@@ -218,7 +225,7 @@ def train(config, faces=None, verbose="auto", callbacks=()):
         placement.save_weights(saved, output / name, save=lambda path, saved=saved: _save_atomically(saved, path))
     if writes:
         write_text_atomically(output / "history.json", json.dumps(history.history, indent=1))
-    samples = len(history.history.get("loss", [])) * steps_per_epoch * config.batch_size
+    samples = len(history.history.get("loss", [])) * steps * config.batch_size
     return TrainResult(str(output), history.history, seconds, samples / seconds if samples else 0.0,
                        faces.num_classes, len(faces.labels))
 

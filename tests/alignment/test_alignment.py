@@ -8,7 +8,6 @@ from keras_arcface.alignment import ARCFACE_TEMPLATE, FaceAligner, NoFaceError, 
 from keras_arcface.data import read_image
 from tests.conftest import SHARED_DATA
 
-pytestmark = pytest.mark.backend_neutral
 DETECTOR = SHARED_DATA.parent / "models" / "face_detection_yunet_2023mar_int8bq.onnx"
 needs_detector = pytest.mark.skipif(not DETECTOR.is_file(), reason="needs ../shared/models (YuNet)")
 

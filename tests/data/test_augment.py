@@ -8,8 +8,6 @@ from keras_arcface.data.augment import augmentation
 from keras_arcface.training import TrainConfig
 from tests.faces import make_face_folder
 
-pytestmark = pytest.mark.backend_neutral
-
 
 def _faces(count=6, size=32, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (count, size, size, 3), dtype=np.uint8)

@@ -8,8 +8,6 @@ import pytest
 from keras_arcface.data import FaceBatches, FaceFolder, decode_image, preprocess
 from tests.faces import make_face_folder, write_image
 
-pytestmark = pytest.mark.backend_neutral
-
 
 def test_scan_reads_identities_sorted_with_labels(tmp_path):
     root = make_face_folder(tmp_path / "faces", identities=3, per_identity=4, size=32)

@@ -1,7 +1,6 @@
 """The lfw-dev style report: a threshold chosen on one pairs file, applied once to another."""
 
 import numpy as np
-import pytest
 
 from keras_arcface.evaluation import evaluate_calibrated
 from keras_arcface.runtime import InputSpec
@@ -18,7 +17,6 @@ class ColourEmbedder:
         return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-@pytest.mark.backend_neutral
 def test_threshold_comes_from_the_calibration_pairs_only(tmp_path):
     colours = {"Ann": (250, 10, 10), "Bob": (10, 250, 10), "Cid": (200, 60, 10)}
     for name, colour in colours.items():

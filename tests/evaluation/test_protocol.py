@@ -14,8 +14,6 @@ from keras_arcface.evaluation import (
     verification_report,
 )
 
-pytestmark = pytest.mark.backend_neutral
-
 
 def test_best_threshold_matches_brute_force(rng):
     same = rng.random(500) < 0.5

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_arcface.backbones import MobileFaceNet
+from keras_arcface.backbones import MobileFaceNet, get_backbone
 from keras_arcface.embedding import load_keras_model
 from keras_arcface.export import FORMATS, ParityError, export
 from keras_arcface.heads import ArcFaceLayer
@@ -17,6 +17,9 @@ from keras_arcface.training.model import build_training_model
 from tests.faces import make_face_folder
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="export needs TensorFlow")
+#: A tiny IResNet (one block a stage): strided convolutions padded inside, BatchNorm, PReLU, Dense.  A real
+#: MobileFaceNet goes through export in test_int8.py (int8; every format in the slow tier).
+TINY_IRESNET = {"embedding_size": 16, "input_shape": (32, 32, 3), "stage_depths": (1, 1, 1, 1), "base_width": 8}
 
 
 def _faces(tmp_path, size=32, n=24):
@@ -24,6 +27,20 @@ def _faces(tmp_path, size=32, n=24):
 
     return FaceFolder.scan(make_face_folder(tmp_path / "faces", identities=4, per_identity=n // 4, size=size),
                            image_size=(size, size)).images
+
+
+def _tiny_model():
+    return get_backbone("iresnet18", **TINY_IRESNET)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Every format of a tiny IResNet whose BatchNorm statistics moved, exported once for this module:
+    (faces, export's results)."""
+    tmp_path = tmp_path_factory.mktemp("exported")
+    faces = _faces(tmp_path)
+    model = _trained_like(_tiny_model(), faces)
+    return faces, export(model, list(FORMATS), tmp_path / "out", faces, name="tiny")
 
 
 def _trained_like(model, faces):
@@ -35,10 +52,9 @@ def _trained_like(model, faces):
     return model
 
 
-def test_every_format_passes_its_gate_and_carries_metadata(tmp_path):
-    faces = _faces(tmp_path)
-    model = _trained_like(MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3)), faces)
-    results = export(model, list(FORMATS), tmp_path / "out", faces, name="mfn")
+@pytest.mark.xdist_group("exported")  # the tests that share the module's export run in one process
+def test_every_format_passes_its_gate_and_carries_metadata(exported):
+    faces, results = exported
     assert set(results) == set(FORMATS)
     for fmt, result in results.items():
         assert result["min_cosine"] >= FORMATS[fmt].parity_gate, (fmt, result)
@@ -69,7 +85,7 @@ def test_a_failed_export_writes_nothing(tmp_path, monkeypatch):
     """The first format passes, the second misses its gate: neither file reaches the output folder,
     and no staging folder is left beside it."""
     faces = _faces(tmp_path)
-    model = MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3))
+    model = _tiny_model()
     monkeypatch.setitem(FORMATS, "onnx", dataclasses.replace(FORMATS["onnx"], parity_gate=1.0001))  # impossible
     with pytest.raises(ParityError, match="under the gate.*nothing was written"):
         export(model, ["tflite_float32", "onnx"], tmp_path / "out", faces)
@@ -77,15 +93,16 @@ def test_a_failed_export_writes_nothing(tmp_path, monkeypatch):
     assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
 
 
-def test_bad_inputs_to_export_and_runtime(tmp_path):
-    faces = _faces(tmp_path)
-    model = MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3))
+@pytest.mark.xdist_group("exported")
+def test_bad_inputs_to_export_and_runtime(tmp_path, exported):
+    faces, results = exported
+    model = _tiny_model()
     with pytest.raises(ValueError, match="aligned crops"):
         export(model, ["onnx"], tmp_path / "o", faces.astype("float32"))
     with pytest.raises(ValueError, match="unknown export format 'coreml'"):
         export(model, ["coreml"], tmp_path / "o", faces)
-    path = export(model, ["onnx"], tmp_path / "o", faces)["onnx"]["path"]
-    embedder = FaceEmbedder(path)
+    assert not (tmp_path / "o").exists()
+    embedder = FaceEmbedder(results["onnx"]["path"])
     with pytest.raises(ValueError, match="aligned 32x32"):
         embedder.embed(np.zeros((1, 40, 40, 3), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
@@ -115,8 +132,7 @@ def test_export_command_prints_the_parity_table(tmp_path, capsys):
     from keras_arcface.cli import main
 
     make_face_folder(tmp_path / "faces", identities=3, per_identity=4, size=32)
-    model = MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3))
-    model.save(tmp_path / "mfn.keras")
+    _tiny_model().save(tmp_path / "mfn.keras")
     assert main(["export", "--model", str(tmp_path / "mfn.keras"), "--faces", str(tmp_path / "faces"),
                  "--formats", "tflite_float32", "onnx", "-o", str(tmp_path / "out"), "--threshold", "0.3"]) == 0
     out = capsys.readouterr().out

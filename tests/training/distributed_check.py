@@ -68,9 +68,22 @@ def run(policy, jit, mirrored, overflow_case=False, plain_keras_model=False, ste
             "iterations": int(model.optimizer.iterations.numpy())}
 
 
+def odd_batch_refusal():
+    """What a placement over the 2 CPUs says of a global batch of 7."""
+    from keras_arcface.errors import InputError
+    from keras_arcface.training.distribute import TrainingPlacement
+
+    try:
+        TrainingPlacement(devices=2, batch_size=7)
+    except InputError as error:
+        return str(error)
+    return None
+
+
 def main(mode):
     results = {}
     if mode == "matrix":
+        results["odd-batch"] = odd_batch_refusal()
         for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
             for jit in (False, True):
                 for mirrored in (False, True):

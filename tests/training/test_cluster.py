@@ -8,8 +8,6 @@ from keras_arcface.errors import InputError
 from keras_arcface.training import TrainConfig
 from keras_arcface.training.distribute import Cluster, TrainingPlacement, cluster_from_environment
 
-pytestmark = pytest.mark.backend_neutral
-
 
 def tf_config(task_type, index, workers=2, chiefs=0):
     cluster = {"worker": [f"host{k}:2222" for k in range(workers)]}

@@ -41,6 +41,10 @@ def test_two_replicas_match_one_device(matrix, policy, jit):
     assert mirrored["iterations"] == single["iterations"]  # the same steps were skipped (float16)
 
 
+def test_a_batch_that_does_not_split_over_the_replicas_is_refused(matrix):
+    assert matrix["odd-batch"] == "batch_size 7 must be divisible by the 2 replicas over 1 worker(s)"
+
+
 def test_float16_overflow_on_one_replica():
     """Keras' LossScaleOptimizer checks replica 0 only: NaN weights. Ours skips the step everywhere."""
     keras_model = _check("overflow-keras")["overflow-keras"]

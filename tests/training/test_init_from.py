@@ -12,7 +12,9 @@ from keras_arcface.embedding import load_keras_model
 from keras_arcface.training import TrainConfig, train
 from tests.faces import make_face_folder
 
-TINY = {"backbone": "mobilefacenet", "embedding_size": 8, "image_size": 32}
+#: A tiny IResNet (one block a stage): what init_from does is the same for every backbone.
+TINY = {"backbone": "iresnet18", "backbone_params": {"stage_depths": [1, 1, 1, 1], "base_width": 8},
+        "embedding_size": 8, "image_size": 32}
 
 
 def _config(tmp_path, run, **overrides):
@@ -33,11 +35,11 @@ class FirstStepEmbeddings(keras.callbacks.Callback):
         self.x, self.before, self.trainable_by_epoch, self.kernels = x, None, [], []
 
     def on_train_begin(self, logs=None):
-        backbone = self.model.get_layer("mobilefacenet")
+        backbone = self.model.get_layer(TINY["backbone"])
         self.before = ops.convert_to_numpy(backbone(self.x, training=False))
 
     def on_epoch_end(self, epoch, logs=None):
-        backbone = self.model.get_layer("mobilefacenet")
+        backbone = self.model.get_layer(TINY["backbone"])
         self.trainable_by_epoch.append(backbone.trainable)
         self.kernels.append(ops.convert_to_numpy(backbone.get_layer("stem_conv").kernel))
 
@@ -105,7 +107,7 @@ def test_head_only_epochs_are_refused_where_the_trainer_cannot_switch(tmp_path, 
 
 
 def test_init_from_errors_name_the_source(tmp_path, pretrained):
-    with pytest.raises(ValueError, match="holds a mobilefacenet .* 8-d .* 16-d"):
+    with pytest.raises(ValueError, match="holds a iresnet18 .* 8-d .* 16-d"):
         train(_config(tmp_path, "bad", init_from=str(pretrained), embedding_size=16), verbose=0)
     with pytest.raises(ValueError, match="neither a file, a folder nor a zoo model"):
         train(_config(tmp_path, "bad2", init_from="no-such-model"), verbose=0)
@@ -171,7 +173,7 @@ def test_a_model_trained_on_another_normalisation_is_fine_tuned_and_recorded_wit
     from keras_arcface.data import FaceFolder
     from keras_arcface.runtime import InputSpec
     from keras_arcface.runtime.embedder import folder_spec
-    from keras_arcface.training import pretrained as pretrained_module
+    from keras_arcface.training import run as run_module
     from keras_arcface.training.run import make_batches
 
     source = tmp_path / "other-normalisation"
@@ -180,8 +182,8 @@ def test_a_model_trained_on_another_normalisation_is_fine_tuned_and_recorded_wit
     spec = InputSpec(size=(32, 32), mean=127.0, std=128.0)
     (source / "config.json").write_text(json.dumps({**recorded, "input_spec": spec.to_dict()}))
     resolved = []
-    resolve = pretrained_module.initial_source
-    monkeypatch.setattr(pretrained_module, "initial_source", lambda *a, **k: resolved.append(a) or resolve(*a, **k))
+    resolve = run_module.initial_source
+    monkeypatch.setattr(run_module, "initial_source", lambda *a, **k: resolved.append(a) or resolve(*a, **k))
     probe = HeadKernelAtStart()
     train(_config(tmp_path, "tuned", init_from=str(source), init_head="imprint"), verbose=0, callbacks=[probe])
     assert resolved == [(str(source),)]

@@ -27,8 +27,9 @@ TIMEOUT = 300  # seconds for any one run of the workers
 BACKENDS = [pytest.param("tensorflow", id="tensorflow"),
             pytest.param("jax", id="jax", marks=pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                                                                   reason="jax is not installed"))]
-pytestmark = pytest.mark.skipif(os.environ.get("KERAS_BACKEND") == "jax",
-                                reason="starts its own processes for both backends (run once, under the default)")
+pytestmark = [pytest.mark.skipif(os.environ.get("KERAS_BACKEND") == "jax",
+                                 reason="starts its own processes for both backends (run once, under the default)"),
+              pytest.mark.xdist_group("multi_worker")]  # one process runs them: they share single_runs
 
 
 def free_ports(count):
@@ -104,6 +105,21 @@ def faces(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="module")
+def single_runs(faces, tmp_path_factory):
+    """backend -> (result, run folder) of one process training on faces/six with the default options, run once
+    for the module: the reference of the cluster's steps, and a folder with a backup to resume from."""
+    runs = {}
+
+    def run(backend):
+        if backend not in runs:
+            output = tmp_path_factory.mktemp(f"single-{backend}") / "run"
+            runs[backend] = run_workers(backend, 1, faces / "six", output)[0], output
+        return runs[backend]
+
+    return run
+
+
 def _assert_same_steps(cluster_results, single, what):
     for index, result in enumerate(cluster_results):
         assert len(result["losses"]) == len(single["losses"]), what
@@ -112,15 +128,15 @@ def _assert_same_steps(cluster_results, single, what):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_two_workers_take_the_steps_of_one_process(backend, faces, tmp_path):
+def test_two_workers_take_the_steps_of_one_process(backend, faces, single_runs, tmp_path):
     """Two processes, each reading half of every global batch of 8, log the per-step losses of one
     process reading the whole batches; the chief alone writes the run's files."""
-    single = run_workers(backend, 1, faces / "six", tmp_path / "single")[0]
+    single, single_folder = single_runs(backend)
     cluster = run_workers(backend, 2, faces / "six", tmp_path / "cluster")
     _assert_same_steps(cluster, single, backend)
     assert all(np.isfinite(single["losses"])) and len(single["losses"]) == 2 * 4
     run = tmp_path / "cluster"
-    assert sorted(path.name for path in run.iterdir()) == sorted(path.name for path in (tmp_path / "single").iterdir())
+    assert sorted(path.name for path in run.iterdir()) == sorted(path.name for path in single_folder.iterdir())
     assert sorted(path.name for path in (run / "checkpoints").iterdir()) == ["epoch-001.weights.h5",
                                                                                "epoch-002.weights.h5"]
     leftovers = [path for path in run.rglob("*") if "tmp" in path.name or "partial" in path.name]
@@ -179,12 +195,18 @@ def test_a_killed_worker_then_a_restart_of_both_resumes(backend, faces, tmp_path
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_workers_that_do_not_share_the_output_folder_stop_before_training(backend, faces, tmp_path):
+def test_workers_that_do_not_share_the_output_folder_stop_before_training(backend, faces, single_runs, tmp_path):
     """Worker 0 finds a backup to resume from, worker 1 an empty folder of its own: rather than one
     resuming and the other starting afresh (different weights under one all-reduce), both stop."""
-    run_workers(backend, 1, faces / "six", tmp_path / "cluster-w0", "--epochs", "1")  # leaves cluster-w0/backup
+    import shutil
+
+    worker_0 = tmp_path / "cluster-w0"  # the single run's folder, as if it had trained there (it kept its backup)
+    shutil.copytree(single_runs(backend)[1], worker_0)
+    config = json.loads((worker_0 / "config.json").read_text())
+    (worker_0 / "config.json").write_text(json.dumps({**config, "output_dir": str(worker_0)}))
+    assert (worker_0 / "backup").is_dir()
     output = tmp_path / "cluster"
-    with started_workers(backend, 2, faces / "six", output, "--epochs", "1", "--output-per-worker") as (processes, _):
+    with started_workers(backend, 2, faces / "six", output, "--output-per-worker") as (processes, _):
         codes = [process.wait(timeout=TIMEOUT) for process in processes]
     for index, code in enumerate(codes):
         log = _log_tail(output, index)

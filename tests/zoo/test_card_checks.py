@@ -22,8 +22,11 @@ record_card_checks = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(record_card_checks)
 #: Same file, same runtime: only the CPU's instruction set (summation order) may move a cosine.
 SCORE_TOLERANCE = 1e-3
-FILES = [(name, fmt) for name, card in sorted(CARDS.items())
-         for fmt in [*card.artifacts, *(["original"] if card.origin else [])]]
+#: Every shipped file (and original); the default tier measures the file each card runs by default (its
+#: runtime format) and a converted card's original, the slow tier the others.
+FILES = [pytest.param(name, fmt, id=f"{name}-{fmt}",
+                      marks=() if fmt in (card.runtime_format(), "original") else pytest.mark.slow)
+         for name, card in sorted(CARDS.items()) for fmt in [*card.artifacts, *(["original"] if card.origin else [])]]
 
 
 def _record(name):
@@ -45,7 +48,7 @@ def test_every_card_has_a_check_record_of_each_of_its_files(name):
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "lfw" / "pairs.txt").is_file(), reason="needs ../shared/data/lfw")
-@pytest.mark.parametrize("name, fmt", FILES, ids=[f"{name}-{fmt}" for name, fmt in FILES])
+@pytest.mark.parametrize("name, fmt", FILES)
 def test_each_file_gives_the_cosines_recorded_beside_its_card(name, fmt):
     card, entry = CARDS[name], _record(name)["files"][fmt]
     if fmt == "keras" and keras.backend.backend() != "tensorflow":
