@@ -52,7 +52,6 @@ def _trained_like(model, faces):
     return model
 
 
-@pytest.mark.xdist_group("exported")  # the tests that share the module's export run in one process
 def test_every_format_passes_its_gate_and_carries_metadata(exported):
     faces, results = exported
     assert set(results) == set(FORMATS)
@@ -93,7 +92,6 @@ def test_a_failed_export_writes_nothing(tmp_path, monkeypatch):
     assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
 
 
-@pytest.mark.xdist_group("exported")
 def test_bad_inputs_to_export_and_runtime(tmp_path, exported):
     faces, results = exported
     model = _tiny_model()

@@ -80,14 +80,16 @@ def odd_batch_refusal():
     return None
 
 
-def main(mode):
+def main(mode, combinations=()):
+    """``matrix POLICY/JIT ...`` (e.g. ``float32/xla``): each combination on one device and on the 2 CPUs, and a
+    placement's refusal of an odd batch; ``overflow-*``: the float16 overflow scenario."""
     results = {}
     if mode == "matrix":
         results["odd-batch"] = odd_batch_refusal()
-        for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
-            for jit in (False, True):
-                for mirrored in (False, True):
-                    results[f"{policy}/jit={jit}/mirrored={mirrored}"] = run(policy, jit, mirrored)
+        for combination in combinations:
+            policy, compiled = combination.split("/")
+            for mirrored in (False, True):
+                results[f"{combination}/mirrored={mirrored}"] = run(policy, compiled == "xla", mirrored)
     else:
         # float16 overflow on one replica only, with TF's default all-reduce (one run a process:
         # TF's CPU collectives cache instance shapes per process).
@@ -98,4 +100,4 @@ def main(mode):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "matrix")
+    main(sys.argv[1] if len(sys.argv) > 1 else "matrix", sys.argv[2:])

@@ -27,9 +27,8 @@ TIMEOUT = 300  # seconds for any one run of the workers
 BACKENDS = [pytest.param("tensorflow", id="tensorflow"),
             pytest.param("jax", id="jax", marks=pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                                                                   reason="jax is not installed"))]
-pytestmark = [pytest.mark.skipif(os.environ.get("KERAS_BACKEND") == "jax",
-                                 reason="starts its own processes for both backends (run once, under the default)"),
-              pytest.mark.xdist_group("multi_worker")]  # one process runs them: they share single_runs
+pytestmark = pytest.mark.skipif(os.environ.get("KERAS_BACKEND") == "jax",
+                                reason="starts its own processes for both backends (run once, under the default)")
 
 
 def free_ports(count):
