@@ -147,8 +147,8 @@ def test_export_takes_a_zoo_name(tmp_path, capsys):
 
     make_face_folder(tmp_path / "faces", identities=3, per_identity=4, size=112)
     assert main(["export", "--model", "mobilefacenet-192", "--faces", str(tmp_path / "faces"),
-                 "--formats", "tflite_float32", "-o", str(tmp_path / "out")]) == 0
-    exported = tmp_path / "out" / "mobilefacenet-192_tflite_float32.tflite"
+                 "--formats", "onnx", "-o", str(tmp_path / "out")]) == 0
+    exported = tmp_path / "out" / "mobilefacenet-192_onnx.onnx"
     metadata = json.loads(pathlib.Path(f"{exported}.json").read_text())
     assert metadata["parity"]["min_cosine"] >= 0.9999
     spec = model_card("mobilefacenet-192").input_spec

@@ -58,11 +58,12 @@ def test_train_writes_the_model_label_map_and_config(tmp_path):
                                ops.convert_to_numpy(backbone(x)), atol=1e-6)
 
 
-#: Every precision x graph / XLA; the default tier trains each mixed policy once (float16's loss scaling under
-#: XLA, bfloat16 in graph mode; every other test trains float32 in graph mode), the slow tier the rest.
+#: Every precision x graph / XLA.  The default tier trains each policy once: float32 under XLA (every other test
+#: trains float32 in graph mode), both mixed policies in graph mode (float16's loss scaling under XLA trains in
+#: heads/test_precision.py and training/test_distributed.py); the slow tier the rest.
+DEFAULT_TIER = {("float32", True), ("mixed_float16", False), ("mixed_bfloat16", False)}
 PRECISION_MATRIX = [pytest.param(precision, jit, id=f"{'xla' if jit else 'graph'}-{precision}",
-                                 marks=() if (precision, jit) in {("mixed_float16", True), ("mixed_bfloat16", False)}
-                                 else pytest.mark.slow)
+                                 marks=() if (precision, jit) in DEFAULT_TIER else pytest.mark.slow)
                     for precision in ("float32", "mixed_float16", "mixed_bfloat16") for jit in (False, True)]
 
 
