@@ -40,15 +40,17 @@ def test_eval_verify_and_embed_commands(tmp_path, capsys):
     pairs = LFW / "raw_sample" / "pairs_sample.txt"
     roc = tmp_path / "roc.png"
     assert main(["eval", "--model", str(SFACE), "--pairs", str(pairs), "--images", str(LFW / "aligned"),
-                 "--flip", "--roc", str(roc), "--json", str(tmp_path / "r.json"), "--limit", "20"]) == 0
+                 "--flip", "--roc", str(roc), "--json", str(tmp_path / "r.json"), "--limit", "40"]) == 0
     out = capsys.readouterr().out
     assert "accuracy (10-fold)" in out and "flip test              yes" in out and roc.stat().st_size > 0
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["pairs"] == 20 and report["tar_at_far"]["0.001"] is None  # of the file's 100, 2 from each tenth
+    # --limit 40 keeps 2 same and 2 different pairs of each tenth of the file; its first half holds only same-person
+    # pairs and its second half only different ones, so 2 of each tenth: 20 of its 100
+    assert report["pairs"] == 20 and report["tar_at_far"]["0.001"] is None
     model = tmp_path / "face_recognition_sface_calibrated.onnx"
     model.write_bytes(SFACE.read_bytes())
     assert main(["eval", "--model", str(model), "--pairs", str(pairs), "--images", str(LFW / "aligned"),
-                 "--save-threshold", "--limit", "20"]) == 0
+                 "--save-threshold", "--limit", "40"]) == 0
     assert "calibrated threshold" in capsys.readouterr().out
     recorded = json.loads(pathlib.Path(str(model) + ".json").read_text())["threshold"]
     assert load_embedder(model).threshold == pytest.approx(recorded)
