@@ -68,13 +68,37 @@ FORMATS = {fmt.name: fmt for fmt in (
 RUNTIME_SUFFIXES = {fmt.suffix: fmt for fmt in reversed(FORMATS.values()) if fmt.runtime}
 
 
+@dataclasses.dataclass(frozen=True)
+class ReadOnlyFormat:
+    """A model file the runtime runs but keras-arcface does not write: a converter's source, run as the
+    original by the parity check, ``eval`` and the benchmarks.  ``extra``: the pip extra of its reader."""
+
+    name: str
+    family: str
+    suffix: str
+    reader: str
+    extra: str
+
+    def open(self, path, threads=None):
+        return _resolve(self.reader)(path, threads)
+
+
+#: file suffix -> :class:`ReadOnlyFormat`.
+READ_ONLY_FORMATS = {fmt.suffix: fmt for fmt in (
+    ReadOnlyFormat("openvino", "OpenVINO IR", ".xml", f"{_RUNTIME}:open_openvino", "convert"),
+)}
+
+
 def runtime_format_of(path):
-    """The :class:`ExportFormat` the runtime reads ``path`` as (by suffix), or None."""
+    """The format (:class:`ExportFormat` or :class:`ReadOnlyFormat`) the runtime reads ``path`` as (by
+    suffix), or None."""
     import pathlib
 
-    return RUNTIME_SUFFIXES.get(pathlib.Path(path).suffix.lower())
+    suffix = pathlib.Path(path).suffix.lower()
+    return RUNTIME_SUFFIXES.get(suffix) or READ_ONLY_FORMATS.get(suffix)
 
 
 def is_runtime_file(path):
-    """True for a file the Keras-free runtime reads (an .onnx or .tflite file, as the table says)."""
+    """True for a file the Keras-free runtime reads (an .onnx or .tflite file, or an OpenVINO IR .xml, as
+    the tables say)."""
     return runtime_format_of(path) is not None

@@ -54,6 +54,7 @@ class Interval:
 POSITIVE = Interval(0.0, low_open=True)
 NON_NEGATIVE = Interval(0.0)
 POSITIVE_INTEGER = Interval(1, integer=True)
+NON_NEGATIVE_INTEGER = Interval(0, integer=True)
 UNIT = Interval(0.0, 1.0)
 ANGLE_MARGIN = Interval(0.0, math.pi / 2, high_open=True)
 DROPOUT = Interval(0.0, 1.0, high_open=True)
@@ -87,10 +88,14 @@ def unwrap(constructor):
 
 def parameter_ranges(constructor):
     """The ``PARAMETER_RANGES`` of a registered constructor (a class or a ``functools.partial`` of one),
-    merged along its base classes (a subclass's declaration wins)."""
+    merged along its base classes (a subclass's declaration wins), less the keywords a partial fixes."""
     ranges = {}
     for cls in reversed(getattr(unwrap(constructor), "__mro__", ())):
         ranges.update(vars(cls).get("PARAMETER_RANGES", {}))
+    while isinstance(constructor, functools.partial):
+        for fixed in constructor.keywords:
+            ranges.pop(fixed, None)
+        constructor = constructor.func
     return ranges
 
 

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-from keras_arcface.formats import FORMATS, RUNTIME_SUFFIXES, is_runtime_file
+from keras_arcface.formats import FORMATS, READ_ONLY_FORMATS, RUNTIME_SUFFIXES, is_runtime_file
 from keras_arcface.zoo import ARTIFACT_FORMATS
 
 
@@ -33,5 +33,26 @@ def test_the_runtime_names_the_suffixes_it_reads(tmp_path):
     from keras_arcface.runtime import FaceEmbedder
 
     (tmp_path / "m.pt").write_bytes(b"x")
-    with pytest.raises(InputError, match="expected .onnx or .tflite"):
+    with pytest.raises(InputError, match=r"expected \.onnx or \.tflite or \.xml$"):
         FaceEmbedder(tmp_path / "m.pt")
+
+
+@pytest.mark.parametrize("suffix", sorted(READ_ONLY_FORMATS))
+def test_read_only_formats_have_a_runtime_reader_and_no_shared_suffix(suffix):
+    fmt = READ_ONLY_FORMATS[suffix]
+    assert fmt.suffix == suffix and suffix not in RUNTIME_SUFFIXES and is_runtime_file(f"m{suffix.upper()}")
+    module, _, function = fmt.reader.partition(":")
+    assert module.startswith("keras_arcface.runtime") and callable(getattr(importlib.import_module(module), function))
+    assert fmt.name not in ARTIFACT_FORMATS  # the zoo ships only what we write and check
+
+
+def test_an_ir_without_openvino_installed_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    from keras_arcface.errors import InputError
+    from keras_arcface.runtime import FaceEmbedder
+
+    (tmp_path / "m.xml").write_text("<net/>")
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError
+    with pytest.raises(InputError, match=r"needs the openvino package: pip install 'keras-arcface\[convert\]'"):
+        FaceEmbedder(tmp_path / "m.xml")

@@ -92,9 +92,11 @@ def test_every_backbone_refuses_values_outside_its_ranges(name, parameter, value
 def test_every_numeric_backbone_parameter_has_a_range_its_default_satisfies(name):
     constructor = BACKBONES[name]
     ranges = parameter_ranges(constructor)
+    fixed = {"depth"}  # fixed by the registry entry (IResNet's positional depth, a partial's keywords)
     while hasattr(constructor, "func"):
+        fixed |= set(constructor.keywords)
         constructor = constructor.func
-    defaults = _numeric_defaults(constructor.__init__, skip={"depth"})  # depth: fixed by the registry entry
+    defaults = _numeric_defaults(constructor.__init__, skip=fixed)
     for parameter, default in defaults.items():
         assert parameter in ranges, f"{name}: {parameter} has no declared range"
         assert ranges[parameter].contains(default)

@@ -2,7 +2,13 @@
 
 from keras_arcface.alignment.detector import DETECTOR_ENV, Face, FaceAligner, NoFaceError
 from keras_arcface.alignment.template import ALIGNED_SIZE, ARCFACE_TEMPLATE
-from keras_arcface.alignment.warp import similarity_matrix, warp_face
+from keras_arcface.alignment.warp import (
+                                          least_squares_similarity,
+                                          recrop,
+                                          sample_faces_for,
+                                          similarity_matrix,
+                                          warp_face,
+)
 
 __all__ = ["ALIGNED_SIZE", "ARCFACE_TEMPLATE", "DETECTOR_ENV", "Face", "FaceAligner", "NoFaceError",
-           "similarity_matrix", "warp_face"]
+           "least_squares_similarity", "recrop", "sample_faces_for", "similarity_matrix", "warp_face"]

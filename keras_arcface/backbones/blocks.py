@@ -18,9 +18,11 @@ def batch_norm(name, scale=True, epsilon=BN_EPSILON):
     return BatchNormalization(epsilon=epsilon, momentum=BN_MOMENTUM, scale=scale, name=name)
 
 
-def prelu(name):
-    """Per-channel PReLU, the activation of both MobileFaceNet and IResNet (:mod:`keras_arcface.backbones.prelu`)."""
-    return PReLU(shared_axes=[1, 2], alpha_initializer=keras.initializers.Constant(0.25), name=name)
+def prelu(name, shared=False):
+    """PReLU (:mod:`keras_arcface.backbones.prelu`): a slope per channel (MobileFaceNet, IResNet, SFace)
+    or, ``shared=True``, one slope for the whole layer (Intel's face-reidentification-retail-0095)."""
+    return PReLU(shared_axes=[1, 2, 3] if shared else [1, 2], alpha_initializer=keras.initializers.Constant(0.25),
+                 name=name)
 
 
 #: How a convolution pads: "symmetric" as PyTorch / MXNet (k // 2 zeros on every side; InsightFace,

@@ -1,7 +1,6 @@
 """``convert(source, backbone, output_dir, faces)``: a pretrained .onnx / .tflite face model as one of
 our Keras backbones, with its parity proven on real faces before anything is written."""
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -39,7 +38,7 @@ def keras_input_spec(source_spec, spec_changes):
     mean = source_spec.mean + spec_changes.get("mean", 0.0) * source_spec.std
     std = source_spec.std * spec_changes.get("std", 1.0)
     return InputSpec(size=source_spec.size, layout="NHWC", colour=source_spec.colour, mean=float(mean),
-                     std=float(std))
+                     std=float(std), template=source_spec.template)
 
 
 def build_converted(source, backbone, backbone_params=None, embedding_size=None):
@@ -72,8 +71,9 @@ def convert(source, backbone, output_dir, faces, backbone_params=None, embedding
             weights_dtype="float32", num_faces=400):
     """Convert ``source`` onto ``backbone`` and write ``output_dir`` (``backbone.weights.h5`` and
     ``config.json``) only if the parity gate holds on ``faces``: aligned uint8 RGB crops, or a
-    folder ``<identity>/<image>`` from which ``num_faces`` crops of the source's size are drawn
-    (after the source has been read, so a bad source is reported first).
+    folder ``<identity>/<image>`` from which ``num_faces`` crops of the source's size are drawn, or
+    ArcFace 112x112 crops mapped onto the source's template (after the source has been read, so a
+    bad source is reported first).
 
     ``weights_dtype="float16"`` stores the weights in half precision (half the file) after checking
     that parity still holds with them.  Returns the config written.  Raises :class:`ParityError`
@@ -84,9 +84,9 @@ def convert(source, backbone, output_dir, faces, backbone_params=None, embedding
         raise InputError(f"weights_dtype must be float32 or float16, got {weights_dtype!r}")
     model, spec, source_spec = build_converted(source, backbone, backbone_params, embedding_size)
     if isinstance(faces, (str, pathlib.Path)):
-        from keras_arcface.data import sample_faces
+        from keras_arcface.alignment import sample_faces_for
 
-        faces = sample_faces(faces, num_faces, image_size=source_spec.size)
+        faces = sample_faces_for(faces, num_faces, source_spec)
     faces = np.asarray(faces)
     if faces.ndim != 4 or len(faces) == 0 or faces.dtype != np.uint8:
         raise ConversionError(f"parity needs aligned uint8 faces (N, H, W, 3), got {faces.dtype} {faces.shape}")
@@ -100,15 +100,23 @@ def convert(source, backbone, output_dir, faces, backbone_params=None, embedding
     config = {
         "backbone": backbone, "backbone_params": dict(backbone_params or {}),
         "embedding_size": int(model.output_shape[-1]), "image_size": int(spec.size[0]),
-        "input_spec": {**dataclasses.asdict(spec), "size": list(spec.size)},
+        "input_spec": spec.to_dict(),
         "converted_from": {"file": source_path.name, "format": source_path.suffix.lstrip(".").lower(),
                            "sha256": hashlib.sha256(source_path.read_bytes()).hexdigest(),
-                           "input_spec": {**dataclasses.asdict(source_spec), "size": list(source_spec.size)}},
+                           "input_spec": source_spec.to_dict(), **_companion_files(source_path)},
         "parity": {"min_cosine": low, "mean_cosine": mean, "gate": gate, "faces": int(len(faces)),
                    "weights_dtype": weights_dtype},
     }
     _write_atomically(pathlib.Path(output_dir), model, config, weights_dtype)
     return config
+
+
+def _companion_files(source_path):
+    """The files a source reads besides itself (an OpenVINO IR's .bin), by name and sha256."""
+    weights = source_path.with_suffix(".bin")
+    if source_path.suffix.lower() != ".xml" or not weights.is_file():
+        return {}
+    return {"weights_file": weights.name, "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
 
 
 def _write_atomically(output, model, config, weights_dtype):

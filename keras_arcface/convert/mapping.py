@@ -2,7 +2,8 @@
 
 The walk pairs each Keras Conv2D / DepthwiseConv2D / BatchNormalization / PReLU / Dense with the
 next source layer and checks its kind, shapes and strides; the first mismatch is an error naming
-both layers.  Two rewrites keep the arithmetic exact:
+both layers.  A Keras convolution with a bias of its own takes the source's bias as it is.  Two
+rewrites keep the arithmetic exact:
 
 * a BatchNorm folded into the convolution before it (a convolution bias, no BatchNorm in the
   source) becomes a BatchNorm with gamma 1, mean 0, variance 1 - epsilon and beta = the bias;
@@ -89,7 +90,12 @@ def assign_weights(model, source_layers):
             if tuple(spatial) != (1, 1) and tuple(layer.strides) != tuple(source.strides):
                 raise _mismatch(layer, f"strides {tuple(layer.strides)}", source)
             layer.kernel.assign(source.weights["kernel"].astype("float32"))
-            pending_bias, pending_output = source.weights.get("bias"), source.writes
+            if layer.use_bias:  # the Keras convolution has a bias of its own (squeeze-excitation's)
+                bias = source.weights.get("bias")
+                layer.bias.assign(np.zeros(layer.bias.shape, "float32") if bias is None else
+                                  np.asarray(bias, "float32").reshape(layer.bias.shape))
+            else:
+                pending_bias, pending_output = source.weights.get("bias"), source.writes
             position += 1
         elif kind == "batch_norm":
             # the source's next BatchNorm is this one unless a convolution whose BatchNorm was folded

@@ -1,4 +1,4 @@
-"""Read the weighted layers of an .onnx or .tflite face model, in graph order, in Keras layout.
+"""Read the weighted layers of an .onnx, .tflite or OpenVINO IR face model, in graph order, in Keras layout.
 
 Each reader returns ``(layers, spec_changes)``: a list of :class:`SourceLayer` (convolutions,
 depthwise convolutions, BatchNorm, PReLU and dense layers, each with its weights already in
@@ -40,14 +40,16 @@ class SourceLayer:
 
 
 def read_source(path):
-    """(layers, spec_changes) of a .onnx or .tflite file; :class:`ConversionError` for anything else."""
+    """(layers, spec_changes) of a .onnx, .tflite or OpenVINO IR .xml file; :class:`ConversionError` for
+    anything else."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise ConversionError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    readers = {".onnx": (read_onnx, "an ONNX"), ".tflite": (read_tflite, "a TFLite")}
+    readers = {".onnx": (read_onnx, "an ONNX"), ".tflite": (read_tflite, "a TFLite"),
+               ".xml": (read_openvino, "an OpenVINO IR")}
     if suffix not in readers:
-        raise ConversionError(f"{path}: expected a .onnx or .tflite file")
+        raise ConversionError(f"{path}: expected a .onnx, .tflite or OpenVINO IR .xml file")
     reader, kind = readers[suffix]
     try:
         return reader(path)
@@ -250,3 +252,147 @@ def _tflite_strides(op, details):
     in_h, in_w = details[image]["shape"][1:3]
     out_h, out_w = details[op["outputs"][0]]["shape"][1:3]
     return (max(1, int(round(in_h / out_h))), max(1, int(round(in_w / out_w))))
+
+
+# -- OpenVINO IR ---------------------------------------------------------------------------------
+_OPENVINO_PASSTHROUGH = {"Parameter", "Result", "Constant", "Convert", "AvgPool", "ReduceMean", "Sigmoid",
+                         "Reshape", "Squeeze", "Unsqueeze", "ShapeOf", "Concat", "Gather", "Flatten"}
+
+
+def read_openvino(path):
+    """An OpenVINO IR (``model.xml`` with ``model.bin`` beside it), parsed by the ``openvino`` package.
+
+    Intel's IRs fold BatchNorm into the convolutions, so a convolution's bias is the ``Add`` of a
+    constant that follows it; the image's per-channel ``Multiply`` / ``Add`` by constants before the
+    first convolution (a folded input BatchNorm) comes back as a BatchNorm layer with mean 0 and
+    variance 1 (scalars fold into the input spec instead, as ONNX's do).  Compressed weights (fp16
+    constants behind ``Convert``) are cast to float32, which is exact.  Squeeze-excitation's ops
+    (``AvgPool``, ``Sigmoid``, the ``Multiply`` of two computed tensors) and residual ``Add``s carry
+    no weights and are skipped.
+    """
+    try:
+        import openvino
+    except ImportError:
+        raise ConversionError(f"{path}: reading OpenVINO IR needs the openvino package: "
+                              "pip install 'keras-arcface[convert]'") from None
+    weights_file = path.with_suffix(".bin")
+    if not weights_file.is_file():
+        raise ConversionError(f"{path}: its weights file {weights_file.name} is missing (an IR is an .xml and a .bin)")
+    try:
+        model = openvino.Core().read_model(str(path))
+    except Exception as error:  # openvino raises RuntimeError for a truncated .bin or a malformed .xml
+        detail = next((line for line in str(error).splitlines() if line.strip() and "Exception from" not in line
+                       and "Check '" not in line), str(error).splitlines()[-1] if str(error) else "")
+        raise ConversionError(f"{path}: not a readable OpenVINO IR ({detail.strip()}); {weights_file.name} may be "
+                              "truncated or belong to another model") from None
+    layers, affine = [], {"scale": None, "shift": None, "name": ""}
+    spec = {"mean": 0.0, "std": 1.0}
+
+    def flush_affine():
+        """The image's scale and shift, once the first weighted op shows they are over."""
+        scale, shift = affine["scale"], affine["shift"]
+        if scale is None and shift is None:
+            return
+        scale = np.ones(1, np.float32) if scale is None else scale
+        shift = np.zeros(1, np.float32) if shift is None else shift
+        if scale.size == 1 and shift.size == 1:  # (x * s + b) = (x - mean) / std
+            spec["std"] = float(spec["std"] / scale[0])
+            spec["mean"] = float(-shift[0] / scale[0])
+        else:
+            channels = max(scale.size, shift.size)
+            layers.append(SourceLayer("batch_norm", affine["name"], {
+                "gamma": np.broadcast_to(scale, (channels,)).astype(np.float32),
+                "beta": np.broadcast_to(shift, (channels,)).astype(np.float32),
+                "mean": np.zeros(channels, np.float32), "variance": np.ones(channels, np.float32),
+                "epsilon": 0.0}))
+        affine["scale"] = affine["shift"] = None
+
+    for node in _openvino_postorder(model):
+        op, name = node.get_type_name(), node.get_friendly_name()
+        inputs = [value.get_node() for value in node.input_values()]
+        constants = [_openvino_constant(source) for source in inputs]
+        if op in ("Convolution", "GroupConvolution"):
+            flush_affine()
+            kernel = constants[1]
+            if kernel is None:
+                raise ConversionError(f"{path}: {op} {name!r} takes its weights from a computed tensor")
+            if op == "Convolution":
+                kind, kernel = "conv", kernel.transpose(2, 3, 1, 0)  # (O, I, kh, kw) -> (kh, kw, I, O)
+            elif kernel.shape[1:3] == (1, 1):  # (groups, out / group, in / group, kh, kw), one channel a group
+                kind, kernel = "depthwise", kernel[:, 0, 0].transpose(1, 2, 0)[..., None]
+            else:
+                raise ConversionError(f"{path}: GroupConvolution {name!r} has {kernel.shape[2]} input channels a "
+                                      "group, a grouped convolution that no backbone here has")
+            layers.append(SourceLayer(kind, name, {"kernel": kernel}, tuple(node.get_attributes()["strides"]),
+                                      reads=inputs[0].get_name(), writes=node.get_name()))
+        elif op == "MatMul":
+            flush_affine()
+            if constants[1] is None:
+                raise ConversionError(f"{path}: MatMul {name!r} takes its weights from a computed tensor")
+            kernel = constants[1].T if node.get_attributes().get("transpose_b") else constants[1]
+            layers.append(SourceLayer("dense", name, {"kernel": kernel}, reads=inputs[0].get_name(),
+                                      writes=node.get_name()))
+        elif op == "PRelu":
+            if constants[1] is None:
+                raise ConversionError(f"{path}: PRelu {name!r} has a computed slope")
+            layers.append(SourceLayer("prelu", name, {"alpha": constants[1].reshape(-1)}))
+        elif op == "BatchNormInference":  # (data, gamma, beta, mean, variance)
+            flush_affine()
+            gamma, beta, mean, variance = constants[1:5]
+            layers.append(SourceLayer("batch_norm", name, {
+                "gamma": gamma, "beta": beta, "mean": mean, "variance": variance,
+                "epsilon": float(node.get_attributes()["epsilon"])}, reads=inputs[0].get_name(),
+                writes=node.get_name()))
+        elif op in ("Multiply", "Add") and any(c is not None for c in constants):
+            value = next(c for c in constants if c is not None).reshape(-1)
+            data = next(source for source, c in zip(inputs, constants) if c is None)
+            last = layers[-1] if layers else None
+            if op == "Add" and last is not None and last.writes == data.get_name() and "bias" not in last.weights \
+                    and last.kind in ("conv", "depthwise", "dense"):
+                last.weights["bias"] = value
+                last.writes = node.get_name()
+            elif not layers and op == "Multiply" and affine["shift"] is None and affine["scale"] is None:
+                affine.update(scale=value, name=name)
+            elif not layers and op == "Add" and affine["shift"] is None:
+                affine.update(shift=value, name=affine["name"] or name)
+            else:
+                raise ConversionError(f"{path}: {op} {name!r} by a constant that is neither a convolution's bias "
+                                      "nor the image's scale and shift")
+        elif op in ("Multiply", "Add") or op in _OPENVINO_PASSTHROUGH:
+            continue
+        elif op == "FakeQuantize":
+            raise ConversionError(f"{path}: a quantised IR (FakeQuantize {name!r}); convert its float (fp16/fp32) IR")
+        else:
+            raise ConversionError(f"{path}: unsupported op {op} ({name!r}); the converter reads Convolution, "
+                                  "GroupConvolution (depthwise), PReLU, MatMul, BatchNormInference and their biases")
+    flush_affine()
+    return layers, ({} if spec == {"mean": 0.0, "std": 1.0} else spec)
+
+
+def _openvino_constant(node):
+    """The value of a Constant, or of a Convert of one (compressed weights), as float32; None otherwise."""
+    if node.get_type_name() == "Convert":
+        node = node.input_value(0).get_node()
+    if node.get_type_name() != "Constant":
+        return None
+    return np.asarray(node.get_data(), dtype=np.float32)
+
+
+def _openvino_postorder(model):
+    """The IR's nodes in dataflow post-order from its result (each after its inputs, inputs in order),
+    as :func:`_postorder` orders an ONNX graph's."""
+    order, seen = [], set()
+    stack = [(result, False) for result in reversed(model.get_results())]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if node.get_name() in seen:
+            continue
+        seen.add(node.get_name())
+        stack.append((node, True))
+        for value in reversed(node.input_values()):
+            if value.get_node().get_name() not in seen:
+                stack.append((value.get_node(), False))
+    return order

@@ -11,16 +11,24 @@ import numpy as np
 
 from keras_arcface.errors import InputError
 from keras_arcface.files import CONFIG_FILE
-from keras_arcface.formats import RUNTIME_SUFFIXES, runtime_format_of
+from keras_arcface.formats import READ_ONLY_FORMATS, RUNTIME_SUFFIXES, runtime_format_of
+
+#: The ArcFace five-point template in a 112x112 crop (left eye, right eye, nose tip, left and right
+#: mouth corners; image x, y): where keras-arcface's crops and the shared data's put the landmarks.
+ARCFACE_LANDMARKS = ((38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366), (41.5493, 92.3655),
+                     (70.7299, 92.2041))
+ARCFACE_SIZE = (112, 112)
 
 
 @dataclasses.dataclass
 class InputSpec:
-    """How a model wants its aligned face: size, layout, colour order, (x - mean) / std.
+    """How a model wants its aligned face: size, layout, colour order, (x - mean) / std, and where its
+    crop puts the five landmarks.
 
     The one owner of these facts: the defaults are keras-arcface's (112 x 112 NHWC RGB,
     (x - 127.5) / 128, the ArcFace template's crop); the training pipeline, the alignment size,
-    export metadata and model cards all read them from here.
+    export metadata and model cards all read them from here.  ``template``: five (x, y) points in
+    the crop's pixels; None is the ArcFace template, scaled with the crop (an ArcFace crop resized).
     """
 
     size: tuple = (112, 112)
@@ -28,11 +36,25 @@ class InputSpec:
     colour: str = "RGB"
     mean: float = 127.5
     std: float = 128.0
+    template: tuple = None
 
     def __post_init__(self):
         self.size = tuple(int(d) for d in self.size)
         if self.layout not in ("NHWC", "NCHW") or self.colour not in ("RGB", "BGR"):
             raise InputError(f"layout must be NHWC/NCHW and colour RGB/BGR, got {self.layout}/{self.colour}")
+        if self.template is not None:
+            points = np.asarray(self.template, dtype=np.float64)
+            if points.shape != (5, 2):
+                raise InputError(f"an input spec's template is five (x, y) points, got shape {points.shape}")
+            self.template = tuple(tuple(float(v) for v in point) for point in points)
+
+    @property
+    def landmarks(self):
+        """The template as a (5, 2) float32 array in the crop's pixels (x, y)."""
+        if self.template is not None:
+            return np.asarray(self.template, np.float32)
+        scale = np.array([self.size[1] / ARCFACE_SIZE[1], self.size[0] / ARCFACE_SIZE[0]])
+        return (np.asarray(ARCFACE_LANDMARKS) * scale).astype(np.float32)
 
     def normalize(self, images_rgb):
         """RGB images (..., H, W, 3), any numeric dtype -> float32 in the model's colour order, layout
@@ -57,13 +79,25 @@ class InputSpec:
         return np.ascontiguousarray(self.normalize(faces))
 
     def to_dict(self):
-        """The spec as plain data (model cards, export metadata, ``config.json``)."""
-        return {**dataclasses.asdict(self), "size": list(self.size)}
+        """The spec as plain data (model cards, export metadata, ``config.json``); ``template`` only
+        where it is not the ArcFace one (files written before it existed read the same)."""
+        data = {**dataclasses.asdict(self), "size": list(self.size)}
+        if self.template is None:
+            del data["template"]
+        else:
+            data["template"] = [list(point) for point in self.template]
+        return data
 
 
 #: keras-arcface's own input: what the training pipeline feeds and what its models record.
 DEFAULT_SPEC = InputSpec()
 
+
+#: Intel's five-point template for face-reidentification-retail-0095, given in [0, 1] crop coordinates
+#: by its Open Model Zoo documentation, here in the pixels of its 128x128 crop.
+INTEL_RETAIL_LANDMARKS = tuple((x * 128, y * 128) for x, y in (
+    (0.31556875, 0.46157411), (0.68262292, 0.46157411), (0.50026250, 0.64050536), (0.34947188, 0.82469196),
+    (0.65343646, 0.82469196)))
 
 #: Input specs of known model files (matched by file name), from their documentation.
 KNOWN_SPECS = {
@@ -73,6 +107,9 @@ KNOWN_SPECS = {
     # InsightFace's arcface_torch exports (its ArcFaceONNX: RGB, (x - 127.5) / 127.5 outside the graph)
     "w600k_r50": InputSpec(layout="NCHW", colour="RGB", mean=127.5, std=127.5),
     "glintr100": InputSpec(layout="NCHW", colour="RGB", mean=127.5, std=127.5),
+    # Intel's Open Model Zoo IR (its documentation: 128x128 BGR, raw 0..255; it scales in the graph)
+    "face-reidentification-retail-0095": InputSpec(size=(128, 128), layout="NCHW", colour="BGR", mean=0.0, std=1.0,
+                                                   template=INTEL_RETAIL_LANDMARKS),
 }
 
 
@@ -126,7 +163,8 @@ def l2_normalize(x):
 
 
 class FaceEmbedder:
-    """Embeddings of aligned uint8 RGB faces from a .onnx (onnxruntime) or .tflite (LiteRT) file.
+    """Embeddings of aligned uint8 RGB faces from a .onnx (onnxruntime) or .tflite (LiteRT) file, or an
+    OpenVINO IR .xml (the ``openvino`` package, in the ``convert`` extra).
 
     ``embed(faces)`` returns L2-normalised float32 (N, d); ``threshold`` the calibrated same-person
     threshold from the sidecar metadata, if any
@@ -147,9 +185,12 @@ class FaceEmbedder:
         self.far_source = self.metadata.get("far_source", "")
         fmt = runtime_format_of(self.path)
         if fmt is None:
-            raise InputError(f"unsupported model file {self.path}: expected {' or '.join(sorted(RUNTIME_SUFFIXES))}")
+            raise InputError(f"unsupported model file {self.path}: expected "
+                             f"{' or '.join(sorted({*RUNTIME_SUFFIXES, *READ_ONLY_FORMATS}))}")
         try:
             self._run, self.fixed_batch = fmt.open(self.path, threads)
+        except InputError:
+            raise
         except Exception as error:  # the runtimes raise their own types for corrupt files
             detail = " ".join(str(error).split())[:200]
             article = "an" if fmt.family[0] in "AEIOU" else "a"
@@ -186,6 +227,27 @@ def open_onnx(path, threads=None):
     name = session.get_inputs()[0].name
     batch = session.get_inputs()[0].shape[0]
     return (lambda x: session.run(None, {name: x})[0]), batch if isinstance(batch, int) else None
+
+
+def open_openvino(path, threads=None):
+    """The OpenVINO IR reader (:data:`~keras_arcface.formats.READ_ONLY_FORMATS`): the IR compiled for the
+    CPU in float32 (not the CPU's default bf16 / f16 where it has them: it is the reference a
+    conversion is checked against)."""
+    try:
+        import openvino
+    except ImportError:
+        raise InputError(f"{path}: running an OpenVINO IR needs the openvino package: "
+                         "pip install 'keras-arcface[convert]'") from None
+    core = openvino.Core()
+    model = core.read_model(str(path))
+    config = {"INFERENCE_PRECISION_HINT": "f32"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    compiled = core.compile_model(model, "CPU", config)
+    request, output = compiled.create_infer_request(), compiled.outputs[0]
+    batch = model.inputs[0].get_partial_shape()[0]
+    return (lambda x: np.asarray(request.infer({0: x})[output]).reshape(len(x), -1)), (
+        batch.get_length() if batch.is_static else None)
 
 
 def open_tflite(path, threads=None):

@@ -55,6 +55,33 @@ def test_mobilefacenet_variants_of_the_published_ports():
     assert "padding" not in plain.get_config()  # configs saved before the variants still load the same
 
 
+def test_mobilefacenet_se_is_intels_face_reidentification_retail_0095():
+    """Intel's IR holds 1,106,814 numbers (1.107M parameters in its documentation): the convolutions,
+    one bias a BatchNorm folded into them, the PReLU slopes (one a layer), the squeeze-excitation
+    convolutions' biases and the image's per-channel scale and shift."""
+    model = get_backbone("mobilefacenet_se", embedding_size=256, input_shape=(128, 128, 3))
+    assert model.name == "mobilefacenet_se" and model.output_shape == (None, 256)
+    folded = 0
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.PReLU)):
+            folded += sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
+        elif isinstance(layer, keras.layers.BatchNormalization):  # a bias, and the image's scale too
+            folded += int(layer.beta.shape[0]) * (2 if layer.name == "input_bn" else 1)
+    assert folded == 1_106_814
+    prelus = [layer for layer in model.layers if isinstance(layer, keras.layers.PReLU)]
+    assert len(prelus) == 48 and all(tuple(layer.alpha.shape) == (1, 1, 1) for layer in prelus)
+    assert sum(isinstance(layer, keras.layers.Multiply) for layer in model.layers) == 15  # an SE block a bottleneck
+    assert count_macs(model) == pytest.approx(288.7e6, rel=0.001)  # Intel: 0.588 GFLOPs
+    plain = MobileFaceNet(embedding_size=256, input_shape=(128, 128, 3))  # the same table without the options
+    assert [layer.name for layer in plain.layers if isinstance(layer, keras.layers.DepthwiseConv2D)] == [
+        layer.name for layer in model.layers if isinstance(layer, keras.layers.DepthwiseConv2D)]
+    config = model.get_config()
+    assert {key: config[key] for key in ("squeeze_excitation", "shared_prelu", "input_batch_norm",
+                                         "embedding_batch_norm")} == {
+        "squeeze_excitation": 8, "shared_prelu": True, "input_batch_norm": True, "embedding_batch_norm": False}
+    assert "squeeze_excitation" not in plain.get_config()  # configs saved before the options load the same
+
+
 @pytest.mark.parametrize("shape", [(96, 112, 3), (112, 96, 3), (64, 128, 3)])
 def test_non_square_inputs_give_the_embedding_size(shape):
     """GDConv's kernel is the final map in each axis (it was height // 16 in both)."""
@@ -75,7 +102,8 @@ def test_get_backbone_reports_errors_of_the_constructor_as_they_are(monkeypatch)
 
 
 def test_registry_and_errors():
-    assert set(BACKBONES) == {"mobilefacenet", "sface", "iresnet18", "iresnet34", "iresnet50", "iresnet100"}
+    assert set(BACKBONES) == {"mobilefacenet", "mobilefacenet_se", "sface", "iresnet18", "iresnet34", "iresnet50",
+                              "iresnet100"}
     with pytest.raises(ValueError, match="unknown backbone"):
         get_backbone("resnet")
     with pytest.raises(ValueError, match="divisible by 16"):

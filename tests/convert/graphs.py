@@ -1,5 +1,6 @@
 """ONNX graphs written the way PyTorch / MXNet export face models (NCHW, symmetric pads, BatchNorm
-nodes or BatchNorm folded into convolution biases, PRelu, Flatten + Gemm), from a Keras backbone
+nodes or BatchNorm folded into convolution biases, PRelu, Flatten + Gemm, squeeze-excitation's
+global mean, sigmoid and product), from a Keras backbone
 whose weights and BatchNorm statistics are randomised: the test sources of the converter.
 
 The graph follows the Keras model's dataflow, so residual blocks come out in the framework's own
@@ -78,11 +79,17 @@ def keras_to_onnx(model, path, fold_batchnorm=False, source_epsilon=None, normal
             if layer.padding == "same":  # symmetric padding folded into a stride-1 convolution
                 assert tuple(layer.strides) == (1, 1), f"{layer.name}: SAME padding of a strided convolution"
                 pad = (kernel.shape[0] - 1) // 2
+            sigmoid = getattr(layer.activation, "__name__", "linear") == "sigmoid"
+            operands = [inputs[0], constant(f"{out}_weight", weight)]
+            if layer.use_bias:
+                operands.append(constant(f"{out}_bias", np.asarray(layer.bias)))
             nodes.append(helper.make_node(
-                "Conv", [inputs[0], constant(f"{out}_weight", weight)], [out], name=out,
+                "Conv", operands, [f"{out}_linear" if sigmoid else out], name=out,
                 kernel_shape=list(kernel.shape[:2]), strides=list(layer.strides), pads=[pad] * 4,
                 group=weight.shape[0] if depthwise else 1))
             conv_of[out] = nodes[-1]
+            if sigmoid:  # squeeze-excitation's gate
+                nodes.append(helper.make_node("Sigmoid", [f"{out}_linear"], [out], name=f"{out}_sigmoid"))
         elif isinstance(layer, keras.layers.BatchNormalization):
             gamma = np.asarray(layer.gamma) if layer.scale else np.ones(layer.moving_mean.shape)
             beta, mean = np.asarray(layer.beta), np.asarray(layer.moving_mean)
@@ -109,6 +116,11 @@ def keras_to_onnx(model, path, fold_batchnorm=False, source_epsilon=None, normal
             nodes.append(helper.make_node("PRelu", [inputs[0], constant(f"{out}_slope", slope)], [out], name=out))
         elif isinstance(layer, keras.layers.Add):
             nodes.append(helper.make_node("Add", inputs, [out], name=out))
+        elif isinstance(layer, keras.layers.Multiply):
+            nodes.append(helper.make_node("Mul", inputs, [out], name=out))
+        elif isinstance(layer, keras.layers.GlobalAveragePooling2D):
+            assert layer.keepdims, f"{layer.name}: a global mean that drops the spatial axes"
+            nodes.append(helper.make_node("GlobalAveragePool", inputs, [out], name=out))
         elif isinstance(layer, keras.layers.Flatten):
             nodes.append(helper.make_node("Flatten", inputs, [out], name=out, axis=1))
         elif isinstance(layer, keras.layers.Dense):
