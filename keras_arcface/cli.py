@@ -316,12 +316,12 @@ def _embed(args):
     from keras_arcface.files import atomic_path, write_text_atomically
     from keras_arcface.verification import embed_folder
 
-    aligner = None
-    if args.align:
+    embedder, aligner = _load_embedder(args), None
+    if args.align:  # onto the model's own crop and template
         from keras_arcface.alignment import FaceAligner
 
-        aligner = FaceAligner(args.detector, choose=args.choose)
-    result = embed_folder(args.directory, _load_embedder(args), aligner)
+        aligner = FaceAligner(args.detector, choose=args.choose, spec=embedder.spec)
+    result = embed_folder(args.directory, embedder, aligner)
     embeddings, kept, skipped = result.embeddings, result.files, result.skipped
     output = pathlib.Path(args.output)
     output = output if output.suffix == ".npy" else pathlib.Path(f"{output}.npy")  # as np.save names it

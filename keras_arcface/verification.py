@@ -91,7 +91,7 @@ class FaceVerifier:
         if self._aligner is None:
             from keras_arcface.alignment import FaceAligner
 
-            self._aligner = FaceAligner(self._detector, choose=self._choose)
+            self._aligner = FaceAligner(self._detector, choose=self._choose, spec=self.embedder.spec)
         return self._aligner
 
     def find_face(self, image, name=None):

@@ -30,7 +30,9 @@ class Face:
 
 
 class FaceAligner:
-    """YuNet detection, one face picked, similarity warp to the ArcFace 112x112 template.
+    """YuNet detection, one face picked, similarity warp onto the template of ``spec`` (an
+    :class:`~keras_arcface.runtime.InputSpec`: the model's crop size and five-point template;
+    default the ArcFace 112x112 template).
 
     ``model_path`` defaults to ``$KERAS_ARCFACE_DETECTOR``, else the bundled YuNet file.
     ``choose="largest"`` (default) keeps the largest box; ``"center"`` the box whose centre is
@@ -39,8 +41,10 @@ class FaceAligner:
     """
 
     def __init__(self, model_path=None, score_threshold=0.5, nms_threshold=0.3, min_score=0.5,
-                 choose="largest"):
+                 choose="largest", spec=None):
         import cv2
+
+        from keras_arcface.runtime.embedder import DEFAULT_SPEC
 
         model_path = model_path or os.environ.get(DETECTOR_ENV) or BUNDLED_DETECTOR
         if not os.path.isfile(model_path):
@@ -51,6 +55,7 @@ class FaceAligner:
             raise InputError(f"choose must be 'largest' or 'center', got {choose!r}")
         self.model_path = str(model_path)
         self.min_score, self.choose = float(min_score), choose
+        self.spec = spec or DEFAULT_SPEC
         from keras_arcface.runtime.embedder import native_stderr_silenced
 
         with native_stderr_silenced():  # OpenCV's DNN notes that the new graph engine ignores targets
@@ -89,14 +94,15 @@ class FaceAligner:
         return min(faces, key=lambda f: np.linalg.norm(f.box[:2] + f.box[2:] / 2 - centre))
 
     def locate(self, image_rgb):
-        """``(chosen face, every face found, its aligned 112x112 RGB uint8 crop)``; :class:`NoFaceError` if none."""
+        """``(chosen face, every face found, its aligned RGB uint8 crop for the spec)``; :class:`NoFaceError`
+        if none."""
         image = as_rgb_uint8(image_rgb)
         faces = self.detect(image)
         face = self.pick(faces, image.shape)
-        return face, faces, warp_face(image, face.landmarks)
+        return face, faces, warp_face(image, face.landmarks, size=self.spec.size, template=self.spec.landmarks)
 
     def align(self, image_rgb):
-        """The aligned 112x112 RGB uint8 crop of the chosen face; :class:`NoFaceError` if none."""
+        """The aligned RGB uint8 crop of the chosen face for the spec; :class:`NoFaceError` if none."""
         return self.locate(image_rgb)[2]
 
 

@@ -1,5 +1,6 @@
-"""Similarity warp of a face onto the ArcFace template (InsightFace's alignment recipe: a least-squares
-similarity transform of the five landmarks)."""
+"""Similarity warp of a face onto a model's template, the ArcFace one by default (InsightFace's
+alignment recipe: a similarity transform of the five landmarks), and crops of one template as
+another's."""
 
 import numpy as np
 
@@ -11,18 +12,19 @@ def similarity_matrix(landmarks, template=ARCFACE_TEMPLATE):
     import cv2
 
     matrix, _ = cv2.estimateAffinePartial2D(np.asarray(landmarks, np.float32).reshape(5, 2),
-                                            template, method=cv2.LMEDS)
+                                            np.asarray(template, np.float32), method=cv2.LMEDS)
     if matrix is None:
         raise ValueError("the five landmarks do not define a similarity transform")
     return matrix
 
 
-def warp_face(image, landmarks, size=ALIGNED_SIZE):
-    """Aligned crop (bilinear, black border).  Faces shrunk by more than 2x (scale < 0.5) are
-    first resized with INTER_AREA (anti-aliasing) and the matrix composed with that resize."""
+def warp_face(image, landmarks, size=ALIGNED_SIZE, template=ARCFACE_TEMPLATE):
+    """Aligned crop of ``size`` (height, width) with the landmarks on ``template`` (bilinear, black
+    border).  Faces shrunk by more than 2x (scale < 0.5) are first resized with INTER_AREA
+    (anti-aliasing) and the matrix composed with that resize."""
     import cv2
 
-    matrix = similarity_matrix(landmarks)
+    matrix = similarity_matrix(landmarks, template)
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if scale < 0.5:
         height, width = image.shape[:2]
@@ -30,7 +32,7 @@ def warp_face(image, landmarks, size=ALIGNED_SIZE):
         image = cv2.resize(image, small, interpolation=cv2.INTER_AREA)
         shrink = np.array([[small[0] / width, 0, 0], [0, small[1] / height, 0], [0, 0, 1]])
         matrix = matrix @ np.linalg.inv(shrink)
-    return cv2.warpAffine(image, matrix, tuple(size), flags=cv2.INTER_LINEAR,
+    return cv2.warpAffine(image, matrix, (int(size[1]), int(size[0])), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 

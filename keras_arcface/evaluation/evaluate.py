@@ -23,23 +23,33 @@ from keras_arcface.files import write_text_atomically
 from keras_arcface.runtime import l2_normalize
 
 
-def load_faces(paths, size):
-    """Aligned crops, uint8 RGB; raises naming the file for unreadable or wrong-size images."""
+def load_faces(paths, spec):
+    """Aligned crops for a model of ``spec``, uint8 RGB: crops of its size as they are, ArcFace
+    112x112 crops (the shared data's) mapped onto its template where it has another size or
+    template (:func:`~keras_arcface.alignment.recrop`); raises naming the file for unreadable or
+    other-size images."""
+    from keras_arcface.alignment import recrop
+    from keras_arcface.runtime.embedder import DEFAULT_SPEC
+
+    size = tuple(spec.size)
     faces = []
     for path in paths:
         image = read_image(path)
-        if image.shape[:2] != tuple(size):
+        if image.shape[:2] == size:
+            faces.append(image)
+        elif image.shape[:2] == tuple(DEFAULT_SPEC.size):
+            faces.append(recrop(image[None], DEFAULT_SPEC, spec)[0])
+        else:
             raise BadImageError(f"{path}: size {image.shape[1]}x{image.shape[0]}, expected an aligned "
                                 f"{size[1]}x{size[0]} crop (align raw photos first)")
-        faces.append(image)
     return np.stack(faces)
 
 
 def embed_files(embedder, paths, flip=False, batch_size=64, label="embedding"):
-    """(N, d) L2-normalised embeddings of the files, in order; with ``flip`` the embedding of
-    the image plus that of its mirror image, normalised again."""
+    """(N, d) L2-normalised embeddings of the files (crops for the embedder's spec, see
+    :func:`load_faces`), in order; with ``flip`` the embedding of the image plus that of its mirror
+    image, normalised again."""
     paths = list(paths)
-    size = tuple(embedder.spec.size)
     from tqdm import tqdm
 
     on_terminal = getattr(sys.stderr, "isatty", lambda: False)()
@@ -47,7 +57,7 @@ def embed_files(embedder, paths, flip=False, batch_size=64, label="embedding"):
     chunks = []
     start = time.perf_counter()
     for begin in range(0, len(paths), batch_size):
-        faces = load_faces(paths[begin:begin + batch_size], size)
+        faces = load_faces(paths[begin:begin + batch_size], embedder.spec)
         embedding = embedder.embed(faces)
         if flip:
             embedding = l2_normalize(embedding + embedder.embed(faces[:, :, ::-1]))

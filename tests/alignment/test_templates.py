@@ -68,3 +68,34 @@ def test_faces_for_a_spec_come_as_they_are_or_mapped_from_arcface_crops(tmp_path
     assert sample_faces_for(small, 4, InputSpec(size=(32, 32))).shape == (4, 32, 32, 3)
     with pytest.raises(InputError, match="no aligned 112x112 face crops"):
         sample_faces_for(small, 4, INTEL)
+
+
+def test_a_photo_aligns_onto_each_models_template(rng):
+    """The warp puts landmarks on the spec's template at its size (landmarks already there: the crop
+    itself), and the aligner crops a photo for the spec it is given."""
+    from keras_arcface.alignment import FaceAligner, warp_face
+    from tests.faces import demo_face, photo_of
+
+    image = rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(warp_face(image, INTEL.landmarks, size=INTEL.size, template=INTEL.landmarks), image)
+    wide = InputSpec(size=(112, 96))
+    assert warp_face(image, INTEL.landmarks, size=wide.size, template=wide.landmarks).shape == (112, 96, 3)
+    photo = photo_of([demo_face("Grace_Hopper", 1)])
+    assert FaceAligner().align(photo).shape == (112, 112, 3)
+    assert FaceAligner(spec=INTEL).align(photo).shape == (128, 128, 3)
+
+
+def test_the_mapping_comparison_script_offers_the_three_mappings():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "compare_crop_mappings.py"
+    spec = importlib.util.spec_from_file_location("compare_crop_mappings", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    found = script.mappings(DEFAULT_SPEC, INTEL)
+    np.testing.assert_allclose(found["least-squares similarity"],
+                               least_squares_similarity(DEFAULT_SPEC.landmarks, INTEL.landmarks))
+    np.testing.assert_allclose(found["plain resize"], [[128 / 112, 0, 0], [0, 128 / 112, 0]])
+    assert found["LMEDS similarity"].shape == (2, 3)
+    assert np.allclose(script.mappings(DEFAULT_SPEC, DEFAULT_SPEC)["least-squares similarity"], [[1, 0, 0], [0, 1, 0]])

@@ -125,3 +125,20 @@ def test_intels_ir_converts_with_exact_parity_on_lfw_faces_mapped_to_its_templat
     faces = sample_faces_for(SHARED_DATA / "lfw" / "aligned", 48, source_spec)
     assert faces.shape == (48, 128, 128, 3)
     assert parity(INTEL_IR, model, spec, source_spec, faces)[0] >= 0.9999
+
+
+@pytest.mark.shared_data
+def test_verify_aligns_photos_onto_intels_template_for_its_ir():
+    """Raw photos through FaceVerifier with Intel's IR: 128x128 crops on its template, the same person
+    scored far above two different people."""
+    if not INTEL_IR.is_file():
+        pytest.skip(f"needs ../shared/models/{INTEL_IR.name}")
+    from keras_arcface.verification import FaceVerifier
+    from tests.faces import demo_face, photo_of
+
+    verifier = FaceVerifier(model=str(INTEL_IR), threshold=0.3)
+    hopper, again = photo_of([demo_face("Grace_Hopper", 1)]), photo_of([demo_face("Grace_Hopper", 3)], scale=2.5)
+    same = verifier.verify(hopper, again)
+    different = verifier.verify(hopper, photo_of([demo_face("Eileen_Collins", 2)]))
+    assert same.faces[0].aligned.shape == (128, 128, 3)
+    assert same.similarity > 0.5 and different.similarity < 0.25 and same.same and not different.same
