@@ -133,29 +133,30 @@ def _rebuilt(model, precision):
     return clone
 
 
-def load_embedder(model=None, spec=None, **zoo_options):
-    """An embedder for ``model`` (see the module docstring); ``spec`` overrides the input spec.
-    ``zoo_options`` (``urls``, ``cache_dir``, ``offline``) go to the zoo's download."""
+def load_embedder(model=None, spec=None, flip=False, **zoo_options):
+    """An embedder for ``model`` (see the module docstring); ``spec`` overrides the input spec;
+    ``flip`` embeds each face with its mirror image.  ``zoo_options`` (``urls``, ``cache_dir``,
+    ``offline``) go to the zoo's download."""
     from keras_arcface.zoo import load_model
 
     if model is None:
-        return load_model(spec=spec, **zoo_options)
+        return load_model(spec=spec, flip=flip, **zoo_options)
     if not isinstance(model, (str, pathlib.Path)):
-        return KerasEmbedder(load_keras_model(model), spec=spec)
+        return KerasEmbedder(load_keras_model(model), spec=spec, flip=flip)
     reference = zoo_reference(str(model))
     if reference is not None:
-        return load_model(*reference, spec=spec, **zoo_options)
+        return load_model(*reference, spec=spec, flip=flip, **zoo_options)
     path = pathlib.Path(model)
     if not path.exists():
         raise _unknown_model(model)
     if is_runtime_file(path):
-        return FaceEmbedder(path, spec=spec)
+        return FaceEmbedder(path, spec=spec, flip=flip)
     folder = path if path.is_dir() else path.parent
     threshold_path = folder / THRESHOLD_FILE
     threshold = json.loads(threshold_path.read_text())["threshold"] if threshold_path.is_file() else None
     spec = spec if spec is not None else folder_spec(folder)
     if path.suffix == ".keras" or path.is_dir() or path.name.endswith(".weights.h5"):
         require_keras(str(model))
-        return KerasEmbedder(load_keras_model(path), threshold, spec)
+        return KerasEmbedder(load_keras_model(path), threshold, spec, flip=flip)
     raise InputError(f"cannot use {str(model)!r} as a model: expected a zoo name, a .onnx, .tflite or .keras file, "
                      "or a training output directory")

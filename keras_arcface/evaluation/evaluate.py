@@ -20,7 +20,7 @@ from keras_arcface.evaluation.protocol import (
     verification_report,
 )
 from keras_arcface.files import write_text_atomically
-from keras_arcface.runtime import l2_normalize
+from keras_arcface.runtime.embedder import flip_averaged
 
 
 def load_faces(paths, spec):
@@ -58,10 +58,7 @@ def embed_files(embedder, paths, flip=False, batch_size=64, label="embedding"):
     start = time.perf_counter()
     for begin in range(0, len(paths), batch_size):
         faces = load_faces(paths[begin:begin + batch_size], embedder.spec)
-        embedding = embedder.embed(faces)
-        if flip:
-            embedding = l2_normalize(embedding + embedder.embed(faces[:, :, ::-1]))
-        chunks.append(embedding)
+        chunks.append(flip_averaged(embedder.embed, faces) if flip else embedder.embed(faces))
         progress.update(len(faces))
     progress.close()
     seconds = time.perf_counter() - start

@@ -76,12 +76,13 @@ def load_backbone(name, precision="float32", **options):
     return backbone_with_weights(config, download(name, "keras", **options), precision)
 
 
-def load_model(name=None, format=None, spec=None, **options):
+def load_model(name=None, format=None, spec=None, flip=False, **options):
     """A pretrained model behind the one embedding contract (aligned uint8 RGB faces in, unit
     vectors out, the card's thresholds attached): ``name`` defaults to the zoo's default model and
     ``format`` to the card's smallest artifact that passes its gates; ``format="keras"`` gives a
     :class:`~keras_arcface.runtime.KerasEmbedder` whose ``.model`` is the raw Keras model.  ``spec``
-    overrides the card's input spec; ``options`` (``urls``, ``cache_dir``, ``offline``) go to the download."""
+    overrides the card's input spec; ``flip`` embeds each face with its mirror image; ``options``
+    (``urls``, ``cache_dir``, ``offline``) go to the download."""
     from keras_arcface.runtime import FaceEmbedder, InputSpec, KerasEmbedder, require_keras
 
     name = name or default_model()
@@ -91,9 +92,9 @@ def load_model(name=None, format=None, spec=None, **options):
     spec = spec if spec is not None else InputSpec(**card.input_spec)
     if fmt == "keras":
         require_keras(f"{name}:keras")
-        embedder = KerasEmbedder(load_backbone(name, **options), spec=spec)
+        embedder = KerasEmbedder(load_backbone(name, **options), spec=spec, flip=flip)
     else:
-        embedder = FaceEmbedder(download(name, fmt, **options), spec=spec)
+        embedder = FaceEmbedder(download(name, fmt, **options), spec=spec, flip=flip)
     thresholds = card.thresholds(fmt)
     embedder.threshold, embedder.threshold_source = thresholds["threshold"], thresholds["source"]
     embedder.far_thresholds = thresholds["far"]

@@ -4,6 +4,7 @@ the parity gate; a wrong backbone named at its first differing layer; broken fil
 Intel's face-reidentification-retail-0095."""
 
 import json
+import pathlib
 
 import keras
 import numpy as np
@@ -142,3 +143,21 @@ def test_verify_aligns_photos_onto_intels_template_for_its_ir():
     different = verifier.verify(hopper, photo_of([demo_face("Eileen_Collins", 2)]))
     assert same.faces[0].aligned.shape == (128, 128, 3)
     assert same.similarity > 0.5 and different.similarity < 0.25 and same.same and not different.same
+
+
+def test_exporting_a_converted_folder_keeps_its_input_spec(tmp_path, ir, capsys):
+    """`export --model <folder>` reads the folder's recorded spec (BGR, raw pixels here): the files'
+    metadata says so and their embeddings equal the IR's on the same faces."""
+    _, path, faces = ir
+    convert(path, "mobilefacenet_se", tmp_path / "converted", faces, num_faces=12)
+    assert main(["export", "--model", str(tmp_path / "converted"), "--faces", str(faces), "--num-faces", "12",
+                 "--formats", "onnx", "-o", str(tmp_path / "exported")]) == 0
+    onnx = next((tmp_path / "exported").glob("*.onnx"))
+    metadata = json.loads(pathlib.Path(f"{onnx}.json").read_text())
+    assert {key: metadata["input_spec"][key] for key in ("colour", "mean", "std")} == {
+        "colour": "BGR", "mean": 0.0, "std": 1.0}
+    from keras_arcface.data import sample_faces
+
+    crops = sample_faces(faces, 8, image_size=(32, 32))
+    cosines = np.sum(FaceEmbedder(onnx).embed(crops) * FaceEmbedder(path).embed(crops), axis=1)
+    assert cosines.min() > 0.9999

@@ -68,6 +68,27 @@ def test_every_format_passes_its_gate_and_carries_metadata(exported):
     assert tflite.embed(faces[:3]).shape == (3, 16)
 
 
+def test_test_time_flip_averages_a_face_and_its_mirror_image(exported):
+    """flip=True: l2(e(x) + e(mirror x)), in the runtime's embedder, the Keras one and the loader."""
+    from keras_arcface.embedding import load_embedder
+    from keras_arcface.runtime import KerasEmbedder, flip_averaged, l2_normalize
+
+    faces, results = exported
+    path = results["onnx"]["path"]
+    plain, flipped = FaceEmbedder(path), FaceEmbedder(path, flip=True)
+    want = l2_normalize(plain.embed(faces[:4]) + plain.embed(faces[:4, :, ::-1]))
+    np.testing.assert_allclose(flipped.embed(faces[:4]), want, atol=1e-6)
+    np.testing.assert_allclose(flipped.embed(faces[1]), want[1:2], atol=1e-6)  # one face
+    assert np.abs(flipped.embed(faces[:4]) - plain.embed(faces[:4])).max() > 1e-3
+    np.testing.assert_allclose(flip_averaged(plain.embed, faces[:4]), want, atol=1e-6)
+    assert load_embedder(path, flip=True).flip and not load_embedder(path).flip
+    keras_model = _tiny_model()
+    keras_plain, keras_flipped = KerasEmbedder(keras_model), KerasEmbedder(keras_model, flip=True)
+    np.testing.assert_allclose(keras_flipped.embed(faces[:2]),
+                               l2_normalize(keras_plain.embed(faces[:2]) + keras_plain.embed(faces[:2, :, ::-1])),
+                               atol=1e-6)
+
+
 def test_training_models_and_mixed_policies_export_the_float32_backbone(tmp_path):
     keras.config.set_dtype_policy("mixed_float16")
     backbone = MobileFaceNet(embedding_size=16, input_shape=(32, 32, 3))
