@@ -7,7 +7,9 @@
         --reference saved_models/sface/*.tflite saved_models/sface/*.onnx \\
                     ../shared/models/face_recognition_sface_2021dec_fp32_ort.onnx
 
-``--skip-export`` times only the files given (e.g. a zoo model's artifacts beside the original).
+``--skip-export`` times only the files given (e.g. a zoo model's artifacts beside the original); a
+file whose model takes another crop than ArcFace's 112x112 gets the faces mapped onto it, an
+OpenVINO IR (.xml, its .bin counted in the size) runs in OpenVINO.
 
 Exports a MobileFaceNet (``--model``: a training directory; default a freshly initialised one,
 latency does not depend on the weights) to every format, then times one face at a time
@@ -64,11 +66,14 @@ def time_runner(kind, path, threads, faces, repeats=200):
         x = tf.constant(preprocess(faces[:1]))
         call, per_call = (lambda: loaded.serve(x).numpy()), 1
     else:
+        from keras_arcface.alignment import recrop
         from keras_arcface.runtime import FaceEmbedder
+        from keras_arcface.runtime.embedder import DEFAULT_SPEC
 
-        embedder = FaceEmbedder(path, threads=threads)
+        embedder = FaceEmbedder(path, threads=threads)  # an OpenVINO .xml runs in OpenVINO (float32)
         batch = embedder.fixed_batch or 1
-        call, per_call = (lambda: embedder.raw(faces[:batch])), batch
+        crops = recrop(faces[:batch], DEFAULT_SPEC, embedder.spec)  # onto the model's own crop
+        call, per_call = (lambda: embedder.raw(crops)), batch
     for _ in range(20):
         call()
     times = []
@@ -77,6 +82,13 @@ def time_runner(kind, path, threads, faces, repeats=200):
         call()
         times.append((time.perf_counter() - start) / per_call)
     return statistics.median(times) * 1000, float(np.percentile(times, 90)) * 1000
+
+
+def _size(path):
+    """Bytes of a model file, an OpenVINO IR's .bin included."""
+    weights = os.path.splitext(path)[0] + ".bin"
+    return os.path.getsize(path) + (os.path.getsize(weights) if path.endswith(".xml") and os.path.isfile(weights)
+                                    else 0)
 
 
 def main(argv=None):
@@ -103,7 +115,7 @@ def main(argv=None):
                          work, faces, name="mobilefacenet")
         runners = [("keras", args.model, None)] + [
             ("saved_model" if fmt == "saved_model" else "file", r["path"], r["bytes"]) for fmt, r in results.items()]
-    runners += [("file", path, os.path.getsize(path)) for path in args.reference]
+    runners += [("file", path, _size(path)) for path in args.reference]
     print("| model | size (MB) | 1 thread: median / p90 ms per face | 2 threads: median / p90 ms per face |")
     print("|---|---:|---:|---:|")
     for kind, path, size in runners:
