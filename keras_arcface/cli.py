@@ -342,19 +342,18 @@ def _export(args):
     from keras_arcface.embedding import load_keras_model, zoo_reference
     from keras_arcface.errors import InputError
     from keras_arcface.export import FORMATS, export, format_results
+    from keras_arcface.export.export import recorded_spec
     from keras_arcface.runtime import InputSpec
-    from keras_arcface.runtime.embedder import folder_spec
 
     reference = zoo_reference(args.model) if args.model else (_default_model(), None)
     model = load_keras_model(reference[0] if reference else args.model, **_zoo_options(args))
     if reference is not None:
         from keras_arcface.zoo import model_card
 
-        input_spec = InputSpec(**model_card(reference[0]).input_spec)
+        spec = InputSpec(**model_card(reference[0]).input_spec)
         args.name = args.name or reference[0]
     else:  # a folder (a run, a conversion) or a file in one: the spec its config.json records
-        input_spec = folder_spec(args.model) if pathlib.Path(args.model).exists() else None
-    spec = input_spec or InputSpec(size=tuple(model.input_shape[1:3]))
+        spec = recorded_spec(args.model, model)
     try:
         folder = FaceFolder.scan(args.faces, image_size=spec.size, warn=False)
         rng = np.random.default_rng(0)
@@ -366,7 +365,7 @@ def _export(args):
         faces = sample_faces_for(args.faces, args.num_faces, spec)
     results = export(model, args.formats or list(FORMATS), args.output, faces,
                      name=args.name or "model", opset=args.opset, threshold=args.threshold,
-                     source_name=args.model or reference[0], input_spec=input_spec)
+                     source_name=args.model or reference[0], input_spec=spec)
     print(f"parity on {len(faces)} aligned faces from {args.faces}:")
     print(format_results(results))
     return 0

@@ -75,7 +75,7 @@ class MobileFaceNet(keras.Model):
 
     PARAMETER_RANGES = {"embedding_size": POSITIVE_INTEGER, "squeeze_excitation": NON_NEGATIVE_INTEGER}
     #: get_config's keys for the options beyond the paper's network, with the values that leave it as
-    #: published (configs saved before an option existed load the same).
+    #: published: only the others are written (configs saved before an option existed load the same).
     VARIANT_DEFAULTS = {"padding": "symmetric", "separable_pointwise": False, "squeeze_excitation": 0,
                         "shared_prelu": False, "input_batch_norm": False, "embedding_batch_norm": True}
 
@@ -113,26 +113,15 @@ class MobileFaceNet(keras.Model):
         super().__init__(inputs, float32_output(x), name=name, **kwargs)
         self.embedding_size = int(embedding_size)
         self.image_shape = tuple(int(d) for d in input_shape)
-        self.variant = {"padding": padding, "separable_pointwise": bool(separable_pointwise),
-                        "squeeze_excitation": int(squeeze_excitation), "shared_prelu": shared,
-                        "input_batch_norm": bool(input_batch_norm), "embedding_batch_norm": bool(embedding_batch_norm)}
-
-    @property
-    def padding(self):
-        return self.variant["padding"]
-
-    @property
-    def separable_pointwise(self):
-        return self.variant["separable_pointwise"]
+        self.padding, self.separable_pointwise = padding, bool(separable_pointwise)
+        self.squeeze_excitation, self.shared_prelu = int(squeeze_excitation), shared
+        self.input_batch_norm, self.embedding_batch_norm = bool(input_batch_norm), bool(embedding_batch_norm)
 
     def get_config(self):
         config = {"embedding_size": self.embedding_size, "input_shape": list(self.image_shape),
                   "name": self.name, "trainable": self.trainable}
-        if self.variant["padding"] != "symmetric" or self.variant["separable_pointwise"]:  # older files have neither
-            config.update({"padding": self.variant["padding"],
-                           "separable_pointwise": self.variant["separable_pointwise"]})
-        config.update({key: value for key, value in self.variant.items()
-                       if key not in ("padding", "separable_pointwise") and value != self.VARIANT_DEFAULTS[key]})
+        config.update({key: getattr(self, key) for key, published in self.VARIANT_DEFAULTS.items()
+                       if getattr(self, key) != published})
         return config
 
     @classmethod

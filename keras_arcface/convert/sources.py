@@ -270,11 +270,9 @@ def read_openvino(path):
     (``AvgPool``, ``Sigmoid``, the ``Multiply`` of two computed tensors) and residual ``Add``s carry
     no weights and are skipped.
     """
-    try:
-        import openvino
-    except ImportError:
-        raise ConversionError(f"{path}: reading OpenVINO IR needs the openvino package: "
-                              "pip install 'keras-arcface[convert]'") from None
+    from keras_arcface.runtime.embedder import import_openvino
+
+    openvino = import_openvino(path, ConversionError)
     weights_file = path.with_suffix(".bin")
     if not weights_file.is_file():
         raise ConversionError(f"{path}: its weights file {weights_file.name} is missing (an IR is an .xml and a .bin)")
@@ -309,6 +307,8 @@ def read_openvino(path):
 
     for node in _openvino_postorder(model):
         op, name = node.get_type_name(), node.get_friendly_name()
+        if op in _OPENVINO_PASSTHROUGH:  # weightless: its inputs' constants are not read
+            continue
         inputs = [value.get_node() for value in node.input_values()]
         constants = [_openvino_constant(source) for source in inputs]
         if op in ("Convolution", "GroupConvolution"):
@@ -358,7 +358,7 @@ def read_openvino(path):
             else:
                 raise ConversionError(f"{path}: {op} {name!r} by a constant that is neither a convolution's bias "
                                       "nor the image's scale and shift")
-        elif op in ("Multiply", "Add") or op in _OPENVINO_PASSTHROUGH:
+        elif op in ("Multiply", "Add"):  # of two computed tensors: squeeze-excitation's product, a residual
             continue
         elif op == "FakeQuantize":
             raise ConversionError(f"{path}: a quantised IR (FakeQuantize {name!r}); convert its float (fp16/fp32) IR")

@@ -17,7 +17,7 @@ class ParityError(ExportError):
     """An exported model whose embeddings differ from the Keras model's beyond its gate."""
 
 
-def _recorded_spec(source, model):
+def recorded_spec(source, model):
     """The input spec a model folder records, else the keras-arcface default for the model's size."""
     from keras_arcface.runtime import InputSpec
     from keras_arcface.runtime.embedder import folder_spec
@@ -40,7 +40,7 @@ def export(source, formats, output_dir, faces, name="model", opset=17, threshold
     """
 
     model = load_keras_model(source)
-    spec = input_spec if input_spec is not None else _recorded_spec(source, model)
+    spec = input_spec if input_spec is not None else recorded_spec(source, model)
     faces = np.asarray(faces)
     size = tuple(model.input_shape[1:3])
     if faces.ndim != 4 or tuple(faces.shape[1:3]) != size or faces.dtype != np.uint8:

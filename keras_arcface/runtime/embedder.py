@@ -245,16 +245,21 @@ def open_onnx(path, threads=None):
     return (lambda x: session.run(None, {name: x})[0]), batch if isinstance(batch, int) else None
 
 
+def import_openvino(path, error=InputError):
+    """The ``openvino`` module, or ``error`` naming ``path`` and the pip extra the format table gives."""
+    try:
+        import openvino
+    except ImportError:
+        raise error(f"{path}: an OpenVINO IR needs the openvino package: pip install "
+                    f"'keras-arcface[{READ_ONLY_FORMATS['.xml'].extra}]'") from None
+    return openvino
+
+
 def open_openvino(path, threads=None):
     """The OpenVINO IR reader (:data:`~keras_arcface.formats.READ_ONLY_FORMATS`): the IR compiled for the
     CPU in float32 (not the CPU's default bf16 / f16 where it has them: it is the reference a
     conversion is checked against)."""
-    try:
-        import openvino
-    except ImportError:
-        raise InputError(f"{path}: running an OpenVINO IR needs the openvino package: "
-                         "pip install 'keras-arcface[convert]'") from None
-    core = openvino.Core()
+    core = import_openvino(path).Core()
     model = core.read_model(str(path))
     config = {"INFERENCE_PRECISION_HINT": "f32"}
     if threads:
