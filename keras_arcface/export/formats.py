@@ -35,12 +35,19 @@ def write_tflite(model, path, quantization, representative_images=None, spec=Non
     ``quantization``: float32, float16 (weights), dynamic_int8 (weights; activations float at
     run time) or int8 (weights and activations, calibrated on ``representative_images``,
     preprocessed float32 batches, by default ``spec.prepare(faces)``; the model keeps float32 input
-    and output).
+    and output).  Both int8 kinds first equalise the model's activation ranges on those images where
+    they are given (:mod:`keras_arcface.export.equalize`: the same function, channels that one int8
+    scale per tensor keeps).
     """
     import tensorflow as tf
 
+    from keras_arcface.export.equalize import equalized_copy
+
     if representative_images is None and spec is not None and faces is not None:
         representative_images = spec.prepare(faces)
+    if quantization in ("dynamic_int8", "int8") and representative_images is not None \
+            and len(representative_images):
+        model = equalized_copy(model, representative_images)
 
     with tempfile.TemporaryDirectory() as tmp:
         write_saved_model(model, pathlib.Path(tmp) / "sm")
