@@ -17,7 +17,11 @@ class ExportFormat:
     and the Keras model's on real faces; ``writer``: ``writer(model, path, spec=, faces=,
     opset=, **options)`` writes it; ``reader``: ``reader(path, threads) -> (run, fixed_batch)`` runs
     it on prepared input; ``runtime``: the Keras-free runtime (:class:`~keras_arcface.runtime.FaceEmbedder`)
-    reads it, so it can ship to a device and be a zoo artifact.
+    reads it, so it can ship to a device and be a zoo artifact; ``full_speed``: it runs on the CPU's
+    fast float path (XNNPACK for TFLite); False for both int8 TFLite kinds, which run LiteRT's own
+    int8 kernels here (dynamic-range int8's hybrid ops, full int8's PReLU) and measured 1.2x to 6x
+    slower than float32 on this CPU (docs/pretrained.md#speed-and-size), so a zoo card's runtime file
+    is one of them only when no full-speed file passes its gates.
     """
 
     name: str
@@ -28,6 +32,7 @@ class ExportFormat:
     reader: str
     runtime: bool = True
     options: tuple = ()
+    full_speed: bool = True
 
     def file_name(self, model_name):
         return f"{model_name}_{self.name}{self.suffix}"
@@ -58,9 +63,9 @@ FORMATS = {fmt.name: fmt for fmt in (
     ExportFormat("tflite_float16", "TFLite", ".tflite", 0.999, _WRITE_TFLITE, _READ_TFLITE,
                  options=(("quantization", "float16"),)),
     ExportFormat("tflite_dynamic_int8", "TFLite", ".tflite", 0.99, _WRITE_TFLITE, _READ_TFLITE,
-                 options=(("quantization", "dynamic_int8"),)),
+                 options=(("quantization", "dynamic_int8"),), full_speed=False),
     ExportFormat("tflite_int8", "TFLite", ".tflite", 0.99, _WRITE_TFLITE, _READ_TFLITE,
-                 options=(("quantization", "int8"),)),
+                 options=(("quantization", "int8"),), full_speed=False),
     ExportFormat("onnx", "ONNX", ".onnx", 0.9999, f"{_WRITERS}:write_onnx", f"{_RUNTIME}:open_onnx"),
 )}
 

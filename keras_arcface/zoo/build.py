@@ -34,12 +34,12 @@ def artifact_entry(path):
 
 
 def card_from_folder(folder, *, name, summary, artifacts, metrics, seconds, hardware, recipe="", default=False,
-                     origin=None, weights_licence=None, commercial_use=False):
+                     origin=None, weights_licence=None, commercial_use=False, latency=None):
     """The :class:`ModelCard` of the model in ``folder`` (a training run or a ``keras-arcface convert``
     output), validated.  ``artifacts``: {format: path} of the files that ship (``keras`` is the folder's
     ``backbone.weights.h5``); ``metrics``: the card's metric entries; ``origin``: a converted model's
     origin (its ``config.json`` records the original file); ``weights_licence`` / ``commercial_use``: as
-    the provider of converted weights states them."""
+    the provider of converted weights states them; ``latency``: the card's latency entry."""
     from keras_arcface.runtime.embedder import InputSpec  # here: `keras_arcface.zoo` itself needs no NumPy
 
     folder = pathlib.Path(folder)
@@ -64,6 +64,8 @@ def card_from_folder(folder, *, name, summary, artifacts, metrics, seconds, hard
     }
     if origin is not None:
         card["origin"] = origin
+    if latency is not None:
+        card["latency"] = latency
     return ModelCard.from_data(card)
 
 

@@ -24,6 +24,10 @@ ARTIFACT_FORMATS = ("keras", *(name for name, fmt in FORMATS.items() if fmt.runt
 CONFIG_FORMAT = "config"
 #: An artifact passes when its LFW accuracy is at most this far below the Keras model's.
 ACCURACY_GATE = 0.005
+#: The benchmark name of the CelebA hold-out entries (``benchmarks/celeba-holdout``, scripts/card_rule_metrics.py).
+HOLDOUT_BENCHMARK = "CelebA hold-out"
+#: The default rule's tolerance: a model within this of the best LFW and of the best hold-out accuracy qualifies.
+DEFAULT_RULE_TOLERANCE = 0.001
 REQUIRED_FIELDS = ("name", "summary", "backbone", "backbone_params", "embedding_size", "head", "head_params",
                    "input_spec", "training", "metrics", "licence", "artifacts", "config")
 
@@ -73,6 +77,9 @@ class ModelCard:
     default: bool = False
     #: For a converted model: where the weights came from (package, file, sha256) and the command.
     origin: dict = None
+    #: Per-face latency of its runtime files at batch 1 (scripts/card_rule_metrics.py):
+    #: ``{"protocol", "hardware", "files": {format: {"1": {"median_ms", "p90_ms"}, "2": {...}}}}``.
+    latency: dict = None
     path: str = ""
 
     @property
@@ -115,9 +122,18 @@ class ModelCard:
         except KeyError:
             raise CardError(f"{self.name} has no {fmt!r} artifact; it has {sorted(self.artifacts)}") from None
 
+    def metric(self, benchmark, fmt):
+        """The card's ``benchmark`` entry for the ``fmt`` artifact, or None."""
+        return next((m for m in self.metrics if m.get("benchmark") == benchmark and m.get("artifact") == fmt), None)
+
     def lfw_metric(self, fmt):
         """The card's LFW (10-fold, 6000 pairs) entry for the ``fmt`` artifact, or None."""
-        return next((m for m in self.metrics if m.get("benchmark") == "LFW" and m.get("artifact") == fmt), None)
+        return self.metric("LFW", fmt)
+
+    def latency_ms(self, fmt, threads=2):
+        """The median milliseconds per face of the ``fmt`` file at batch 1 with ``threads``, or None."""
+        figure = ((self.latency or {}).get("files") or {}).get(fmt, {}).get(str(threads))
+        return None if figure is None else float(figure["median_ms"])
 
     def thresholds(self, fmt):
         """Same-person thresholds for the ``fmt`` artifact: ``{"threshold", "source", "far"}`` where
@@ -145,19 +161,51 @@ class ModelCard:
                 and metric["accuracy_mean"] >= reference["accuracy_mean"] - ACCURACY_GATE)
 
     def runtime_format(self):
-        """The smallest .onnx / .tflite artifact that passes its gates: what ``verify``, the
-        Python ``FaceVerifier`` and the wheel use unless told otherwise; None when none passes."""
+        """The smallest .onnx / .tflite artifact that passes its gates and runs at full speed
+        (``ExportFormat.full_speed``; any passing one where none does): what ``verify``, the Python
+        ``FaceVerifier`` and the wheel use unless told otherwise; None when none passes."""
         passing = [fmt for fmt in self.artifacts if fmt != "keras" and self.passes_gates(fmt)]
-        return min(passing, key=lambda fmt: self.artifacts[fmt].size) if passing else None
+        fast = [fmt for fmt in passing if FORMATS[fmt].full_speed] or passing
+        return min(fast, key=lambda fmt: self.artifacts[fmt].size) if fast else None
 
     def to_dict(self):
         data = dataclasses.asdict(self)
         data.pop("path")
-        if data["origin"] is None:
-            data.pop("origin")
+        for optional in ("origin", "latency"):
+            if data[optional] is None:
+                data.pop(optional)
         for spec in [*data["artifacts"].values(), data["config"]]:
             spec.pop("format")
         return data
+
+
+def default_by_rule(cards, tolerance=DEFAULT_RULE_TOLERANCE):
+    """The name of the zoo's default model by the rule of docs/zoo.md: among the cards whose stated
+    licences allow commercial use, those whose runtime file (:meth:`ModelCard.runtime_format`) is within
+    ``tolerance`` of the best LFW accuracy and of the best CelebA hold-out accuracy of those runtime files,
+    and of those the fastest at batch 1 with 2 threads (the card's ``latency``, measured in one run); where
+    none is within ``tolerance`` of both, the one with the highest sum of the two.  A commercial card
+    without those three figures raises :class:`CardError` naming the script to run."""
+    figures = {}
+    for name, card in sorted(cards.items()):
+        fmt = card.runtime_format()
+        if not card.commercial_use or fmt is None:
+            continue
+        lfw, holdout, latency = card.metric("LFW", fmt), card.metric(HOLDOUT_BENCHMARK, fmt), card.latency_ms(fmt)
+        if lfw is None or holdout is None or latency is None:
+            raise CardError(f"{name}: the default rule needs its runtime file {fmt}'s LFW and {HOLDOUT_BENCHMARK} "
+                            f"accuracy and its 2-thread latency; run python scripts/card_rule_metrics.py "
+                            f"(it measures every commercial-use card in one run)")
+        figures[name] = (lfw["accuracy_mean"], holdout["accuracy_mean"], latency)
+    if not figures:
+        raise CardError("no card allows commercial use with a runtime file that passes its gates")
+    best_lfw = max(lfw for lfw, _, _ in figures.values())
+    best_holdout = max(holdout for _, holdout, _ in figures.values())
+    qualified = [name for name, (lfw, holdout, _) in figures.items()
+                 if lfw >= best_lfw - tolerance - 1e-9 and holdout >= best_holdout - tolerance - 1e-9]
+    if not qualified:
+        return max(figures, key=lambda name: figures[name][0] + figures[name][1])
+    return min(qualified, key=lambda name: figures[name][2])
 
 
 def cards_dir():

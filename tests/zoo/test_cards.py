@@ -7,7 +7,8 @@ import pathlib
 import pytest
 
 from keras_arcface.runtime import InputSpec
-from keras_arcface.zoo import ARTIFACT_FORMATS, CardError, ModelCard, card_from_folder, read_cards
+from keras_arcface.zoo import ARTIFACT_FORMATS, CardError, ModelCard, card_from_folder, default_by_rule, read_cards
+from keras_arcface.zoo.cards import HOLDOUT_BENCHMARK
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CARDS = read_cards(ROOT / "zoo")
@@ -17,6 +18,44 @@ SAVED = ROOT / "saved_models"
 def test_there_is_exactly_one_default_card():
     assert CARDS, "the zoo has no model cards"
     assert len([card for card in CARDS.values() if card.default]) == 1
+
+
+def test_the_default_card_is_the_one_the_rule_picks():
+    """docs/zoo.md's rule, applied to the cards' own figures, names the card marked default (the wheel's
+    bundled file, demo, verify and FaceVerifier() all follow that mark)."""
+    assert [name for name, card in CARDS.items() if card.default] == [default_by_rule(CARDS)]
+
+
+def _rule_card(name, lfw, holdout, milliseconds, commercial=True):
+    """sface's card renamed, its LFW figures set to ``lfw``, its runtime file's hold-out and latency set."""
+    data = json.loads((ROOT / "zoo" / "sface.json").read_text())
+    data.update(name=name, default=False)
+    data["licence"] = {**data["licence"], "commercial_use": commercial}
+    runtime = ModelCard.from_data(data).runtime_format()
+    data["metrics"] = [{**m, "accuracy_mean": lfw} for m in data["metrics"] if m["benchmark"] == "LFW"]
+    if holdout is not None:
+        data["metrics"].append({"benchmark": HOLDOUT_BENCHMARK, "protocol": "test", "artifact": runtime,
+                                "accuracy_mean": holdout, "accuracy_std": 0.01})
+    data["latency"] = {"protocol": "test", "hardware": "test",
+                       "files": {runtime: {"2": {"median_ms": milliseconds, "p90_ms": milliseconds}}}}
+    return ModelCard.from_data(data)
+
+
+def test_the_rule_takes_the_fastest_commercial_model_within_a_tenth_of_a_point_of_both_best_scores():
+    cards = {card.name: card for card in [
+        _rule_card("accurate", 0.9940, 0.9600, 10.0),
+        _rule_card("close-and-fast", 0.9931, 0.9591, 3.0),   # within 0.1 point of both bests
+        _rule_card("fastest", 0.9925, 0.9600, 1.0),          # 0.15 points under the best LFW
+        _rule_card("research-only", 0.9990, 0.9900, 0.5, commercial=False),  # not a candidate
+    ]}
+    assert default_by_rule(cards) == "close-and-fast"
+    # a better hold-out score raises the bar the others must reach
+    assert default_by_rule({**cards, "fastest": _rule_card("fastest", 0.9935, 0.9650, 1.0)}) == "fastest"
+    # no model within a tenth of both bests: the best sum of the two accuracies, whatever its speed
+    assert default_by_rule({"accurate": _rule_card("accurate", 0.9940, 0.9550, 10.0),
+                            "fastest": _rule_card("fastest", 0.9925, 0.9650, 1.0)}) == "fastest"
+    with pytest.raises(CardError, match="card_rule_metrics.py"):
+        default_by_rule({**cards, "unmeasured": _rule_card("unmeasured", 0.99, None, 1.0)})
 
 
 @pytest.mark.parametrize("name", sorted(CARDS))
@@ -53,7 +92,7 @@ def test_card_from_folder_rebuilds_every_shipped_card(name):
                              metrics=card.metrics, seconds=card.training["seconds"],
                              hardware=card.training["hardware"], recipe=card.training["recipe"],
                              origin=card.origin, weights_licence=card.licence.get("weights"),
-                             commercial_use=card.commercial_use)
+                             commercial_use=card.commercial_use, latency=card.latency)
     assert built.to_dict() == card.to_dict()
 
 
@@ -157,6 +196,15 @@ def test_every_artifact_has_thresholds_at_three_false_accept_rates(name):
         assert far["1e-2"] < far["1e-3"] < far["1e-4"] < 1.0, (name, fmt, far)
         assert "different-identity pairs" in thresholds["far_source"]
         assert card.lfw_metric(fmt)["artifact"] == fmt  # measured for that very file
+
+
+def test_the_runtime_file_is_the_smallest_full_speed_file_that_passes_its_gates():
+    """sface: its dynamic-range int8 file (9.9 MB) passes but runs in LiteRT's hybrid kernels, so the
+    float16 file (19.3 MB) is its runtime file; with no full-speed file left, the int8 one is."""
+    data = json.loads((ROOT / "zoo" / "sface.json").read_text())
+    assert ModelCard.from_data(data).runtime_format() == "tflite_float16"
+    data["artifacts"] = {fmt: a for fmt, a in data["artifacts"].items() if fmt in ("keras", "tflite_dynamic_int8")}
+    assert ModelCard.from_data(data).runtime_format() == "tflite_dynamic_int8"
 
 
 def test_the_default_card_has_a_runtime_format_that_passes_its_gates():
