@@ -24,8 +24,8 @@ def run_demo(model=None, pairs=None, images=None, print_fn=print, **zoo_options)
     faces and their parity is reported; without them (``pip install keras-arcface[runtime]``) the
     card's runtime artifact (bundled with the package) does, and parity is not measured.
     """
-    from keras_arcface.data.images import read_image
     from keras_arcface.embedding import keras_available, load_embedder, zoo_reference
+    from keras_arcface.evaluation.evaluate import load_faces
     from keras_arcface.evaluation.pairs import read_pairs
     from keras_arcface.zoo import default_model, download, load_model, model_card
 
@@ -52,7 +52,7 @@ def run_demo(model=None, pairs=None, images=None, print_fn=print, **zoo_options)
     runtime_only = comparison is None
 
     unique = sorted({path for pair in pairs for path in (pair.left, pair.right)})
-    faces = np.stack([read_image(path) for path in unique])
+    faces = load_faces(unique, reference.spec)  # the bundled ArcFace crops, onto the model's own crop
     keras_embeddings = reference.embed(faces)
     tflite_embeddings = keras_embeddings if comparison is None else comparison.embed(faces)
     index = {path: i for i, path in enumerate(unique)}

@@ -105,10 +105,11 @@ class FaceVerifier:
         try:
             face, faces, aligned = self.aligner.locate(image)
         except NoFaceError as error:
-            if tuple(np.shape(image)[:2]) == tuple(self.embedder.spec.size):  # an aligned crop given as is
-                from keras_arcface.alignment.detector import as_rgb_uint8
+            from keras_arcface.alignment.detector import as_rgb_uint8
 
-                return FoundFace(name, None, None, 0, np.ascontiguousarray(as_rgb_uint8(image)))
+            crop = self.embedder.spec.aligned_crop(as_rgb_uint8(image))  # an aligned crop given as is
+            if crop is not None:
+                return FoundFace(name, None, None, 0, np.ascontiguousarray(crop))
             raise NoFaceError(f"{name}: {error}; try a photo with one clear, frontal face") from None
         except InputError as error:
             raise type(error)(f"{name}: {error}") from None
@@ -143,9 +144,10 @@ class EmbeddedFolder:
 
 def embed_folder(directory, embedder, aligner=None):
     """Embed every image under ``directory`` (recursively) with ``embedder``: aligned crops of the
-    embedder's input size as they are, or, with ``aligner`` (a :class:`~keras_arcface.alignment.FaceAligner`),
-    photos whose face it detects and aligns.  Unusable images are skipped with their reason; none usable
-    is an :class:`InputError` with a hint (e.g. photos given without an aligner)."""
+    embedder's input size as they are (ArcFace 112x112 crops mapped onto its template), or, with
+    ``aligner`` (a :class:`~keras_arcface.alignment.FaceAligner`), photos whose face it detects and
+    aligns.  Unusable images are skipped with their reason; none usable is an :class:`InputError` with
+    a hint (e.g. photos given without an aligner)."""
     from keras_arcface.data.images import IMAGE_EXTENSIONS, BadImageError, read_image
 
     directory = pathlib.Path(directory)
@@ -161,10 +163,12 @@ def embed_folder(directory, embedder, aligner=None):
         image = read_image(path)
         if aligner is not None:
             return aligner.align(image)
-        if image.shape[:2] != size:
+        crop = embedder.spec.aligned_crop(image)
+        if crop is None:
             wrong_size.append(path)
-            raise BadImageError(f"size {image.shape[1]}x{image.shape[0]}, not an aligned {size[1]}x{size[0]} crop")
-        return image
+            raise BadImageError(f"size {image.shape[1]}x{image.shape[0]}, not an aligned {size[1]}x{size[0]} crop "
+                                f"(nor an ArcFace 112x112 one)")
+        return crop
 
     faces, kept, skipped = collect_faces(paths, face_of)
     skipped = [f"{path}: {reason}" for path, reason in skipped]

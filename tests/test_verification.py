@@ -48,7 +48,8 @@ def test_same_and_different_people(verifier, photos):
     assert same.same is True and same.similarity > 0.6
     assert different.same is False and different.similarity < 0.3
     face = same.faces[0]
-    assert face.faces_found == 1 and face.score > 0.8 and face.aligned.shape == (112, 112, 3)
+    assert face.faces_found == 1 and face.score > 0.8
+    assert face.aligned.shape == (*verifier.embedder.spec.size, 3)  # the model's own crop (128 for the default)
     x, y, w, h = face.box  # the enlarged crop sits at x=40.., y=128..; the face inside it
     assert 40 <= x < 40 + 224 and 128 <= y < 128 + 224 and 80 < w < 224
     # arrays work like paths, and embed() gives a unit vector
@@ -101,9 +102,13 @@ def test_cli_verify_errors_name_the_file_in_one_line(photos, tmp_path, capsys, c
 
 
 def test_an_aligned_crop_without_a_detectable_face_is_used_as_is(verifier):
-    crop = np.full((112, 112, 3), 90, np.uint8)
+    """A crop of the model's size as it is; an ArcFace 112x112 crop mapped onto the model's template."""
+    size = verifier.embedder.spec.size
+    crop = np.full((*size, 3), 90, np.uint8)
     face = verifier.find_face(crop, "crop")
-    assert face.box is None and face.faces_found == 0
+    assert face.box is None and face.faces_found == 0 and np.array_equal(face.aligned, crop)
+    arcface = verifier.find_face(np.full((112, 112, 3), 90, np.uint8), "arcface crop")
+    assert arcface.box is None and arcface.aligned.shape == (*size, 3)
     with pytest.raises(NoFaceError, match="photo.png: no face found"):
         verifier.find_face(np.full((200, 300, 3), 90, np.uint8), "photo.png")
 

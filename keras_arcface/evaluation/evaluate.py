@@ -25,23 +25,17 @@ from keras_arcface.runtime.embedder import flip_averaged
 
 def load_faces(paths, spec):
     """Aligned crops for a model of ``spec``, uint8 RGB: crops of its size as they are, ArcFace
-    112x112 crops (the shared data's) mapped onto its template where it has another size or
-    template (:func:`~keras_arcface.alignment.recrop`); raises naming the file for unreadable or
-    other-size images."""
-    from keras_arcface.alignment import recrop
-    from keras_arcface.runtime.embedder import DEFAULT_SPEC
-
-    size = tuple(spec.size)
+    112x112 crops (the shared data's) mapped onto its template (:meth:`InputSpec.aligned_crop`);
+    raises naming the file for unreadable or other-size images."""
     faces = []
     for path in paths:
         image = read_image(path)
-        if image.shape[:2] == size:
-            faces.append(image)
-        elif image.shape[:2] == tuple(DEFAULT_SPEC.size):
-            faces.append(recrop(image[None], DEFAULT_SPEC, spec)[0])
-        else:
+        crop = spec.aligned_crop(image)
+        if crop is None:
+            size = tuple(spec.size)
             raise BadImageError(f"{path}: size {image.shape[1]}x{image.shape[0]}, expected an aligned "
                                 f"{size[1]}x{size[0]} crop (align raw photos first)")
+        faces.append(crop)
     return np.stack(faces)
 
 

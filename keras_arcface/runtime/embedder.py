@@ -74,9 +74,29 @@ class InputSpec:
         if faces.dtype != np.uint8:
             raise InputError(f"faces must be uint8 RGB, got dtype {faces.dtype}")
         if tuple(faces.shape[1:3]) != tuple(self.size):
-            raise InputError(f"faces must be aligned {self.size[0]}x{self.size[1]} crops, got "
-                             f"{faces.shape[1]}x{faces.shape[2]}")
+            if tuple(faces.shape[1:3]) != ARCFACE_SIZE:
+                raise InputError(f"faces must be aligned {self.size[0]}x{self.size[1]} crops (or ArcFace "
+                                 f"{ARCFACE_SIZE[0]}x{ARCFACE_SIZE[1]} crops, mapped onto the model's), got "
+                                 f"{faces.shape[1]}x{faces.shape[2]}")
+            faces = self.from_arcface_crops(faces)
         return np.ascontiguousarray(self.normalize(faces))
+
+    def from_arcface_crops(self, faces):
+        """ArcFace 112x112 crops (N, 112, 112, 3), the common currency (the shared data's, the demo's,
+        most aligners'), as this spec's crops: mapped onto its template by the least-squares similarity
+        between the two templates (:func:`~keras_arcface.alignment.recrop`), as they are when the spec's
+        crop is ArcFace's."""
+        from keras_arcface.alignment.warp import recrop
+
+        return recrop(faces, DEFAULT_SPEC, self)
+
+    def aligned_crop(self, image):
+        """An image as this spec's aligned crop: as it is when it has the spec's size, mapped by
+        :meth:`from_arcface_crops` when it is an ArcFace 112x112 crop, None for any other size."""
+        shape = tuple(np.shape(image)[:2])
+        if shape == tuple(self.size):
+            return image
+        return self.from_arcface_crops(np.asarray(image)[None])[0] if shape == ARCFACE_SIZE else None
 
     def to_dict(self):
         """The spec as plain data (model cards, export metadata, ``config.json``); ``template`` only

@@ -99,3 +99,17 @@ def test_the_mapping_comparison_script_offers_the_three_mappings():
     np.testing.assert_allclose(found["plain resize"], [[128 / 112, 0, 0], [0, 128 / 112, 0]])
     assert found["LMEDS similarity"].shape == (2, 3)
     assert np.allclose(script.mappings(DEFAULT_SPEC, DEFAULT_SPEC)["least-squares similarity"], [[1, 0, 0], [0, 1, 0]])
+
+
+def test_an_embedder_takes_arcface_crops_for_a_model_of_another_crop():
+    """ArcFace 112x112 crops are the common currency: a 128x128 model's spec maps them onto its template in
+    prepare (the same recrop), takes its own size as it is, and names both sizes for any other."""
+    spec = InputSpec(size=(128, 128), colour="BGR", mean=0.0, std=1.0, template=INTEL_RETAIL_LANDMARKS)
+    faces = np.random.default_rng(0).integers(0, 256, (2, 112, 112, 3), dtype=np.uint8)
+    mapped = recrop(faces, DEFAULT_SPEC, spec)
+    np.testing.assert_array_equal(spec.prepare(faces), spec.prepare(mapped))
+    np.testing.assert_array_equal(spec.aligned_crop(faces[0]), mapped[0])
+    own = mapped[0]
+    assert spec.aligned_crop(own) is own and spec.aligned_crop(faces[0][:100]) is None
+    with pytest.raises(InputError, match="128x128 crops .*ArcFace 112x112"):
+        spec.prepare(np.zeros((1, 96, 96, 3), np.uint8))
