@@ -91,12 +91,28 @@ def export_with_optional(target, faces, name, formats, optional):
     return results, shipped
 
 
+def original_digests(source, converted_from):
+    """The original's sha384 (the digest Intel's and others' model lists publish) and, for a model
+    whose weights are a second file (an OpenVINO IR's .bin), that file's name, sha256 and sha384."""
+    import hashlib
+
+    def sha384(path):
+        return hashlib.sha384(pathlib.Path(path).read_bytes()).hexdigest()
+
+    digests = {"sha384": sha384(source)}
+    if converted_from.get("weights_file"):
+        weights = pathlib.Path(source).with_name(converted_from["weights_file"])
+        digests.update(weights_file=converted_from["weights_file"], weights_sha256=converted_from["weights_sha256"],
+                       weights_sha384=sha384(weights))
+    return digests
+
+
 def build_converted_entry(args, config):
     """A zoo entry for a converted model: not trained here, its origin and licence recorded."""
     import numpy as np
 
+    from keras_arcface.alignment import sample_faces_for
     from keras_arcface.convert.convert import _halve_weights_file
-    from keras_arcface.data import sample_faces
     from keras_arcface.embedding import load_embedder
     from keras_arcface.runtime import FaceEmbedder, InputSpec
 
@@ -107,8 +123,9 @@ def build_converted_entry(args, config):
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(run / CONFIG_FILE, target / CONFIG_FILE)
     shutil.copy2(run / BACKBONE_WEIGHTS, target / BACKBONE_WEIGHTS)
-    # parity on LFW faces (the conversion's training data is unknown; LFW is what we measure on)
-    faces = sample_faces(shared / "data" / "lfw" / "aligned", 400)
+    # parity on LFW faces (the conversion's training data is unknown; LFW is what we measure on), on the
+    # model's own crop (the shared 112x112 ArcFace crops mapped onto its template where it has another)
+    faces = sample_faces_for(shared / "data" / "lfw" / "aligned", 400, InputSpec(**config["input_spec"]))
     results, shipped = export_with_optional(target, faces, args.name, args.formats, args.optional_formats)
     original = FaceEmbedder(source, spec=InputSpec(**config["converted_from"]["input_spec"])).embed(faces)
 
@@ -126,7 +143,8 @@ def build_converted_entry(args, config):
         if metric["benchmark"] == "LFW":
             metric["parity_to_original_min_cosine"] = to_source[metric["artifact"]]
     origin = {"package": args.origin_package, "file": config["converted_from"]["file"],
-              "sha256": config["converted_from"]["sha256"], "converter": args.recipe,
+              "sha256": config["converted_from"]["sha256"], **original_digests(source, config["converted_from"]),
+              "converter": args.recipe,
               "keras_weights": "float16" if args.keras_float16 else "float32",
               "parity_to_original": {"faces": "400 LFW aligned crops (seed 0)", "min_cosine": to_source}}
     card = card_from_folder(target, name=args.name, summary=args.summary, default=args.default,

@@ -16,8 +16,10 @@ import time
 
 import numpy as np
 
+from keras_arcface.alignment import recrop
 from keras_arcface.data import read_image
 from keras_arcface.evaluation.protocol import CARD_FARS, impostor_scores, threshold_at_far
+from keras_arcface.runtime.embedder import DEFAULT_SPEC
 from keras_arcface.zoo import list_models, load_model, model_card
 
 
@@ -44,7 +46,8 @@ def main():
             if fmt not in card.artifacts:
                 continue
             start = time.perf_counter()
-            embeddings = load_model(name, fmt).embed(faces)
+            embedder = load_model(name, fmt)
+            embeddings = embedder.embed(recrop(faces, DEFAULT_SPEC, embedder.spec))  # onto the model's own crop
             if args.save_embeddings:
                 np.savez(pathlib.Path(args.save_embeddings) / f"{name}_{fmt}.npz",
                          paths=np.array([str(p.relative_to(root)) for p in paths]), embeddings=embeddings)

@@ -6,7 +6,9 @@ plain resize.
     python scripts/compare_crop_mappings.py ../shared/models/face-reidentification-retail-0095_fp16.xml \\
         --shared ../shared
 
-Prints each mapping's matrix and its 10-fold accuracy on all 6,000 pairs of pairs.txt.
+Prints each mapping's matrix and its 10-fold accuracy on all 6,000 pairs of pairs.txt, or on another
+benchmark of 112x112 ArcFace crops in LFW's format (``--pairs benchmarks/celeba-holdout/pairs.txt
+--images benchmarks/celeba-holdout/images``).
 """
 
 import argparse
@@ -31,6 +33,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a model file the runtime reads (.onnx, .tflite, OpenVINO .xml)")
     parser.add_argument("--shared", default="../shared", help="the shared folder (data/lfw)")
+    parser.add_argument("--pairs", help="a pairs file in LFW's format (default: <shared>/data/lfw/pairs.txt)")
+    parser.add_argument("--images", help="its folder of aligned 112x112 crops (default: <shared>/data/lfw/aligned)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     import cv2
@@ -42,7 +46,7 @@ def main(argv=None):
     from keras_arcface.runtime.embedder import DEFAULT_SPEC
 
     lfw = pathlib.Path(args.shared) / "data" / "lfw"
-    pairs = read_pairs(lfw / "pairs.txt", lfw / "aligned")
+    pairs = read_pairs(args.pairs or lfw / "pairs.txt", args.images or lfw / "aligned")
     embedder = FaceEmbedder(args.model, threads=args.threads)
     files = sorted({p.left for p in pairs} | {p.right for p in pairs})
     index = {path: i for i, path in enumerate(files)}
@@ -55,7 +59,7 @@ def main(argv=None):
         embeddings = embedder.embed(faces)
         scores = np.array([embeddings[index[p.left]] @ embeddings[index[p.right]] for p in pairs])
         accuracies, _ = kfold_accuracy(scores, same, 10)
-        print(f"{name:<26} {np.round(matrix, 4).tolist()}  LFW {100 * accuracies.mean():.2f} % "
+        print(f"{name:<26} {np.round(matrix, 4).tolist()}  accuracy {100 * accuracies.mean():.2f} % "
               f"± {100 * accuracies.std():.2f}")
 
 

@@ -16,15 +16,15 @@ import time
 
 import numpy as np
 
-from keras_arcface.data.images import read_image
 from keras_arcface.embedding import load_embedder
+from keras_arcface.evaluation.evaluate import load_faces
 from keras_arcface.gallery import FaceIndex
 
 
 def embed_all(embedder, paths, batch=256):
     chunks = []
     for start in range(0, len(paths), batch):
-        chunks.append(embedder.embed(np.stack([read_image(p) for p in paths[start:start + batch]])))
+        chunks.append(embedder.embed(load_faces(paths[start:start + batch], embedder.spec)))  # onto its crop
     return np.concatenate(chunks)
 
 

@@ -116,9 +116,10 @@ def reconvert(card, shared, output, smoke, check=False):
 
     import numpy as np
 
+    from keras_arcface.alignment import sample_faces_for
     from keras_arcface.convert import convert
-    from keras_arcface.data import sample_faces
     from keras_arcface.embedding import load_embedder
+    from keras_arcface.runtime import InputSpec
     from keras_arcface.zoo.download import sha256_of
 
     source = shared / "models" / card.origin["file"]
@@ -126,12 +127,15 @@ def reconvert(card, shared, output, smoke, check=False):
         raise FileNotFoundError(f"{card.name} is converted from {source}, which is missing")
     if sha256_of(source) != card.origin["sha256"]:
         raise ValueError(f"{source} is not the file {card.name} was converted from (sha256 differs from the card)")
+    weights = card.origin.get("weights_file")  # an OpenVINO IR's .bin
+    if weights and sha256_of(source.with_name(weights)) != card.origin["weights_sha256"]:
+        raise ValueError(f"{source.with_name(weights)} is not the weights file {card.name} was converted from "
+                         f"(sha256 differs from the card)")
     if check:
         print(f"{card.name}: checked {source.name} (sha256 as the card records)")
         return
     recorded = json.loads((ROOT / "saved_models" / card.name / card.training["config"]).read_text())
-    faces = sample_faces(shared / "data" / "lfw" / "aligned", 16 if smoke else 400,
-                         image_size=tuple(card.input_spec["size"]))
+    faces = sample_faces_for(shared / "data" / "lfw" / "aligned", 16 if smoke else 400, InputSpec(**card.input_spec))
     start = time.perf_counter()
     config = convert(source, recorded["backbone"], output, faces, backbone_params=recorded["backbone_params"],
                      embedding_size=recorded["embedding_size"])
