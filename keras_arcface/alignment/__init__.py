@@ -2,13 +2,8 @@
 
 from keras_arcface.alignment.detector import DETECTOR_ENV, Face, FaceAligner, NoFaceError
 from keras_arcface.alignment.template import ALIGNED_SIZE, ARCFACE_TEMPLATE
-from keras_arcface.alignment.warp import (
-                                          least_squares_similarity,
-                                          recrop,
-                                          sample_faces_for,
-                                          similarity_matrix,
-                                          warp_face,
-)
+from keras_arcface.alignment.warp import sample_faces_for, similarity_matrix, warp_face
+from keras_arcface.runtime.crops import least_squares_similarity, recrop
 
 __all__ = ["ALIGNED_SIZE", "ARCFACE_TEMPLATE", "DETECTOR_ENV", "Face", "FaceAligner", "NoFaceError",
            "least_squares_similarity", "recrop", "sample_faces_for", "similarity_matrix", "warp_face"]

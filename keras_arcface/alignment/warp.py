@@ -1,10 +1,12 @@
 """Similarity warp of a face onto a model's template, the ArcFace one by default (InsightFace's
-alignment recipe: a similarity transform of the five landmarks), and crops of one template as
-another's."""
+alignment recipe: a similarity transform of the five landmarks), and faces for a model's crop from a
+folder of ArcFace crops (the mapping itself, :func:`~keras_arcface.runtime.crops.recrop`, lives in
+the runtime layer)."""
 
 import numpy as np
 
 from keras_arcface.alignment.template import ALIGNED_SIZE, ARCFACE_TEMPLATE
+from keras_arcface.runtime.crops import recrop
 
 
 def similarity_matrix(landmarks, template=ARCFACE_TEMPLATE):
@@ -34,33 +36,6 @@ def warp_face(image, landmarks, size=ALIGNED_SIZE, template=ARCFACE_TEMPLATE):
         matrix = matrix @ np.linalg.inv(shrink)
     return cv2.warpAffine(image, matrix, (int(size[1]), int(size[0])), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-
-
-def least_squares_similarity(points, targets):
-    """2x3 similarity [[a, -b, tx], [b, a, ty]] minimising the squared distances from the mapped
-    ``points`` to ``targets`` (each (n, 2) x, y): a linear least-squares problem in (a, b, tx, ty)."""
-    points, targets = np.asarray(points, np.float64), np.asarray(targets, np.float64)
-    x, y = points[:, 0], points[:, 1]
-    ones, zeros = np.ones_like(x), np.zeros_like(x)
-    system = np.concatenate([np.stack([x, -y, ones, zeros], 1), np.stack([y, x, zeros, ones], 1)])
-    (a, b, tx, ty), *_ = np.linalg.lstsq(system, np.concatenate([targets[:, 0], targets[:, 1]]), rcond=None)
-    return np.array([[a, -b, tx], [b, a, ty]])
-
-
-def recrop(faces, source_spec, target_spec):
-    """Aligned uint8 crops (N, H, W, 3) made for ``source_spec``'s template, as crops for
-    ``target_spec``'s: the least-squares similarity from the first template to the second, applied
-    to each crop (bilinear, black border).  The faces themselves where size and template agree."""
-    import cv2
-
-    faces = np.asarray(faces)
-    source, target = source_spec.landmarks, target_spec.landmarks
-    if tuple(source_spec.size) == tuple(target_spec.size) and np.array_equal(source, target):
-        return faces
-    matrix = least_squares_similarity(source, target)
-    width_height = (target_spec.size[1], target_spec.size[0])
-    return np.stack([cv2.warpAffine(face, matrix, width_height, flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0) for face in faces])
 
 
 def sample_faces_for(root, count, spec, seed=0):

@@ -84,9 +84,9 @@ class InputSpec:
     def from_arcface_crops(self, faces):
         """ArcFace 112x112 crops (N, 112, 112, 3), the common currency (the shared data's, the demo's,
         most aligners'), as this spec's crops: mapped onto its template by the least-squares similarity
-        between the two templates (:func:`~keras_arcface.alignment.recrop`), as they are when the spec's
+        between the two templates (:func:`~keras_arcface.runtime.crops.recrop`), as they are when the spec's
         crop is ArcFace's."""
-        from keras_arcface.alignment.warp import recrop
+        from keras_arcface.runtime.crops import recrop
 
         return recrop(faces, DEFAULT_SPEC, self)
 
