@@ -62,7 +62,7 @@ def test_targets_follow_the_flip_and_training_pulls_the_student_to_the_teacher(t
     flips = np.random.default_rng((3, 0, 0)).random(8) < 0.5
     np.testing.assert_array_equal(t, np.where(flips[:, None], mirrored[indices], plain[indices]))
 
-    config = TrainConfig(data_dirs=[str(faces_dir)], output_dir=str(tmp_path / "run"), epochs=4, batch_size=8,
+    config = TrainConfig(data_dirs=[str(faces_dir)], output_dir=str(tmp_path / "run"), epochs=3, batch_size=8,
                          learning_rate=0.05, warmup_epochs=0.5, backbone="iresnet18",
                          backbone_params={"stage_depths": [1, 1, 1, 1], "base_width": 8}, embedding_size=16,
                          image_size=32, head="arcface", head_params={"scale": 16.0, "margin": 0.2},
