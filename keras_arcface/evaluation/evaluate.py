@@ -88,8 +88,8 @@ def score_pairs(embedder, pairs_file, images_dir, flip=False, folds=None, limit=
         raise PairsFormatError(f"folds must be an integer of at least 2 (cross-validation), got {folds!r}")
     folds = int(folds)
     if len(pairs) % folds or len(pairs) < 2 * folds:
-        raise PairsFormatError(f"{pairs_file}: {len(pairs)} pairs do not split into {folds} equal folds; pass "
-                               f"--folds dividing {len(pairs)}")
+        message = f"{pairs_file}: {len(pairs)} pairs do not split into {folds} equal folds; pass "
+        raise PairsFormatError(f"{message}folds= dividing {len(pairs)}", f"{message}--folds dividing {len(pairs)}")
     if limit is not None:
         pairs = limit_pairs(pairs, folds, limit)
     check_images_exist(pairs_file, pairs, images_dir)

@@ -92,12 +92,12 @@ def limit_pairs(pairs, folds, limit):
     """At most ``limit`` pairs that keep the fold layout: from each of the ``folds`` consecutive
     blocks, its first ``limit // (2 folds)`` same and first as many different pairs."""
     if len(pairs) % folds:
-        raise PairsFormatError(f"{len(pairs)} pairs do not split into {folds} equal folds; choose --folds "
-                               f"dividing {len(pairs)}")
+        message = f"{len(pairs)} pairs do not split into {folds} equal folds; choose "
+        raise PairsFormatError(f"{message}folds= dividing {len(pairs)}", f"{message}--folds dividing {len(pairs)}")
     per_side = int(limit) // (2 * folds)
     if per_side < 1:
-        raise PairsFormatError(f"--limit {limit} is below 2 x {folds} folds: each fold needs one same and one "
-                               "different pair")
+        message = f" {limit} is below 2 x {folds} folds: each fold needs one same and one different pair"
+        raise PairsFormatError(f"limit={message}", f"--limit{message}")
     size = len(pairs) // folds
     chosen = []
     for k in range(folds):

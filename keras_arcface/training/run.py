@@ -87,9 +87,11 @@ def check_output_folder(output, config):
     try:
         previous = json.loads(saved.read_text())
     except json.JSONDecodeError:
-        raise InputError(f"{saved} is not valid JSON: remove it or choose another --output") from None
+        message = f"{saved} is not valid JSON: remove it or choose another "
+        raise InputError(message + "output_dir", message + "--output") from None
     if not isinstance(previous, dict) or "data_dirs" not in previous:
-        raise InputError(f"{output} holds a model that is not a training run ({saved}); choose another --output")
+        message = f"{output} holds a model that is not a training run ({saved}); choose another "
+        raise InputError(message + "output_dir", message + "--output")
     current = dataclasses.asdict(config)
     fields = {field.name: field for field in dataclasses.fields(TrainConfig)}
 
@@ -109,8 +111,9 @@ def check_output_folder(output, config):
                           for name in differing[:4])
         if unknown:
             shown += ("; " if shown else "") + f"settings this version does not know: {', '.join(unknown)}"
-        raise InputError(f"{output} holds a run with another configuration ({shown}); resume it with the same "
-                         "settings or choose another --output")
+        message = (f"{output} holds a run with another configuration ({shown}); resume it with the same settings or "
+                   "choose another ")
+        raise InputError(message + "output_dir", message + "--output")
 
 
 def build_run_model(config, faces, optimizer, starting_from=None, per_replica_xla=False, distill=True):
