@@ -33,7 +33,7 @@ def run_demo(model=None, pairs=None, images=None, print_fn=print, **zoo_options)
     reference_name = zoo_reference(model) if model else (default_model(), None)
     comparison = None
     if reference_name is None:  # a model file or folder: its own threshold, no parity check
-        reference, name = load_embedder(model, **zoo_options), str(model)
+        embedder, name = load_embedder(model, **zoo_options), str(model)
         print_fn(f"model {model}")
     else:
         name, fmt = reference_name
@@ -41,22 +41,22 @@ def run_demo(model=None, pairs=None, images=None, print_fn=print, **zoo_options)
         print_fn(f"model {name}: {card.summary}")
         if fmt is None and keras_available():
             print_fn(f"  weights {download(name, 'keras', **zoo_options)} (sha256 verified)")
-            reference = load_model(name, "keras", **zoo_options)
+            embedder = load_model(name, "keras", **zoo_options)
             comparison = load_model(name, "tflite_float32", **zoo_options)
         else:
             fmt = fmt or card.runtime_format()
             note = ("" if reference_name[1] else "; Keras with a backend is not installed, so the Keras-vs-TFLite "
                     "parity check is skipped (pip install 'keras-arcface[tensorflow]' to run it)")
             print_fn(f"  {fmt} file {download(name, fmt, **zoo_options)} (sha256 verified){note}")
-            reference = load_model(name, fmt, **zoo_options)
+            embedder = load_model(name, fmt, **zoo_options)
     runtime_only = comparison is None
 
     unique = sorted({path for pair in pairs for path in (pair.left, pair.right)})
-    faces = load_faces(unique, reference.spec)  # the bundled ArcFace crops, onto the model's own crop
-    keras_embeddings = reference.embed(faces)
+    faces = load_faces(unique, embedder.spec)  # the bundled ArcFace crops, onto the model's own crop
+    keras_embeddings = embedder.embed(faces)
     tflite_embeddings = keras_embeddings if comparison is None else comparison.embed(faces)
     index = {path: i for i, path in enumerate(unique)}
-    threshold, source = reference.threshold, reference.threshold_source
+    threshold, source = embedder.reference.threshold, embedder.reference.threshold_source
     if threshold is None:
         from keras_arcface.errors import InputError
 

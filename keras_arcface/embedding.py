@@ -9,8 +9,9 @@ and the command line all use it.
 :func:`load_embedder` gives an embedder behind the one embedding contract (aligned uint8 RGB faces
 (N, H, W, 3) or one face in, L2-normalised float32 (N, d) out, the model's own input spec applied)
 for the same sources and for ``.onnx`` / ``.tflite`` files and nothing at all (the zoo's default
-model).  Each embedder carries ``threshold`` (the same-person cosine threshold, or None),
-``threshold_source`` and ``far_thresholds`` ({"1e-3": threshold, ...}, from a zoo card).  A zoo name
+model).  Each embedder carries ``reference`` (:class:`~keras_arcface.runtime.reference.ModelReference`:
+the model's name, input spec, same-person threshold and thresholds per false-accept rate with their
+sources, licence, and where its file came from), handed to it at construction.  A zoo name
 without a format uses the card's smallest .onnx / .tflite artifact that passes its gates
 (:meth:`~keras_arcface.zoo.ModelCard.runtime_format`), so the runtime routes import neither
 TensorFlow nor Keras.
@@ -25,8 +26,7 @@ from keras_arcface.formats import is_runtime_file
 from keras_arcface.runtime import FaceEmbedder, KerasEmbedder, keras_available, require_keras
 from keras_arcface.runtime.embedder import folder_spec
 
-__all__ = ["KerasEmbedder", "keras_available", "load_embedder", "load_keras_model", "model_reference",
-           "require_keras", "zoo_reference"]
+__all__ = ["KerasEmbedder", "keras_available", "load_embedder", "load_keras_model", "require_keras", "zoo_reference"]
 
 
 
@@ -38,14 +38,7 @@ def zoo_reference(model):
     from keras_arcface.zoo import list_models
 
     name, _, fmt = model.partition(":")
-    return (name, fmt or None) if name in list_models() else None
-
-
-def model_reference(embedder):
-    """What ``load_embedder`` needs to load ``embedder``'s model again: ``name:format`` for a zoo
-    model, else its path."""
-    zoo_name = getattr(embedder, "zoo_name", None)
-    return f"{zoo_name}:{embedder.format}" if zoo_name else str(embedder.path)
+    return (name, fmt or None) if name in list_models(include_examples=True) else None
 
 
 def _unknown_model(model):
@@ -59,7 +52,10 @@ def _unknown_model(model):
 def load_keras_model(source, precision="float32", **zoo_options):
     """The Keras embedding model of ``source`` (see the module docstring), built under ``precision``; a
     model built under a mixed policy is rebuilt in float32 with the same weights.  ``zoo_options``
-    (``urls``, ``cache_dir``, ``offline``) go to the zoo's download."""
+    (``urls``, ``cache_dir``, ``offline``) go to the zoo's download.  Without Keras and its backend: an
+    :class:`~keras_arcface.errors.InputError` naming the extra to install."""
+    if not isinstance(source, (str, pathlib.Path)) or not is_runtime_file(source):
+        require_keras(str(getattr(source, "name", source)))
     if isinstance(source, (str, pathlib.Path)):
         reference = zoo_reference(str(source))
         if reference is not None:

@@ -16,7 +16,6 @@ import pathlib
 
 import numpy as np
 
-from keras_arcface.embedding import model_reference
 from keras_arcface.errors import InputError
 
 BACKENDS = ("numpy", "faiss")
@@ -166,7 +165,7 @@ class FaceIndex:
                              f"{skipped[0][1]})")
         embeddings = np.concatenate([verifier.embedder.embed(np.stack(faces[i:i + 64]))
                                      for i in range(0, len(faces), 64)])
-        model = model_reference(verifier.embedder)
+        model = str(verifier.embedder.reference)
         index = cls(embeddings, identities, files, model=model, threshold=verifier.threshold,
                     threshold_source=verifier.threshold_source, backend=backend)
         index.skipped = skipped

@@ -75,16 +75,8 @@ class FaceVerifier:
         if threshold is not None:
             return float(threshold), "given"
         if far is not None:
-            key = f"{float(far):.0e}".replace("e-0", "e-")
-            available = self.embedder.far_thresholds
-            if key not in available:
-                zoo_name = getattr(self.embedder, "zoo_name", None)
-                where = (f"its card measured {', '.join(sorted(available))}" if available else
-                         f"the {zoo_name} card records none" if zoo_name else
-                         "only zoo models carry thresholds measured at a false-accept rate")
-                raise InputError(f"no threshold for FAR {far:g} with this model ({where}); pass a threshold instead")
-            return available[key], f"FAR {key} on LFW ({self.embedder.far_source or 'the model card'})"
-        return self.embedder.threshold, getattr(self.embedder, "threshold_source", "")
+            return self.embedder.reference.threshold_at_far(far)
+        return self.embedder.reference.threshold, self.embedder.reference.threshold_source
 
     @property
     def aligner(self):
@@ -126,10 +118,8 @@ class FaceVerifier:
         a, b = self.embedder.embed(np.stack([faces[0].aligned, faces[1].aligned]))
         similarity = float(np.clip(a @ b, -1.0, 1.0))
         same = None if self.threshold is None else bool(similarity >= self.threshold)
-        from keras_arcface.embedding import model_reference
-
         return VerificationResult(similarity, self.threshold, self.threshold_source, same, faces,
-                                  model_reference(self.embedder))
+                                  str(self.embedder.reference))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,8 +13,8 @@ from tests.faces import DEMO_FACES, demo_face, photo_of, write_image
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-#: Runs the CLI with tensorflow, keras and jax missing, then reports which of them got imported.
-BLOCKED = """
+#: Makes tensorflow, keras and jax missing for the rest of the process.
+BLOCKER = """
 import importlib.abc, importlib.util, sys
 BLOCKED = {"tensorflow", "keras", "jax", "tf_keras"}
 class Missing(importlib.abc.MetaPathFinder):
@@ -24,6 +24,9 @@ class Missing(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Missing())
 _find_spec = importlib.util.find_spec
 importlib.util.find_spec = lambda name, *a: None if name.split(".")[0] in BLOCKED else _find_spec(name, *a)
+"""
+#: Runs the CLI with tensorflow, keras and jax missing, then reports which of them got imported.
+BLOCKED = BLOCKER + """
 from keras_arcface.cli import main
 try:
     code = main(sys.argv[1:])
@@ -76,3 +79,39 @@ def test_a_keras_model_without_keras_says_what_to_install(photos):
     result = run_without_tensorflow("verify", "a.jpg", "b.jpg", "--model", "sface:keras", cwd=photos)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "pip install 'keras-arcface[tensorflow]'" in result.stderr and "sface:keras" in result.stderr
+
+
+#: Each Keras-only entry point, called without Keras: it must raise KerasMissingError (an ImportError and an
+#: InputError) naming the extra, never a ModuleNotFoundError from deep inside.
+KERAS_ONLY = {
+    "load_backbone": "from keras_arcface.zoo import load_backbone; load_backbone('sface')",
+    "load_keras_model": "from keras_arcface.embedding import load_keras_model; load_keras_model('sface')",
+    "load_model keras": "from keras_arcface.zoo import load_model; load_model('sface', 'keras')",
+    "heads": "import keras_arcface.heads",
+    "backbones": "from keras_arcface.backbones import get_backbone",
+    "export": "from keras_arcface.export import export",
+    "convert": "from keras_arcface.convert import convert",
+    "losses": "import keras_arcface.losses",
+}
+
+
+@pytest.mark.parametrize("entry", sorted(KERAS_ONLY))
+def test_keras_only_entry_points_without_keras_name_the_extra(entry, tmp_path):
+    script = BLOCKER + f"""
+from keras_arcface.runtime import KerasMissingError
+try:
+    {KERAS_ONLY[entry]}
+except KerasMissingError as error:
+    print("CLEAR:", error)
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KERAS_ARCFACE_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "CLEAR:" in result.stdout and "pip install 'keras-arcface[tensorflow]'" in result.stdout, result.stdout
+
+
+def test_keras_commands_without_keras_say_what_to_install(photos):
+    result = run_without_tensorflow("train", "--data", "people", "--output", "run", cwd=photos)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "keras-arcface train needs Keras" in result.stderr and "keras-arcface[tensorflow]" in result.stderr

@@ -37,7 +37,7 @@ def photos(tmp_path):
 
 def test_the_default_verifier_uses_the_cards_runtime_artifact_and_threshold(verifier):
     card = model_card(default_model())
-    assert verifier.embedder.format == card.runtime_format()
+    assert verifier.embedder.reference.format == card.runtime_format()
     assert verifier.threshold == card.lfw_metric(card.runtime_format())["best_threshold"]
     assert "LFW" in verifier.threshold_source
 
@@ -175,7 +175,8 @@ def test_model_names_resolve_or_say_what_exists():
     with pytest.raises(CardError, match="has no 'nope' artifact"):
         load_embedder("sface:nope")
     onnx = load_embedder("sface:onnx")
-    assert onnx.format == "onnx" and onnx.threshold == model_card("sface").lfw_metric("onnx")["best_threshold"]
+    assert onnx.reference.format == "onnx"
+    assert onnx.threshold == model_card("sface").lfw_metric("onnx")["best_threshold"]
 
 
 def test_version_flag(capsys):

@@ -8,6 +8,7 @@ Every module of this package is imported here, and each backbone registers itsel
 import importlib
 import pkgutil
 
+import keras_arcface.runtime.keras_required  # noqa: F401  (first: without Keras, one error naming the extra)
 from keras_arcface.backbones.flops import count_macs
 from keras_arcface.errors import InputError
 from keras_arcface.registry import BACKBONES

@@ -8,6 +8,7 @@ they had before a rename), so a new head is one file.
 import importlib
 import pkgutil
 
+import keras_arcface.runtime.keras_required  # noqa: F401  (first: without Keras, one error naming the extra)
 from keras_arcface.errors import InputError
 from keras_arcface.heads.base import MarginHead
 from keras_arcface.heads.labels import IgnoredLabelRows

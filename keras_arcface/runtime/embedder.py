@@ -195,25 +195,23 @@ class FaceEmbedder:
     """Embeddings of aligned uint8 RGB faces from a .onnx (onnxruntime) or .tflite (LiteRT) file, or an
     OpenVINO IR .xml (the ``openvino`` package, in the ``convert`` extra).
 
-    ``embed(faces)`` returns L2-normalised float32 (N, d); ``threshold`` the calibrated same-person
-    threshold from the sidecar metadata, if any
-    (a zoo model gets its card's, with ``far_thresholds``: see :mod:`keras_arcface.embedding`).
-    Fixed-batch models (e.g. a TFLite file exported with batch 2) are fed in padded chunks.
-    ``flip=True`` embeds each face with its mirror image (:func:`flip_averaged`).
+    ``embed(faces)`` returns L2-normalised float32 (N, d).  ``reference`` (a
+    :class:`~keras_arcface.runtime.reference.ModelReference`: name, input spec, thresholds per FAR, licence,
+    where the file came from) is given by the zoo's loader, else read from the file's sidecar ``<file>.json``;
+    ``spec`` overrides its input spec.  Fixed-batch models (e.g. a TFLite file exported with batch 2) are fed
+    in padded chunks.  ``flip=True`` embeds each face with its mirror image (:func:`flip_averaged`).
     """
 
-    def __init__(self, path, spec=None, threads=None, flip=False):
+    def __init__(self, path, spec=None, threads=None, flip=False, reference=None):
+        from keras_arcface.runtime.reference import ModelReference
+
         self.path = str(path)
         self.flip = bool(flip)
         if not pathlib.Path(self.path).is_file():
             raise FileNotFoundError(f"model file not found: {self.path}")
-        self.spec = spec_for(self.path, spec)
-        self.metadata = read_metadata(self.path)
-        self.threshold = self.metadata.get("threshold")
-        self.threshold_source = self.metadata.get("threshold_source") or (
-            f"{pathlib.Path(self.path).name}.json" if self.threshold is not None else "")
-        self.far_thresholds = dict(self.metadata.get("far_thresholds") or {})
-        self.far_source = self.metadata.get("far_source", "")
+        if reference is None:
+            reference = ModelReference.from_sidecar(self.path, spec_for(self.path, spec), read_metadata(self.path))
+        self.reference = reference.with_spec(spec)
         fmt = runtime_format_of(self.path)
         if fmt is None:
             raise InputError(f"unsupported model file {self.path}: expected "
@@ -228,6 +226,16 @@ class FaceEmbedder:
             raise InputError(f"cannot load {self.path} as {article} {fmt.family} model ({type(error).__name__}: "
                              f"{detail}); the file may be truncated or of another kind: download or export it again"
                              ) from None
+
+    @property
+    def spec(self):
+        """The input spec faces are fed with (the reference's)."""
+        return self.reference.spec
+
+    @property
+    def threshold(self):
+        """The calibrated same-person threshold (the reference's), or None."""
+        return self.reference.threshold
 
     def raw(self, faces_rgb_uint8, batch_size=32):
         """The model's output, not normalised."""

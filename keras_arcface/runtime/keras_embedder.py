@@ -13,16 +13,32 @@ from keras_arcface.runtime.embedder import InputSpec, flip_averaged, l2_normaliz
 class KerasEmbedder:
     """A Keras embedding model behind the embedding contract; ``model`` is the raw Keras model
     (for training or fine-tuning: it wants the spec's preprocessing and returns unnormalised vectors).
+    ``reference`` (a :class:`~keras_arcface.runtime.reference.ModelReference`) is given by the zoo's loader;
+    without one, ``threshold`` (from a run folder's threshold.json) and ``spec`` make it.
     ``flip=True`` embeds each face with its mirror image (:func:`~keras_arcface.runtime.embedder.flip_averaged`)."""
 
-    def __init__(self, model, threshold=None, spec=None, flip=False):
+    def __init__(self, model, threshold=None, spec=None, flip=False, reference=None):
+        from keras_arcface.runtime.reference import ModelReference
+
         self.model = model
         self.flip = bool(flip)
-        self.spec = spec or InputSpec(size=tuple(model.input_shape[1:3]))
-        self.threshold = threshold
-        self.threshold_source = "threshold.json beside the model" if threshold is not None else ""
-        self.far_thresholds, self.far_source = {}, ""
         self.path = getattr(model, "name", "keras model")
+        if reference is None:
+            reference = ModelReference(
+                name=self.path, spec=spec or InputSpec(size=tuple(model.input_shape[1:3])), threshold=threshold,
+                threshold_source="threshold.json beside the model" if threshold is not None else "",
+                source="keras model", path=self.path)
+        self.reference = reference.with_spec(spec)
+
+    @property
+    def spec(self):
+        """The input spec faces are fed with (the reference's)."""
+        return self.reference.spec
+
+    @property
+    def threshold(self):
+        """The calibrated same-person threshold (the reference's), or None."""
+        return self.reference.threshold
 
     def embed(self, faces_rgb_uint8, batch_size=64):
         if self.flip:
@@ -46,9 +62,14 @@ def keras_available():
     return all(importlib.util.find_spec(module) is not None for module in ("keras", backend))
 
 
+class KerasMissingError(InputError, ImportError):
+    """Keras, or the backend it would use, is not installed (an :class:`ImportError` too, so code that
+    tolerates a missing optional module keeps doing so)."""
+
+
 def require_keras(what):
-    """An :class:`InputError` saying what to install when ``what`` needs Keras and it is missing."""
+    """A :class:`KerasMissingError` saying what to install when ``what`` needs Keras and it is missing."""
     if not keras_available():
-        raise InputError(f"{what} is a Keras model, and Keras with its backend is not installed: pip install "
-                         "'keras-arcface[tensorflow]', or use an .onnx / .tflite model (e.g. a zoo name without "
-                         ":keras)")
+        raise KerasMissingError(f"{what} needs Keras with its backend, which is not installed: pip install "
+                                "'keras-arcface[tensorflow]' (or 'keras-arcface[jax]' with KERAS_BACKEND=jax), or "
+                                "use an .onnx / .tflite model (a zoo name without :keras)")
