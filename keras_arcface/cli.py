@@ -48,30 +48,51 @@ def _demo_heads(args):
 def _zoo(args):
     import json
 
-    from keras_arcface.zoo import download, list_models, model_card
+    from keras_arcface.zoo import download, list_models, locations, model_card, pack
 
     if args.zoo_command == "list":
-        names = [name for name in list_models() if model_card(name).commercial_use or not args.commercial]
+        names = [name for name in list_models(include_examples=args.all)
+                 if model_card(name).commercial_use or not args.commercial]
         if not names:
             print("no zoo model states licences that allow commercial use")
         for name in names:
-            card = model_card(name)
-            lfw = [m for m in card.metrics if m.get("benchmark") == "LFW" and m.get("artifact") == "keras"]
-            score = f"LFW {lfw[0]['accuracy_mean'] * 100:.2f} %" if lfw else "no LFW figure"
-            data = card.licence["training_data"]
-            data = "; ".join(data.values()) if isinstance(data, dict) else data
-            origin = "converted, not trained here" if card.origin else "trained here"
-            print(f"{name}{'  (default)' if card.default else ''}\n  {card.summary}\n  {card.backbone}, "
-                  f"{card.embedding_size}-d, {score} ({origin}); formats: {', '.join(card.artifacts)}\n"
-                  f"  weights licence: {card.licence['weights']}\n  training data: {data}\n"
-                  f"  commercial use: {'allowed by the stated licences' if card.commercial_use else 'no'}")
+            _print_zoo_entry(model_card(name), locations(name, **_zoo_options(args)))
     elif args.zoo_command == "info":
         print(json.dumps(model_card(args.name).to_dict(), indent=1))
+    elif args.zoo_command == "pack":
+        for name in args.names:
+            print(pack(name, args.output, formats=args.format, **_zoo_options(args)))
     else:
         formats = args.format or list(model_card(args.name).artifacts)
         for fmt in formats:
             print(download(args.name, fmt, **_zoo_options(args)))
     return 0
+
+
+def _print_zoo_entry(card, where):
+    """One model of ``zoo list``: what it is, its licences, and where each of its files comes from now."""
+    data = card.licence["training_data"]
+    data = "; ".join(data.values()) if isinstance(data, dict) else data
+    origin = "converted, not trained here" if card.origin else "trained here"
+    example = "  (training-recipe example: below the quality bar)" if card.recipe_example else ""
+    print(f"{card.name}{'  (default)' if card.default else ''}{example}\n  {card.summary}\n  {card.backbone}, "
+          f"{card.embedding_size}-d, {card.lfw_summary()} ({origin}); version {card.version}\n"
+          f"  weights licence: {card.licence['weights']}\n  training data: {data}\n"
+          f"  commercial use: {'allowed by the stated licences' if card.commercial_use else 'no'}\n"
+          "  files, and where each comes from now:")
+    runtime = card.runtime_format()
+    for fmt, location in where.items():
+        size = f"{card.artifact(fmt).size / 1e6:.1f} MB"
+        print(f"    {fmt:<20} {size:>8}  {location.source}: {location.detail}"
+              f"{'  (used by default)' if fmt == runtime else ''}")
+    missing = [fmt for fmt, location in where.items() if location.source == "not available"]
+    if missing:
+        from keras_arcface.zoo.download import availability_hints
+        from keras_arcface.zoo.packages import installed_models
+
+        hint, _ = availability_hints(card.name, [card.artifact(fmt) for fmt in missing],
+                                     installed_models().get(card.name))
+        print(f"    to get what is not available: {hint}")
 
 
 def _config_from_args(args):
@@ -469,15 +490,25 @@ def build_parser():
 
     zoo = commands.add_parser("zoo", help="list, describe and download pretrained models")
     zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True)
-    zoo_list = zoo_commands.add_parser("list", help="the models with a card, their licences as stated")
+    zoo_list = zoo_commands.add_parser("list", help="the models to pick, their licences as stated, and where "
+                                                    "each file comes from now (bundled, installed, cached, mirror)")
     zoo_list.add_argument("--commercial", action="store_true",
                           help="only models whose stated weight and training-data licences allow commercial use")
+    zoo_list.add_argument("--all", action="store_true",
+                          help="also the training-recipe examples (models trained here, below the quality bar)")
+    zoo_arguments(zoo_list)
     zoo_info = zoo_commands.add_parser("info", help="a model's card")
     zoo_info.add_argument("name", help="zoo model name (keras-arcface zoo list)")
     zoo_download = zoo_commands.add_parser("download", help="fetch, verify and cache a model's files")
     zoo_download.add_argument("name", help="zoo model name (keras-arcface zoo list)")
     zoo_download.add_argument("--format", nargs="+", help="artifact formats (default: all)")
     zoo_arguments(zoo_download)
+    zoo_pack = zoo_commands.add_parser("pack", help="build a model's Python package (a wheel: pip install it to "
+                                                    "use the model by name, offline too)")
+    zoo_pack.add_argument("names", nargs="+", help="zoo model names")
+    zoo_pack.add_argument("-o", "--output", required=True, help="folder for the wheels")
+    zoo_pack.add_argument("--format", nargs="+", help="the artifact formats to carry (default: all the card lists)")
+    zoo_arguments(zoo_pack)
     zoo.set_defaults(func=_zoo)
 
     def training_arguments(command):
@@ -499,8 +530,8 @@ def build_parser():
     lr_find.set_defaults(func=_lr_find)
 
     def model_arguments(command):
-        command.add_argument("--model", help="a zoo name (e.g. sface, or sface:onnx for one artifact), a .onnx / "
-                                             ".tflite / "
+        command.add_argument("--model", help="a zoo name (keras-arcface zoo list; NAME:FORMAT for one file, e.g. "
+                                             "sface:onnx where zoo list shows it available), a .onnx / .tflite / "
                                              ".keras file, or a training output directory (default: the zoo's "
                                              "default model, bundled with the package)")
         command.add_argument("--input-spec", help='JSON InputSpec, e.g. \'{"layout": "NCHW", "mean": 0, "std": 1}\'')
@@ -651,10 +682,17 @@ def quiet_tensorflow():
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    import warnings
+
+    warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"  # one line, as errors are
     args = build_parser().parse_args(argv)
     from keras_arcface.errors import InputError
 
     try:
+        if args.command in KERAS_COMMANDS:
+            from keras_arcface.runtime import require_keras
+
+            require_keras(f"keras-arcface {args.command}")
         if "tensorflow" not in sys.modules and _uses_keras(args):
             quiet_tensorflow()
         return args.func(args)
@@ -672,7 +710,7 @@ def one_line(error):
     if isinstance(error, FileNotFoundError) and error.filename:
         text = f"{error.filename}: {error.strerror or 'not found'}"
     else:
-        text = str(error)
+        text = getattr(error, "cli_message", None) or str(error)  # the command line's flags, where they differ
     return " ".join(text.split())
 
 

@@ -152,7 +152,8 @@ def build_converted_entry(args, config):
                                        **{fmt: results[fmt]["path"] for fmt in shipped}},
                             metrics=metrics, seconds=args.training_seconds, hardware=args.hardware,
                             recipe=args.recipe, origin=origin, weights_licence=args.weights_licence,
-                            commercial_use=args.commercial_use)
+                            commercial_use=args.commercial_use, version=args.card_version,
+                            recipe_example=args.recipe_example)
     write_card(card, args.cards, target)
     return 0
 
@@ -176,6 +177,9 @@ def main(argv=None):
     parser.add_argument("--hardware", required=True)
     parser.add_argument("--recipe", default="", help="the command that recreates the run")
     parser.add_argument("--default", action="store_true", help="mark as the demo's default model")
+    parser.add_argument("--card-version", default="1.0.0", help="the card's version (its model package's too)")
+    parser.add_argument("--recipe-example", action="store_true",
+                        help="a training-recipe example below the zoo's quality bar (left out of zoo list)")
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), help="formats that must ship")
     parser.add_argument("--optional-formats", nargs="*", default=list(OPTIONAL_FORMATS),
                         help="formats that ship only when their parity gate passes")
@@ -217,7 +221,7 @@ def main(argv=None):
                             artifacts={"keras": target / BACKBONE_WEIGHTS,
                                        **{fmt: results[fmt]["path"] for fmt in shipped}},
                             metrics=metrics, seconds=args.training_seconds, hardware=args.hardware,
-                            recipe=args.recipe)
+                            recipe=args.recipe, version=args.card_version, recipe_example=args.recipe_example)
     write_card(card, args.cards, target)
     return 0
 

@@ -39,7 +39,7 @@ def main():
     print(f"{len(paths)} crops of {len(set(identities))} people decoded in {time.perf_counter() - start:.0f} s")
     protocol = (f"lowest cosine accepting at most that fraction of the {{pairs:,}} different-identity pairs among "
                 f"all {len(paths):,} aligned LFW crops (scripts/card_far_thresholds.py)")
-    for name in args.cards or list_models():
+    for name in args.cards or list_models(include_examples=True):
         card = model_card(name)
         data = json.loads(pathlib.Path(card.path).read_text())
         for fmt in args.formats or list(card.artifacts):

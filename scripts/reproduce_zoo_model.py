@@ -47,7 +47,7 @@ def main(argv=None):
 
     from keras_arcface.zoo import list_models
 
-    names = list_models() if args.names == ["all"] else args.names
+    names = list_models(include_examples=True) if args.names == ["all"] else args.names
     for name in names:
         if args.output:
             one = len(args.names) == 1 and args.names != ["all"]

@@ -66,7 +66,7 @@ def initial_source(init_from, **zoo_options):
         return _InitialSource("file", path, None, None)
     from keras_arcface.zoo import fetch_artifact, list_models, model_card
 
-    if init_from not in list_models():
+    if init_from not in list_models(include_examples=True):
         raise InputError(f"init_from {init_from!r} is neither a file, a folder nor a zoo model "
                          f"({', '.join(list_models())})")
     card = model_card(init_from)  # checked through its hashed config.json, as a folder is

@@ -34,12 +34,15 @@ def artifact_entry(path):
 
 
 def card_from_folder(folder, *, name, summary, artifacts, metrics, seconds, hardware, recipe="", default=False,
-                     origin=None, weights_licence=None, commercial_use=False, latency=None):
+                     origin=None, weights_licence=None, commercial_use=False, latency=None, version="1.0.0",
+                     recipe_example=False):
     """The :class:`ModelCard` of the model in ``folder`` (a training run or a ``keras-arcface convert``
     output), validated.  ``artifacts``: {format: path} of the files that ship (``keras`` is the folder's
     ``backbone.weights.h5``); ``metrics``: the card's metric entries; ``origin``: a converted model's
     origin (its ``config.json`` records the original file); ``weights_licence`` / ``commercial_use``: as
-    the provider of converted weights states them; ``latency``: the card's latency entry."""
+    the provider of converted weights states them; ``latency``: the card's latency entry; ``version``: the
+    card's (and its model package's) version; ``recipe_example``: a training-recipe example, below the zoo's
+    quality bar (left out of ``zoo list``)."""
     from keras_arcface.runtime.embedder import InputSpec  # here: `keras_arcface.zoo` itself needs no NumPy
 
     folder = pathlib.Path(folder)
@@ -48,7 +51,8 @@ def card_from_folder(folder, *, name, summary, artifacts, metrics, seconds, hard
     spec = InputSpec(**config["input_spec"]) if "input_spec" in config else InputSpec(
         size=(config["image_size"], config["image_size"]))
     card = {
-        "name": name, "summary": summary, "default": bool(default),
+        "name": name, "summary": summary, "default": bool(default), "version": str(version),
+        "recipe_example": bool(recipe_example),
         "backbone": config["backbone"], "backbone_params": dict(config.get("backbone_params") or {}),
         "embedding_size": int(config["embedding_size"]),
         "head": "none (converted: trained elsewhere)" if converted else config["head"],

@@ -26,6 +26,10 @@ CONFIG_FORMAT = "config"
 ACCURACY_GATE = 0.005
 #: The benchmark name of the CelebA hold-out entries (``benchmarks/celeba-holdout``, scripts/card_rule_metrics.py).
 HOLDOUT_BENCHMARK = "CelebA hold-out"
+#: The zoo's quality bar (docs/zoo.md): a listed model's runtime file reaches this 10-fold LFW accuracy ...
+QUALITY_BAR_LFW = 0.985
+#: ... and the CelebA hold-out benchmark's, so it is measured on faces the LFW figures did not tune.
+QUALITY_BAR_HOLDOUT = 0.94
 #: The default rule's tolerance: a model within this of the best LFW and of the best hold-out accuracy qualifies.
 DEFAULT_RULE_TOLERANCE = 0.001
 REQUIRED_FIELDS = ("name", "summary", "backbone", "backbone_params", "embedding_size", "head", "head_params",
@@ -75,6 +79,11 @@ class ModelCard:
     #: The model folder's ``config.json`` (an :class:`Artifact`): backbone, its parameters, sizes, input spec.
     config: Artifact
     default: bool = False
+    #: The card's version: a model package (``keras-arcface zoo pack``) carries it as its own version.
+    version: str = "1.0.0"
+    #: A model trained here to show a training recipe, below the zoo's quality bar: left out of ``zoo list``
+    #: (listed with ``--all``), loadable by name with a warning that names its LFW figure.
+    recipe_example: bool = False
     #: For a converted model: where the weights came from (package, file, sha256) and the command.
     origin: dict = None
     #: Per-face latency of its runtime files at batch 1 (scripts/card_rule_metrics.py):
@@ -160,6 +169,29 @@ class ModelCard:
         return (parity is not None and parity >= FORMATS[fmt].parity_gate
                 and metric["accuracy_mean"] >= reference["accuracy_mean"] - ACCURACY_GATE)
 
+    def quality_bar_failures(self):
+        """Why the card is below the zoo's quality bar (docs/zoo.md), as sentences; empty when it meets it:
+        a runtime file that passes its gates, at least ``QUALITY_BAR_LFW`` on LFW and ``QUALITY_BAR_HOLDOUT`` on
+        the CelebA hold-out benchmark with that file, and licences stated."""
+        fmt = self.runtime_format()
+        if fmt is None:
+            return ["no .onnx / .tflite file passes its parity and accuracy gates"]
+        failures = []
+        for benchmark, bar in (("LFW", QUALITY_BAR_LFW), (HOLDOUT_BENCHMARK, QUALITY_BAR_HOLDOUT)):
+            metric = self.metric(benchmark, fmt)
+            if metric is None:
+                failures.append(f"no {benchmark} figure for its runtime file {fmt}")
+            elif metric["accuracy_mean"] < bar:
+                failures.append(f"{benchmark} {metric['accuracy_mean']:.2%} with {fmt}, under the bar of {bar:.1%}")
+        if not self.licence.get("weights") or not self.licence.get("training_data"):
+            failures.append("the licences of the weights and of the training data are not both stated")
+        return failures
+
+    def lfw_summary(self):
+        """``"LFW 82.38 %"`` of the Keras weights (the card's headline figure), or ``"no LFW figure"``."""
+        metric = self.lfw_metric("keras")
+        return f"LFW {metric['accuracy_mean'] * 100:.2f} %" if metric else "no LFW figure"
+
     def runtime_format(self):
         """The smallest .onnx / .tflite artifact that passes its gates and runs at full speed
         (``ExportFormat.full_speed``; any passing one where none does): what ``verify``, the Python
@@ -171,6 +203,8 @@ class ModelCard:
     def to_dict(self):
         data = dataclasses.asdict(self)
         data.pop("path")
+        if not data["recipe_example"]:
+            data.pop("recipe_example")
         for optional in ("origin", "latency"):
             if data[optional] is None:
                 data.pop(optional)

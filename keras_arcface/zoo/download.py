@@ -1,4 +1,10 @@
-"""Verified, cached, lock-protected downloads of model-card artifacts from a list of mirrors.
+"""Where each model file comes from (one resolver), and verified, cached, lock-protected downloads.
+
+For a model's artifact the zoo looks, in order: the file bundled with the wheel (the default model's
+runtime file), an installed model package (``pip install keras-arcface-model-<name>``:
+:mod:`keras_arcface.zoo.packages`), the cache, then the mirrors; every file, wherever it is, is checked
+against the card's size and sha256 each time it is used.  :func:`locate` says where a file would come
+from now without fetching it (``keras-arcface zoo list``); :func:`fetch_artifact` gets it.
 
 A mirror is a base URL (``https://...``, ``http://...``, ``file://...``) or a local folder laid out
 as ``<mirror>/<model name>/<file>``.  A file is streamed to a temporary ``.part`` file beside its
@@ -15,6 +21,7 @@ Environment: ``KERAS_ARCFACE_ZOO_URLS`` (mirrors, separated by spaces or commas)
 ``~/.cache/keras-arcface``), ``KERAS_ARCFACE_OFFLINE=1`` (use the cache only).
 """
 
+import dataclasses
 import hashlib
 import http.client
 import os
@@ -41,7 +48,7 @@ STALE_PART_SECONDS = 3600
 
 
 class ZooDownloadError(InputError, RuntimeError):
-    """No mirror gave a file that matches its model card (each mirror's failure is listed)."""
+    """No source gave a file that matches its model card (each mirror's failure is listed)."""
 
 
 class ZooOfflineError(ZooDownloadError):
@@ -75,6 +82,90 @@ def bundled_file(model_name, artifact):
     """The verified copy of ``artifact`` installed with the package, or None."""
     path = BUNDLED_DIR / model_name / artifact.file
     return path if is_valid(path, artifact) else None
+
+
+def installed_file(model_name, artifact):
+    """``(verified path or None, the installed package or None)`` of ``artifact`` in an installed model package."""
+    from keras_arcface.zoo.packages import installed_models
+
+    package = installed_models().get(model_name)
+    if package is None:
+        return None, None
+    path = package.file(artifact.file)
+    return (path if is_valid(path, artifact) else None), package
+
+
+#: Where a file can come from, in the resolver's order (and "not available").
+SOURCES = ("bundled", "installed", "cached", "mirror", "not available")
+
+
+@dataclasses.dataclass(frozen=True)
+class Location:
+    """Where a model's file comes from now: ``source`` (one of :data:`SOURCES`), ``path`` (the local file, for
+    bundled / installed / cached), ``detail`` (the package and version, the mirror, or why not), and for
+    "not available" the ``cli_hint`` / ``python_hint`` that make it available."""
+
+    source: str
+    path: str = ""
+    detail: str = ""
+    cli_hint: str = ""
+    python_hint: str = ""
+
+
+def availability_hints(model_name, artifacts, package=None):
+    """``(cli, python)``: what makes ``artifacts`` (one or a list) of ``model_name`` available, as a command
+    and as Python."""
+    from keras_arcface.zoo.packages import distribution_name
+
+    artifacts = [artifacts] if not isinstance(artifacts, (list, tuple)) else list(artifacts)
+    pip = (f"pip install {distribution_name(model_name)} (from your model index or wheelhouse: add --index-url URL "
+           "or --find-links DIR)")
+    if package is not None:
+        absent = [a.file for a in artifacts if not package.file(a.file).exists()]
+        differ = [a.file for a in artifacts if package.file(a.file).exists()]
+        said = ([f"was packed without {', '.join(absent)}"] if absent else []) + (
+            [f"carries {', '.join(differ)} in another version than this card's sha256"] if differ else [])
+        pip = (f"{package.distribution} {package.version} is installed but {' and '.join(said)}: install the model "
+               f"package built with {'those formats' if absent else 'this card'} (pip install --force-reinstall "
+               f"{distribution_name(model_name)}=={package.version} from your index or wheelhouse)")
+    where = f"a base URL or folder holding {model_name}/{artifacts[0].file}"
+    formats = " ".join(a.format for a in artifacts)
+    return (f"{pip}, or keras-arcface zoo download {model_name} --format {formats} --url MIRROR ({where})",
+            f"{pip}, or pass urls=[MIRROR] ({where}) or set {URLS_ENV}")
+
+
+def source_of(model_name, path):
+    """The :data:`SOURCES` entry of a verified local file of ``model_name``: bundled, installed or cached."""
+    from keras_arcface.zoo.packages import installed_models
+
+    path = pathlib.Path(path)
+    if BUNDLED_DIR in path.parents:
+        return "bundled"
+    package = installed_models().get(model_name)
+    return "installed" if package is not None and package.folder in path.parents else "cached"
+
+
+def locate(model_name, artifact, urls=None, cache_dir=None, offline=None):
+    """The :class:`Location` ``artifact`` of ``model_name`` would come from now, without fetching it: a local
+    file is checked (size and sha256), a mirror folder for the file's presence, a mirror URL not at all."""
+    bundled = bundled_file(model_name, artifact)
+    if bundled is not None:
+        return Location("bundled", str(bundled), f"with keras-arcface, {bundled}")
+    installed, package = installed_file(model_name, artifact)
+    if installed is not None:
+        return Location("installed", str(installed), f"{package.distribution} {package.version}, {installed}")
+    cached = cache_root(cache_dir) / model_name / artifact.file
+    if is_valid(cached, artifact):
+        return Location("cached", str(cached), str(cached))
+    cli_hint, python_hint = availability_hints(model_name, artifact, package)
+    if is_offline(offline):
+        return Location("not available", "", f"offline ({OFFLINE_ENV}) and not in the cache", cli_hint, python_hint)
+    for mirror in mirror_list(urls):
+        url = artifact_url(mirror, model_name, artifact.file)
+        if "://" not in url and not (os.path.isfile(url) and os.path.getsize(url) == artifact.size):
+            continue
+        return Location("mirror", "", url)
+    return Location("not available", "", "no bundled, installed, cached or mirrored copy", cli_hint, python_hint)
 
 
 def mirror_list(urls=None):
@@ -199,12 +290,16 @@ def _remove_stale_parts(folder, file_name):
 
 def fetch_artifact(model_name, artifact, urls=None, cache_dir=None, offline=None, timeout=30.0,
                    progress=None, lock_timeout=900.0):
-    """Local path of ``artifact`` of ``model_name``: the file installed with the package if it is one
-    (checked like a cache entry; also offline), else the cache's if it is valid there, else downloaded
+    """Local path of ``artifact`` of ``model_name``: the file bundled with the wheel, else an installed
+    model package's, else the cache's (each checked like a cache entry; also offline), else downloaded
     from the first mirror that gives the right bytes.  See the module docstring."""
     bundled = bundled_file(model_name, artifact)
     if bundled is not None:
         return bundled
+    installed, package = installed_file(model_name, artifact)
+    if installed is not None:
+        return installed
+    cli_hint, python_hint = availability_hints(model_name, artifact, package)
     target = cache_root(cache_dir) / model_name / artifact.file
     if is_valid(target, artifact):
         return target
@@ -216,14 +311,15 @@ def fetch_artifact(model_name, artifact, urls=None, cache_dir=None, offline=None
                     return target
                 target.unlink(missing_ok=True)  # a corrupt cache entry is never left in the cache
             state = "was corrupt (removed) and is no longer"
-        raise ZooOfflineError(
-            f"offline mode ({OFFLINE_ENV}) and {model_name} {artifact.format} ({artifact.file}) {state} in the "
-            f"cache {target.parent}; download it once with network access (keras-arcface zoo download "
-            f"{model_name} --format {artifact.format}), or unset {OFFLINE_ENV}")
+        message = (f"offline mode ({OFFLINE_ENV}) and {model_name} {artifact.format} ({artifact.file}) {state} in the "
+                   f"cache {target.parent}; ")
+        raise ZooOfflineError(message + python_hint + f", with network access, or unset {OFFLINE_ENV}",
+                              cli_message=message + cli_hint + f", with network access, or unset {OFFLINE_ENV}")
     mirrors = mirror_list(urls)
     if not mirrors:
-        raise ZooDownloadError(f"no mirror configured for {model_name}: set {URLS_ENV} to a base URL or "
-                               "folder holding <model name>/<file>, or pass urls=")
+        message = (f"{model_name} {artifact.format} ({artifact.file}) is not bundled, installed or cached, and no "
+                   "mirror is configured: ")
+        raise ZooDownloadError(message + python_hint, cli_message=message + cli_hint)
     target.parent.mkdir(parents=True, exist_ok=True)
     with filelock.FileLock(str(target) + ".lock", timeout=lock_timeout):
         if is_valid(target, artifact):  # another process fetched it while we waited
@@ -249,9 +345,10 @@ def fetch_artifact(model_name, artifact, urls=None, cache_dir=None, offline=None
                 if os.path.exists(part.name):
                     os.unlink(part.name)
     listing = "\n  ".join(failures)
-    raise ZooDownloadError(f"could not get {model_name} {artifact.format} ({artifact.file}, {artifact.size} bytes, "
-                           f"sha256 {artifact.sha256[:12]}...) from any mirror:\n  {listing}\n"
-                           f"Check the mirrors ({URLS_ENV}) or your network; nothing was written to the cache.")
+    message = (f"could not get {model_name} {artifact.format} ({artifact.file}, {artifact.size} bytes, sha256 "
+               f"{artifact.sha256[:12]}...) from any mirror:\n  {listing}\nCheck the mirrors ({URLS_ENV}) or your "
+               "network; nothing was written to the cache.  Else: ")
+    raise ZooDownloadError(message + python_hint, cli_message=message + cli_hint)
 
 
 def clear_cache(model_name=None, cache_dir=None):

@@ -145,8 +145,13 @@ def test_local_folders_and_file_urls_are_mirrors(payload, cache):
 
 def test_no_mirror_and_a_missing_local_file_fail_clearly(payload, cache, tmp_path):
     _, artifact, _ = payload
-    with pytest.raises(ZooDownloadError, match="no mirror configured"):
+    with pytest.raises(ZooDownloadError, match="no mirror is configured") as raised:
         fetch_artifact(MODEL, artifact, urls=[], cache_dir=cache)
+    # Python's message names Python's arguments, the command line's its flags; both name the model package.
+    assert "urls=" in str(raised.value) and "--url" not in str(raised.value)
+    assert "--url" in raised.value.cli_message and "urls=" not in raised.value.cli_message
+    for message in (str(raised.value), raised.value.cli_message):
+        assert f"pip install keras-arcface-model-{MODEL}" in message
     with pytest.raises(ZooDownloadError, match="no such file"):
         fetch_artifact(MODEL, artifact, urls=str(tmp_path / "nowhere"), cache_dir=cache)
 
