@@ -12,6 +12,7 @@ import numpy as np
 from keras_arcface.errors import InputError
 from keras_arcface.files import CONFIG_FILE
 from keras_arcface.formats import READ_ONLY_FORMATS, RUNTIME_SUFFIXES, runtime_format_of
+from keras_arcface.runtime.reference import ModelReference, ReferencedEmbedder
 
 #: The ArcFace five-point template in a 112x112 crop (left eye, right eye, nose tip, left and right
 #: mouth corners; image x, y): where keras-arcface's crops and the shared data's put the landmarks.
@@ -191,7 +192,7 @@ def flip_averaged(embed, faces, **options):
     return l2_normalize(embed(faces, **options) + embed(faces[:, :, ::-1], **options))
 
 
-class FaceEmbedder:
+class FaceEmbedder(ReferencedEmbedder):
     """Embeddings of aligned uint8 RGB faces from a .onnx (onnxruntime) or .tflite (LiteRT) file, or an
     OpenVINO IR .xml (the ``openvino`` package, in the ``convert`` extra).
 
@@ -203,8 +204,6 @@ class FaceEmbedder:
     """
 
     def __init__(self, path, spec=None, threads=None, flip=False, reference=None):
-        from keras_arcface.runtime.reference import ModelReference
-
         self.path = str(path)
         self.flip = bool(flip)
         if not pathlib.Path(self.path).is_file():
@@ -226,16 +225,6 @@ class FaceEmbedder:
             raise InputError(f"cannot load {self.path} as {article} {fmt.family} model ({type(error).__name__}: "
                              f"{detail}); the file may be truncated or of another kind: download or export it again"
                              ) from None
-
-    @property
-    def spec(self):
-        """The input spec faces are fed with (the reference's)."""
-        return self.reference.spec
-
-    @property
-    def threshold(self):
-        """The calibrated same-person threshold (the reference's), or None."""
-        return self.reference.threshold
 
     def raw(self, faces_rgb_uint8, batch_size=32):
         """The model's output, not normalised."""

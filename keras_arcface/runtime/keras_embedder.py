@@ -8,9 +8,10 @@ import numpy as np
 
 from keras_arcface.errors import InputError
 from keras_arcface.runtime.embedder import InputSpec, flip_averaged, l2_normalize
+from keras_arcface.runtime.reference import ModelReference, ReferencedEmbedder
 
 
-class KerasEmbedder:
+class KerasEmbedder(ReferencedEmbedder):
     """A Keras embedding model behind the embedding contract; ``model`` is the raw Keras model
     (for training or fine-tuning: it wants the spec's preprocessing and returns unnormalised vectors).
     ``reference`` (a :class:`~keras_arcface.runtime.reference.ModelReference`) is given by the zoo's loader;
@@ -18,8 +19,6 @@ class KerasEmbedder:
     ``flip=True`` embeds each face with its mirror image (:func:`~keras_arcface.runtime.embedder.flip_averaged`)."""
 
     def __init__(self, model, threshold=None, spec=None, flip=False, reference=None):
-        from keras_arcface.runtime.reference import ModelReference
-
         self.model = model
         self.flip = bool(flip)
         self.path = getattr(model, "name", "keras model")
@@ -29,16 +28,6 @@ class KerasEmbedder:
                 threshold_source="threshold.json beside the model" if threshold is not None else "",
                 source="keras model", path=self.path)
         self.reference = reference.with_spec(spec)
-
-    @property
-    def spec(self):
-        """The input spec faces are fed with (the reference's)."""
-        return self.reference.spec
-
-    @property
-    def threshold(self):
-        """The calibrated same-person threshold (the reference's), or None."""
-        return self.reference.threshold
 
     def embed(self, faces_rgb_uint8, batch_size=64):
         if self.flip:

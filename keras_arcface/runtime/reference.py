@@ -94,3 +94,17 @@ class ModelReference:
     def with_spec(self, spec):
         """The same reference fed with another input spec (a user's override)."""
         return self if spec is None or spec == self.spec else dataclasses.replace(self, spec=spec)
+
+
+class ReferencedEmbedder:
+    """What every embedder reads from its :class:`ModelReference` (``self.reference``, set at construction)."""
+
+    @property
+    def spec(self):
+        """The input spec faces are fed with (the reference's)."""
+        return self.reference.spec
+
+    @property
+    def threshold(self):
+        """The calibrated same-person threshold (the reference's), or None."""
+        return self.reference.threshold
