@@ -160,23 +160,25 @@ def _train(args):
         return 1
     losses = result.history.get("loss", [])
     print(f"trained {config.backbone} + {config.head} on {result.num_images} images of "
-          f"{result.num_classes} identities: {len(losses)} epoch(s) this run"
-          + (f", final loss {losses[-1]:.4f}, {result.samples_per_second:.1f} samples/s" if losses else
-             " (already complete)") + f"; outputs in {result.output_dir}")
+          f"{result.num_classes} identities: {result.epochs_run} epoch(s) this run"
+          + (f", final loss {losses[-1]:.4f}, {result.samples_per_second:.1f} samples/s" if result.epochs_run else
+             " (already complete: no file changed)") + f"; outputs in {result.output_dir}")
     return 0
 
 
 def _lr_find(args):
     import json
 
+    from keras_arcface.files import write_text_atomically
+    from keras_arcface.training.lock import run_folder_lock
     from keras_arcface.training.lr_range import lr_range_test, plot_range_test
 
     config = _config_from_args(args)
-    result = lr_range_test(config, min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps, verbose="auto")
     output = pathlib.Path(config.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "lr_range.json").write_text(json.dumps(result.to_dict(), indent=1))
-    plotted = plot_range_test(result, output / "lr_range.png")
+    with run_folder_lock(output, "lr-find"):  # not into a folder a live run trains into
+        result = lr_range_test(config, min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps, verbose="auto")
+        write_text_atomically(output / "lr_range.json", json.dumps(result.to_dict(), indent=1))
+        plotted = plot_range_test(result, output / "lr_range.png")
     print(f"learning-rate range test, {len(result.losses)} steps from {args.min_lr:g} to "
           f"{result.learning_rates[-1]:.4g}{' (stopped: diverged)' if result.diverged else ''}: "
           f"steepest descent at lr {result.steepest:.4g}, minimum loss at lr {result.minimum:.4g}, "

@@ -71,7 +71,7 @@ def train_and_evaluate(head, args, faces):
                    "samples_per_second": result.samples_per_second, "epochs": args.epochs,
                    "final_loss": result.history["loss"][-1] if result.history.get("loss") else None,
                    "num_classes": result.num_classes, "num_images": result.num_images})
-    if not result.history.get("loss"):  # resumed after the last epoch: keep the first timing
+    if not result.epochs_run:  # re-run of a finished run: no timing this call
         report["train_seconds"] = None
     report_path.write_text(json.dumps(report, indent=1))
     return report

@@ -82,7 +82,7 @@ def reproduce(name, shared, output, smoke=False, check=False):
     result = train(config, verbose=2)
     minutes = (time.perf_counter() - start) / 60
     if smoke:
-        print(f"{name}: smoke run trained {len(result.history['loss'])} epoch(s), loss "
+        print(f"{name}: smoke run trained {result.epochs_run} epoch(s), loss "
               f"{result.history['loss'][-1]:.4f}, in {minutes:.1f} min; outputs in {output}")
         return
     lfw = shared / "data" / "lfw"

@@ -1,9 +1,13 @@
-"""Callbacks of the training entry point: per-epoch checkpoints, the resume backup, the NaN guard."""
+"""Callbacks of the training entry point: per-epoch checkpoints, the resume backup, the run's per-epoch record,
+the NaN guard."""
 
+import json
 import math
 import pathlib
 
 import keras
+
+from keras_arcface.files import write_text_atomically
 
 
 class TrainingDivergedError(RuntimeError):
@@ -58,6 +62,56 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_end(self, logs=None):
         if self.placement.writes:
             super().on_train_end(logs)
+
+
+def read_epoch_record(path):
+    """``{metric: [value of epoch 1, epoch 2, ...]}`` from ``path`` (``{}`` when it is missing or unreadable)."""
+    try:
+        record = json.loads(pathlib.Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _plain(value):
+    """A log value as JSON has it: an int stays an int (the ignored-label count), anything else a float."""
+    value = value.item() if hasattr(value, "item") else value
+    return value if isinstance(value, int) else float(value)
+
+
+class EpochRecord(keras.callbacks.Callback):
+    """The run's per-epoch record, whatever number of ``fit`` calls (resumes) it took: ``{metric: [one value
+    per epoch]}`` (Keras' ``History`` layout, which keeps only its own call's epochs), written atomically to
+    ``path`` at each epoch's end by the writer of ``placement``.
+
+    Put it before the resume backup: an epoch is recorded before its backup is written, so a kill between the
+    two makes the resumed run train that epoch again and record it again.  On resume the record is cut to the
+    epochs before the first one this call trains (a backup torn by a kill resumes from the one before).
+    An epoch an older version did not record stays ``null``.
+    """
+
+    def __init__(self, path, placement):
+        super().__init__()
+        self.path = pathlib.Path(path)
+        self.placement = placement
+        self.record = None
+
+    def full_record(self, epochs):
+        """The record of the run's first ``epochs`` epochs (this call's and the earlier calls')."""
+        record = self.record if self.record is not None else read_epoch_record(self.path)
+        return {name: list(values[:epochs]) for name, values in record.items()}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.record is None:  # the first epoch of this call: the earlier ones come from the file
+            self.record = self.full_record(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            values = self.record.setdefault(name, [])
+            values.extend([None] * (epoch + 1 - len(values)))
+            values[epoch] = _plain(value)
+        if self.placement.writes:
+            write_text_atomically(self.path, json.dumps(self.record, indent=1))
 
 
 class DataEpoch(keras.callbacks.Callback):

@@ -28,11 +28,13 @@ JAX_CLUSTER_VARIABLES = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PR
 @dataclasses.dataclass(frozen=True)
 class Cluster:
     """This process' place among ``workers`` training processes; ``index`` 0 is the chief.
-    ``coordinator``: the JAX coordinator's ``host:port`` (TensorFlow reads ``TF_CONFIG`` itself)."""
+    ``coordinator``: the JAX coordinator's ``host:port`` (TensorFlow reads ``TF_CONFIG`` itself);
+    ``key``: the same text in every process of one cluster (its addresses), empty for one process."""
 
     workers: int = 1
     index: int = 0
     coordinator: str = ""
+    key: str = dataclasses.field(default="", compare=False)
 
     @property
     def is_chief(self):
@@ -55,7 +57,7 @@ def tf_config_cluster(text):
     listed = len(chiefs if task_type == "chief" else workers)
     if not 0 <= task_index < listed:
         raise InputError(f"TF_CONFIG's task index {task_index} is not in [0, {listed}), the {task_type} tasks it lists")
-    return Cluster(len(chiefs) + len(workers), index)
+    return Cluster(len(chiefs) + len(workers), index, key=json.dumps({"chief": chiefs, "worker": workers}))
 
 
 def jax_cluster(environ):
@@ -72,7 +74,8 @@ def jax_cluster(environ):
         raise InputError(f"JAX_NUM_PROCESSES and JAX_PROCESS_ID must be integers, got {values}") from None
     if workers < 1 or not 0 <= index < workers:
         raise InputError(f"JAX_PROCESS_ID must be in [0, JAX_NUM_PROCESSES={workers}), got {index}")
-    return Cluster(workers, index, values["JAX_COORDINATOR_ADDRESS"])
+    return Cluster(workers, index, values["JAX_COORDINATOR_ADDRESS"],
+                   key=f"{values['JAX_COORDINATOR_ADDRESS']} x {workers}")
 
 
 def cluster_from_environment(mode="auto", backend=None, environ=None):

@@ -22,9 +22,16 @@ from keras_arcface.files import (
     write_text_atomically,
 )
 from keras_arcface.heads import IgnoredLabelRows
-from keras_arcface.training.callbacks import DataEpoch, EpochCheckpoint, NaNGuard, SharedBackupAndRestore
+from keras_arcface.training.callbacks import (
+    DataEpoch,
+    EpochCheckpoint,
+    EpochRecord,
+    NaNGuard,
+    SharedBackupAndRestore,
+)
 from keras_arcface.training.config import TrainConfig
 from keras_arcface.training.distribute import TrainingPlacement, cluster_from_environment
+from keras_arcface.training.lock import run_folder_lock
 from keras_arcface.training.model import build_from_config, build_training_model, compile_for_training
 from keras_arcface.training.optimizers import make_optimizer
 from keras_arcface.training.pretrained import (
@@ -39,15 +46,24 @@ from keras_arcface.training.pretrained import (
     training_spec,
 )
 
+#: The run's per-epoch record, kept in the backup while it trains; ``history.json`` is its copy when it ends.
+EPOCH_RECORD = "backup/history.json"
+HISTORY_FILE = "history.json"
+
 
 @dataclasses.dataclass
 class TrainResult:
+    """``history``: every epoch of the run (``{metric: [per epoch]}``), whatever number of calls it took;
+    ``epochs_run``: the epochs this call trained (0 for a run that was already complete); ``seconds`` and
+    ``samples_per_second``: this call's."""
+
     output_dir: str
     history: dict
     seconds: float
     samples_per_second: float
     num_classes: int
     num_images: int
+    epochs_run: int = 0
 
 
 def load_faces(config):
@@ -140,6 +156,21 @@ def build_run_model(config, faces, optimizer, starting_from=None, per_replica_xl
     return backbone, head, model
 
 
+def finished_epochs(output):
+    """The number of epochs the backup of the run in ``output`` has finished (0 without one)."""
+    from keras_arcface.training.callbacks import read_epoch_record
+
+    metadata = read_epoch_record(pathlib.Path(output) / "backup" / "training_metadata.json")  # Keras' own file
+    return int(metadata.get("epoch", 0) or 0)
+
+
+def is_complete(output, config):
+    """The run in ``output`` trained all ``config.epochs`` and wrote its final files."""
+    output = pathlib.Path(output)
+    return (finished_epochs(output) >= config.epochs
+            and all((output / name).is_file() for name in (BACKBONE_WEIGHTS, TRAINING_WEIGHTS, HISTORY_FILE)))
+
+
 def train(config, faces=None, verbose="auto", callbacks=()):
     """Train ``config.backbone`` with ``config.head`` on the face folders; resumable.
 
@@ -148,9 +179,11 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     (the embedding model), ``training_model.weights.h5`` (backbone and head), ``history.json``.  Run the
     same call again after a crash or kill and it continues from the last finished epoch (model,
     optimizer, SphereFace counter and epoch number restored by ``keras.callbacks.BackupAndRestore``;
-    the epoch's batches are those an uninterrupted run reads).  In a cluster (``config.multi_worker``,
-    docs/training.md) every worker makes this call with the same config and a shared ``output_dir``;
-    worker 0 writes the files.
+    the epoch's batches are those an uninterrupted run reads); ``history.json`` then holds every epoch of
+    the run, and a run that is already complete changes no file.  One run per folder: a second call on a
+    folder a live process trains into raises :class:`~keras_arcface.training.lock.RunFolderBusyError` naming
+    it.  In a cluster (``config.multi_worker``, docs/training.md) every worker makes this call with the same
+    config and a shared ``output_dir``; worker 0 writes the files and holds the folder's lock.
     """
     if not isinstance(config, TrainConfig):
         config = TrainConfig(**config)
@@ -159,8 +192,21 @@ def train(config, faces=None, verbose="auto", callbacks=()):
                          "(or keras-arcface[tensorboard])")
     output = pathlib.Path(config.output_dir)
     check_output_folder(output, config)
+    complete = is_complete(output, config)
     # First, before any TensorFlow or JAX computation: joining a cluster must precede them.
     cluster = cluster_from_environment(config.multi_worker)
+    if complete and cluster.workers == 1:  # the documented resume command of a finished run: touch nothing
+        return _complete_result(output, faces if faces is not None else load_faces(config))
+    with run_folder_lock(output, "train", cluster):
+        return _train_holding_the_folder(config, faces, verbose, callbacks, output, cluster, complete)
+
+
+def _complete_result(output, faces):
+    history = json.loads((output / HISTORY_FILE).read_text())
+    return TrainResult(str(output), history, 0.0, 0.0, faces.num_classes, len(faces.labels), epochs_run=0)
+
+
+def _train_holding_the_folder(config, faces, verbose, callbacks, output, cluster, complete):
     shards = int(config.head_params.get("num_shards", 1)) if config.head == "partial_fc" else 0
     placement = TrainingPlacement(config.devices, cluster, partial_fc_shards=shards, batch_size=config.batch_size)
     writes = placement.writes  # in a cluster the workers share the output folder; the chief writes it
@@ -189,6 +235,11 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     if len(set(placement.every_worker(resuming))) > 1:  # one worker would resume, another start afresh
         raise InputError(f"the workers disagree on resuming: some see a backup in {output / 'backup'}, some do not; "
                          "every worker needs the same output folder, on storage they all share")
+    if len(set(placement.every_worker(complete))) > 1:
+        raise InputError(f"the workers disagree on whether the run in {output} is complete: every worker needs the "
+                         "same output folder, on storage they all share")
+    if complete:  # every worker of the cluster, together: the chief rewrote config.json and the label map unchanged
+        return _complete_result(output, faces)
     steps = steps_per_epoch(config, faces)
     made = []  # every FaceBatches fit reads from (one per input pipeline), for DataEpoch
 
@@ -214,7 +265,10 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     # double_checkpoint: a kill while the backup is being written leaves the previous one to
     # resume from (the newest file fails to open and Keras falls back).
     backup = SharedBackupAndRestore(str(output / "backup"), placement, delete_checkpoint=False, double_checkpoint=True)
-    all_callbacks = [IgnoredLabelRows(), backup, DataEpoch(made), checkpoints, NaNGuard(checkpoints), *callbacks]
+    # The record after IgnoredLabelRows (it adds its count to the logs) and before the backup (see EpochRecord).
+    record = EpochRecord(output / EPOCH_RECORD, placement)
+    all_callbacks = [IgnoredLabelRows(), record, backup, DataEpoch(made), checkpoints, NaNGuard(checkpoints),
+                     *callbacks]
     if config.tensorboard and writes:
         all_callbacks.append(keras.callbacks.TensorBoard(str(output / "tensorboard")))
     start = time.perf_counter()
@@ -226,11 +280,13 @@ def train(config, faces=None, verbose="auto", callbacks=()):
     # Each final file appears complete or not at all (a kill mid-write leaves no half file).
     for saved, name in ((backbone, BACKBONE_WEIGHTS), (model, TRAINING_WEIGHTS)):
         placement.save_weights(saved, output / name, save=lambda path, saved=saved: _save_atomically(saved, path))
+    full = record.full_record(config.epochs)
     if writes:
-        write_text_atomically(output / "history.json", json.dumps(history.history, indent=1))
-    samples = len(history.history.get("loss", [])) * steps * config.batch_size
-    return TrainResult(str(output), history.history, seconds, samples / seconds if samples else 0.0,
-                       faces.num_classes, len(faces.labels))
+        write_text_atomically(output / HISTORY_FILE, json.dumps(full, indent=1))
+    epochs_run = len(history.history.get("loss", []))
+    samples = epochs_run * steps * config.batch_size
+    return TrainResult(str(output), full, seconds, samples / seconds if samples else 0.0,
+                       faces.num_classes, len(faces.labels), epochs_run=epochs_run)
 
 
 def _save_atomically(model, path):

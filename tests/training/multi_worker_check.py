@@ -84,7 +84,7 @@ def main(argv):
     recorder = StepLosses(f"{args.output}.paused-{worker}", args.pause_in_epoch)
     result = train(config, verbose=0, callbacks=[recorder])
     with open(args.losses, "w") as file:
-        json.dump({"losses": recorder.losses, "epochs_run": len(result.history["loss"]),
+        json.dump({"losses": recorder.losses, "epochs_run": result.epochs_run,
                    "kernel_shard": recorder.kernel_shard, "head_steps": recorder.head_steps}, file)
 
 

@@ -138,7 +138,8 @@ def test_a_run_that_fails_mid_way_leaves_no_final_files_and_resumes(tmp_path):
     assert not [p.name for p in out.iterdir() if p.name in ("backbone.weights.h5", "training_model.weights.h5",
                                                             "history.json") or "partial" in p.name]
     result = train(_config(tmp_path, epochs=2), verbose=0, callbacks=[FailOnce()])
-    assert len(result.history["loss"]) == 1 and (out / "backbone.weights.h5").is_file()
+    assert result.epochs_run == 1 and (out / "backbone.weights.h5").is_file()
+    assert len(result.history["loss"]) == 2, "the history holds epoch 1 of the failed call too"
 
 
 def test_output_folder_of_another_run_is_refused_before_any_work(tmp_path):
@@ -165,15 +166,21 @@ def test_nan_guard_stops_with_the_last_good_checkpoint(tmp_path):
 
 
 def test_resume_after_sigkill_mid_epoch(tmp_path):
-    """Kill the training process during epoch 2; the same command finishes epochs 2 and 3."""
+    """Kill the training process during epoch 2; the same command finishes epochs 2 and 3, and the run's
+    history.json equals, epoch for epoch, that of the same command run without a kill (beside it)."""
     make_face_folder(tmp_path / "faces", identities=4, per_identity=40, size=32)
-    command = [sys.executable, "-m", "keras_arcface.cli", "train", "--data", str(tmp_path / "faces"),
-               "--output", str(tmp_path / "run"), "--backbone", TINY_IRESNET["backbone"], "--backbone-params",
-               json.dumps(TINY_IRESNET["backbone_params"]), "--image-size", "32", "--embedding-size", "16",
-               "--epochs", "3", "--batch-size", "8", "--head", "sphereface", "--lr", "0.01"]
+
+    def command(output):
+        return [sys.executable, "-m", "keras_arcface.cli", "train", "--data", str(tmp_path / "faces"),
+                "--output", str(output), "--backbone", TINY_IRESNET["backbone"], "--backbone-params",
+                json.dumps(TINY_IRESNET["backbone_params"]), "--image-size", "32", "--embedding-size", "16",
+                "--epochs", "3", "--batch-size", "8", "--head", "sphereface", "--lr", "0.01"]
+
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    uninterrupted = subprocess.Popen(command(tmp_path / "uninterrupted"), env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
     first_checkpoint = tmp_path / "run" / "checkpoints" / "epoch-001.weights.h5"
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command(tmp_path / "run"), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
     while not first_checkpoint.exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.01)
@@ -184,10 +191,16 @@ def test_resume_after_sigkill_mid_epoch(tmp_path):
     assert not (tmp_path / "run" / "checkpoints" / "epoch-002.weights.h5").exists(), "killed after epoch 2, not in it"
     for final in ("history.json", "backbone.weights.h5", "training_model.weights.h5"):
         assert not (tmp_path / "run" / final).exists(), f"a killed run left {final}"
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command(tmp_path / "run"), env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "2 epoch(s) this run" in done.stdout, "the second run must do epochs 2 and 3 only"
+    assert uninterrupted.wait(timeout=600) == 0, uninterrupted.stderr.read()[-3000:]
     history = json.loads((tmp_path / "run" / "history.json").read_text())
-    assert len(history["loss"]) == 2, "the second run must do epochs 2 and 3 only"
+    reference = json.loads((tmp_path / "uninterrupted" / "history.json").read_text())
+    assert sorted(history) == sorted(reference) and "ignored_label_rows" in history
+    for metric, values in reference.items():
+        assert len(values) == len(history[metric]) == 3, metric
+        np.testing.assert_allclose(history[metric], values, rtol=1e-5, err_msg=metric)
     assert (tmp_path / "run" / "checkpoints" / "epoch-003.weights.h5").exists()
     _, head, _, _ = load_trained(tmp_path / "run")
     assert int(ops.convert_to_numpy(head.iteration)) == 3 * 20  # SphereFace's counter carried over
@@ -229,8 +242,9 @@ def test_resume_survives_a_backup_torn_by_the_kill(tmp_path):
         train(config, verbose=0, callbacks=[Crash()])
     latest = tmp_path / "run" / "backup" / "latest.weights.h5"
     latest.write_bytes(latest.read_bytes()[:1000])
-    history = train(config, verbose=0).history["loss"]
-    assert len(history) == 2  # epochs 2 and 3 again, from the epoch-1 backup
+    result = train(config, verbose=0)
+    assert result.epochs_run == 2  # epochs 2 and 3 again, from the epoch-1 backup
+    assert len(result.history["loss"]) == 3 and None not in result.history["loss"]
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorBoard logs need TensorFlow here")
