@@ -37,6 +37,17 @@ def atomic_path(path):
         temporary.unlink(missing_ok=True)
 
 
+def read_json_object(path):
+    """The JSON object (a dict) in ``path``; ``{}`` when the file is missing, unreadable or holds something else."""
+    import json
+
+    try:
+        value = json.loads(pathlib.Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def write_text_atomically(path, text):
     """``path.write_text(text)``, all or nothing."""
     with atomic_path(path) as temporary:

@@ -7,7 +7,7 @@ import pathlib
 
 import keras
 
-from keras_arcface.files import write_text_atomically
+from keras_arcface.files import read_json_object, write_text_atomically
 
 
 class TrainingDivergedError(RuntimeError):
@@ -64,15 +64,6 @@ class SharedBackupAndRestore(keras.callbacks.BackupAndRestore):
             super().on_train_end(logs)
 
 
-def read_epoch_record(path):
-    """``{metric: [value of epoch 1, epoch 2, ...]}`` from ``path`` (``{}`` when it is missing or unreadable)."""
-    try:
-        record = json.loads(pathlib.Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
 def _plain(value):
     """A log value as JSON has it: an int stays an int (the ignored-label count), anything else a float."""
     value = value.item() if hasattr(value, "item") else value
@@ -98,7 +89,7 @@ class EpochRecord(keras.callbacks.Callback):
 
     def full_record(self, epochs):
         """The record of the run's first ``epochs`` epochs (this call's and the earlier calls')."""
-        record = self.record if self.record is not None else read_epoch_record(self.path)
+        record = self.record if self.record is not None else read_json_object(self.path)
         return {name: list(values[:epochs]) for name, values in record.items()}
 
     def on_epoch_begin(self, epoch, logs=None):

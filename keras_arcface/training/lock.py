@@ -20,7 +20,7 @@ import socket
 import filelock
 
 from keras_arcface.errors import InputError
-from keras_arcface.files import write_text_atomically
+from keras_arcface.files import read_json_object, write_text_atomically
 
 LOCK_FILE = "run.lock"
 HOLDER_FILE = "run.lock.json"
@@ -32,11 +32,7 @@ class RunFolderBusyError(InputError):
 
 def read_holder(output):
     """The holder record of ``output``'s lock (``{}`` when there is none or it cannot be read)."""
-    try:
-        holder = json.loads((pathlib.Path(output) / HOLDER_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return holder if isinstance(holder, dict) else {}
+    return read_json_object(pathlib.Path(output) / HOLDER_FILE)
 
 
 def _alive_here(holder):

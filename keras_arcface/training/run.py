@@ -19,6 +19,7 @@ from keras_arcface.files import (
     LABEL_MAP,
     TRAINING_WEIGHTS,
     atomic_path,
+    read_json_object,
     write_text_atomically,
 )
 from keras_arcface.heads import IgnoredLabelRows
@@ -158,9 +159,7 @@ def build_run_model(config, faces, optimizer, starting_from=None, per_replica_xl
 
 def finished_epochs(output):
     """The number of epochs the backup of the run in ``output`` has finished (0 without one)."""
-    from keras_arcface.training.callbacks import read_epoch_record
-
-    metadata = read_epoch_record(pathlib.Path(output) / "backup" / "training_metadata.json")  # Keras' own file
+    metadata = read_json_object(pathlib.Path(output) / "backup" / "training_metadata.json")  # Keras' own file
     return int(metadata.get("epoch", 0) or 0)
 
 
