@@ -317,7 +317,9 @@ def _identify(args):
     matches = index.identify_embeddings(verifier.embedder.embed(face.aligned[None]), args.top_k)[0]
     known = [index.is_known(match, threshold) for match in matches]
     if args.json:
-        print(json.dumps({"photo": face.to_dict(), "threshold": threshold,
+        source = verifier.threshold_source if given else index.threshold_source
+        print(json.dumps({"photo": face.to_dict(), "threshold": threshold, "threshold_source": source,
+                          "model": str(verifier.embedder.reference),
                           "identity": matches[0].identity if known[0] else "unknown",
                           "matches": [{**m.to_dict(), "above_threshold": k} for m, k in zip(matches, known)]},
                          indent=1))
@@ -346,16 +348,32 @@ def _embed(args):
         aligner = FaceAligner(args.detector, choose=args.choose, spec=embedder.spec)
     result = embed_folder(args.directory, embedder, aligner)
     embeddings, kept, skipped = result.embeddings, result.files, result.skipped
-    output = pathlib.Path(args.output)
-    output = output if output.suffix == ".npy" else pathlib.Path(f"{output}.npy")  # as np.save names it
+    output = embeddings_output(args.output)
     with atomic_path(output) as temporary, open(temporary, "wb") as handle:
-        np.save(handle, embeddings)
+        if output.suffix == ".npz":  # the embeddings and the files they are of, in one archive
+            np.savez(handle, embeddings=embeddings, files=np.asarray(kept, str))
+        else:
+            np.save(handle, embeddings)
     listing = output.with_suffix(".txt")
     write_text_atomically(listing, "\n".join(kept) + "\n")
     print(f"{len(kept)} embeddings of size {embeddings.shape[1]} -> {output} (files in {listing})")
     if skipped:
         print(f"skipped {len(skipped)} file(s):", *skipped, sep="\n  ", file=sys.stderr)
     return 0
+
+
+def embeddings_output(path):
+    """The file ``embed -o PATH`` writes: PATH itself when it ends in .npy or .npz, PATH.npy when it has no
+    suffix; any other suffix is refused (it would not be the file asked for)."""
+    from keras_arcface.errors import InputError
+
+    output = pathlib.Path(path)
+    if output.suffix in (".npy", ".npz"):
+        return output
+    if output.suffix == "":
+        return output.with_name(f"{output.name}.npy")
+    raise InputError(f"-o {path}: embed writes a .npy file (the embeddings) or a .npz file (embeddings and files); "
+                     f"name it {output.with_suffix('.npy').name} or {output.with_suffix('.npz').name}")
 
 
 def _export(args):
@@ -425,6 +443,39 @@ class _HelpFormatter(argparse.HelpFormatter):
             shown = " ".join(map(str, action.default)) if isinstance(action.default, list) else "%(default)s"
             text += f" (default: {shown})"
         return text
+
+
+def _whole_number_from_one(text):
+    """argparse type: an integer >= 1 (``--top-k``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _cosine(text):
+    """argparse type: a cosine similarity in [-1, 1] (``--threshold``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -1.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a cosine similarity in [-1, 1], got {text!r}")
+    return value
+
+
+def _rate(text):
+    """argparse type: a false-accept rate in (0, 1) (``--far``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a false-accept rate in (0, 1) such as 1e-3, got {text!r}")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -540,9 +591,9 @@ def build_parser():
         zoo_arguments(command)
 
     def threshold_arguments(command):
-        command.add_argument("--threshold", type=float, help="same-person threshold on the cosine similarity "
+        command.add_argument("--threshold", type=_cosine, help="same-person threshold on the cosine similarity "
                                                              "(default: the model's calibrated one)")
-        command.add_argument("--far", type=float, help="use the threshold the model card measured for this "
+        command.add_argument("--far", type=_rate, help="use the threshold the model card measured for this "
                                                        "false-accept rate: 1e-2, 1e-3 or 1e-4")
 
     evaluate = commands.add_parser("eval", help="LFW-protocol verification accuracy of a model")
@@ -590,7 +641,7 @@ def build_parser():
         "identify", help="who is in this photo? the best gallery identities; exit 0 known, 1 unknown, 2 error")
     identify.add_argument("photo", help="a photo")
     identify.add_argument("--gallery", required=True, help="a gallery written by `keras-arcface index`")
-    identify.add_argument("--top-k", type=int, default=5, help="identities to list")
+    identify.add_argument("--top-k", type=_whole_number_from_one, default=5, help="identities to list (>= 1)")
     identify.add_argument("--backend", choices=["numpy", "faiss"], default="numpy",
                           help="exact search (numpy) or an approximate FAISS HNSW graph for large galleries")
     model_arguments(identify)

@@ -53,6 +53,8 @@ class FaceIndex:
             raise InputError(f"{len(identities)} identities for {len(embeddings)} embeddings")
         if backend not in BACKENDS:
             raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if int(ef_search) < 1:
+            raise InputError(f"ef_search (FAISS HNSW's search width) must be >= 1, got {ef_search!r}")
         norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
         self.embeddings = embeddings / np.maximum(norms, 1e-12)
         self.identities = np.asarray(identities, str)
@@ -103,6 +105,9 @@ class FaceIndex:
 
     def identify_embeddings(self, queries, top_k=5):
         """For each query, up to ``top_k`` :class:`Match` es, one per identity, best first."""
+        if int(top_k) != top_k or top_k < 1:
+            raise InputError(f"top_k must be an integer >= 1, got {top_k!r}", f"--top-k must be an integer >= 1, got "
+                                                                              f"{top_k!r}")
         wanted = min(len(self), max(10 * top_k, 50))  # enough entries to find top_k distinct identities
         similarities, indices = self.search(queries, wanted)
         results = []
@@ -187,16 +192,30 @@ class FaceIndex:
 
     @classmethod
     def load(cls, path, backend="numpy"):
+        import zipfile
+
         path = pathlib.Path(path)
+        if not path.is_file():
+            raise InputError(f"gallery {path} not found: build one with `keras-arcface index FOLDER -o {path}`")
+        rebuild = f"build it again with `keras-arcface index FOLDER -o {path}`"
+        if not zipfile.is_zipfile(path):
+            with open(path, "rb") as handle:
+                if handle.read(4) == b"PK\x03\x04":  # an archive's start without its end: cut short
+                    raise InputError(f"{path} is a damaged gallery (truncated or corrupt archive): {rebuild}")
+            raise InputError(f"{path} is not a gallery written by `keras-arcface index` (not an .npz archive)")
         try:
             with np.load(path, allow_pickle=False) as data:
+                missing = sorted({"embeddings", "identities", "files", "meta"} - set(data.files))
+                if missing:
+                    raise InputError(f"{path} is not a gallery written by `keras-arcface index` (an .npz without "
+                                     f"{', '.join(missing)})")
+                arrays = {name: data[name] for name in ("embeddings", "identities", "files")}
                 meta = json.loads(str(data["meta"]))
-                return cls(data["embeddings"], data["identities"], data["files"], model=meta.get("model", ""),
-                           threshold=meta.get("threshold"), threshold_source=meta.get("threshold_source", ""),
-                           backend=backend)
-        except FileNotFoundError:
-            raise InputError(f"gallery {path} not found: build one with `keras-arcface index FOLDER -o {path}`"
-                             ) from None
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
-            raise InputError(f"{path} is not a gallery written by `keras-arcface index` "
-                             f"({type(error).__name__}: {' '.join(str(error).split())[:120]})") from None
+        except InputError:
+            raise
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, json.JSONDecodeError):
+            raise InputError(f"{path} is a damaged gallery (truncated or corrupt archive): {rebuild}") from None
+        # Built outside the reading: a missing FAISS or bad contents are said as themselves, not as a bad file.
+        return cls(arrays["embeddings"], arrays["identities"], arrays["files"], model=meta.get("model", ""),
+                   threshold=meta.get("threshold"), threshold_source=meta.get("threshold_source", ""),
+                   backend=backend)

@@ -73,6 +73,9 @@ class FaceVerifier:
 
     def _threshold(self, threshold, far):
         if threshold is not None:
+            if not -1.0 <= float(threshold) <= 1.0:
+                raise InputError(f"threshold must be a cosine similarity in [-1, 1], got {threshold!r}",
+                                 f"--threshold must be a cosine similarity in [-1, 1], got {threshold!r}")
             return float(threshold), "given"
         if far is not None:
             return self.embedder.reference.threshold_at_far(far)

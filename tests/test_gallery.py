@@ -1,6 +1,8 @@
 """FaceIndex (exact numpy search, the FAISS HNSW backend) and `keras-arcface index` / `identify`."""
 
 import json
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -94,6 +96,9 @@ def test_cli_index_and_identify(gallery_folder, tmp_path, capsys):
     assert main(["identify", str(query), "--gallery", str(tmp_path / "gallery.npz"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["identity"] == "Grace_Hopper" and report["matches"][0]["above_threshold"]
+    from keras_arcface.zoo import default_model
+
+    assert report["model"].startswith(default_model()) and "LFW" in report["threshold_source"]  # as verify --json
     assert main(["identify", str(query), "--gallery", str(tmp_path / "gallery.npz"), "--far", "1e-4", "--json"]) == 0
     from keras_arcface.zoo import default_model, model_card
 
@@ -114,3 +119,66 @@ def test_python_identify_matches_the_cli(gallery_folder):
     assert len(index) == 3 and len(index.skipped) == 2
     matches = index.identify(photo_of([demo_face("Eileen_Collins", 4)], scale=2.2))
     assert matches[0].identity == "Eileen_Collins" and index.is_known(matches[0])
+
+
+def _bad_gallery_files(rng, tmp_path):
+    good = FaceIndex(_unit(rng, 5), [f"p{i}" for i in range(5)]).save(tmp_path / "good.npz")
+    (tmp_path / "text.npz").write_text("a text file that someone named .npz, long enough to be cut mid-word " * 3)
+    (tmp_path / "truncated.npz").write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    np.savez(tmp_path / "other.npz", weights=np.zeros(3))
+    return good
+
+
+def test_a_file_that_is_not_a_gallery_or_is_damaged_gets_one_clear_line(rng, tmp_path, capsys):
+    _bad_gallery_files(rng, tmp_path)
+    expected = {"text.npz": "(not an .npz archive)", "truncated.npz": "is a damaged gallery (truncated or corrupt",
+                "other.npz": "(an .npz without embeddings, files, identities, meta)"}
+    for name, text in expected.items():
+        with pytest.raises(InputError, match=re.escape(text)):
+            FaceIndex.load(tmp_path / name)
+        assert main(["identify", str(tmp_path / name), "--gallery", str(tmp_path / name)]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and text in lines[0] and "Traceback" not in lines[0], lines
+
+
+def test_a_missing_faiss_is_named_not_blamed_on_the_file(rng, tmp_path, monkeypatch):
+    good = _bad_gallery_files(rng, tmp_path)
+    monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss raises ImportError
+    with pytest.raises(InputError, match="needs FAISS: pip install faiss-cpu") as raised:
+        FaceIndex.load(good, backend="faiss")
+    assert "not a gallery" not in str(raised.value)
+
+
+def test_argument_ranges_are_checked(rng, tmp_path, capsys):
+    index = FaceIndex(_unit(rng, 5), [f"p{i}" for i in range(5)])
+    for bad in (0, -1, 1.5):
+        with pytest.raises(InputError, match="top_k must be an integer >= 1"):
+            index.identify_embeddings(_unit(rng, 1), top_k=bad)
+    with pytest.raises(InputError, match="ef_search .* must be >= 1"):
+        FaceIndex(_unit(rng, 5), [f"p{i}" for i in range(5)], ef_search=0)
+    from keras_arcface.verification import FaceVerifier
+
+    with pytest.raises(InputError, match=r"threshold must be a cosine similarity in \[-1, 1\], got 2"):
+        FaceVerifier(threshold=2)
+    gallery = index.save(tmp_path / "g.npz")
+    for argv, text in ((["identify", "x.jpg", "--gallery", str(gallery), "--top-k", "0"], "--top-k: must be"),
+                       (["identify", "x.jpg", "--gallery", str(gallery), "--top-k", "-1"], "--top-k: must be"),
+                       (["verify", "a.jpg", "b.jpg", "--threshold", "2"], "--threshold: must be a cosine"),
+                       (["verify", "a.jpg", "b.jpg", "--far", "3"], "--far: must be a false-accept rate")):
+        with pytest.raises(SystemExit) as exit:
+            main(argv)
+        assert exit.value.code == 2 and text in capsys.readouterr().err
+
+
+def test_embed_writes_the_file_it_is_told(tmp_path, capsys):
+    from keras_arcface.demo import DEMO_DATA
+
+    faces = DEMO_DATA / "faces" / "Grace_Hopper"
+    assert main(["embed", str(faces), "-o", str(tmp_path / "emb.npz")]) == 0
+    with np.load(tmp_path / "emb.npz") as data:
+        assert data["embeddings"].shape[0] == len(data["files"]) == len(list(faces.glob("*.jpg")))
+    assert not (tmp_path / "emb.npz.npy").exists()
+    assert main(["embed", str(faces), "-o", str(tmp_path / "plain")]) == 0 and (tmp_path / "plain.npy").is_file()
+    capsys.readouterr()
+    assert main(["embed", str(faces), "-o", str(tmp_path / "emb.csv")]) == 2
+    assert "name it emb.npy or emb.npz" in capsys.readouterr().err
