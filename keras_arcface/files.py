@@ -18,9 +18,18 @@ LABEL_MAP = "label_map.json"
 THRESHOLD_FILE = "threshold.json"
 
 
+def umask_mode(mode=0o666):
+    """``mode`` as the process' umask leaves it: what ``open()`` would create.  A temporary file made by
+    ``tempfile`` is 0600 whatever the umask; a file renamed into place gets this mode first."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success it is renamed to ``path``, on failure removed.
+    """Yield a temporary path beside ``path``; on success it is renamed to ``path`` (with the mode the umask
+    gives a new file), on failure removed.
 
     The temporary name keeps ``path``'s suffixes (writers that choose a format by suffix still work).
     """
@@ -32,6 +41,7 @@ def atomic_path(path):
     temporary = pathlib.Path(name)
     try:
         yield temporary
+        os.chmod(temporary, umask_mode())  # the user's umask, as a plain open() would give
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

@@ -1,7 +1,9 @@
 """Outputs appear complete or not at all: the atomic file and staged folder helpers, and the
 commands that use them (eval --json)."""
 
+import os
 import pathlib
+import stat
 
 import pytest
 
@@ -63,3 +65,14 @@ def test_eval_json_is_not_half_written_when_the_disk_fills(tmp_path, monkeypatch
     with pytest.raises(OSError):
         save_report({"accuracy": 0.5, "pairs": 6000}, tmp_path / "report.json")
     assert not (tmp_path / "report.json").exists() and not _leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_an_atomic_write_gets_the_mode_the_umask_gives(tmp_path, umask, mode):
+    """A temporary file is 0600 whatever the umask; the file renamed into place gets what open() would give."""
+    previous = os.umask(umask)
+    try:
+        write_text_atomically(tmp_path / "out.json", "{}")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == mode

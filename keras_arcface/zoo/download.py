@@ -39,6 +39,7 @@ import urllib.request
 import filelock
 
 from keras_arcface.errors import InputError
+from keras_arcface.files import umask_mode
 
 URLS_ENV = "KERAS_ARCFACE_ZOO_URLS"
 CACHE_ENV = "KERAS_ARCFACE_CACHE"
@@ -320,8 +321,17 @@ def fetch_artifact(model_name, artifact, urls=None, cache_dir=None, offline=None
         message = (f"{model_name} {artifact.format} ({artifact.file}) is not bundled, installed or cached, and no "
                    "mirror is configured: ")
         raise ZooDownloadError(message + python_hint, cli_message=message + cli_hint)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(str(target) + ".lock", timeout=lock_timeout):
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(target.parent, os.W_OK):
+            raise PermissionError(13, "not writable", str(target.parent))
+        lock = filelock.FileLock(str(target) + ".lock", timeout=lock_timeout)
+        lock.acquire()
+    except filelock.Timeout:
+        raise
+    except OSError as error:  # a read-only home, as in many containers
+        return _in_place_or_say_where_the_cache_goes(model_name, artifact, mirrors, target.parent, error)
+    try:
         if is_valid(target, artifact):  # another process fetched it while we waited
             return target
         if target.exists():
@@ -337,6 +347,7 @@ def fetch_artifact(model_name, artifact, urls=None, cache_dir=None, offline=None
                     _stream(url, artifact, part, timeout, progress)
                     part.flush()
                     os.fsync(part.fileno())
+                os.chmod(part.name, umask_mode())  # the user's umask, not tempfile's 0600
                 os.replace(part.name, target)
                 return target
             except _FetchFailed as error:
@@ -344,11 +355,27 @@ def fetch_artifact(model_name, artifact, urls=None, cache_dir=None, offline=None
             finally:
                 if os.path.exists(part.name):
                     os.unlink(part.name)
+    finally:
+        lock.release()
     listing = "\n  ".join(failures)
     message = (f"could not get {model_name} {artifact.format} ({artifact.file}, {artifact.size} bytes, sha256 "
                f"{artifact.sha256[:12]}...) from any mirror:\n  {listing}\nCheck the mirrors ({URLS_ENV}) or your "
                "network; nothing was written to the cache.  Else: ")
     raise ZooDownloadError(message + python_hint, cli_message=message + cli_hint)
+
+
+def _in_place_or_say_where_the_cache_goes(model_name, artifact, mirrors, folder, error):
+    """The cache cannot be written: the file of a local mirror folder (a checkout's ``saved_models/``),
+    verified, used in place; else one error naming the setting that moves the cache."""
+    for mirror in mirrors:
+        path = artifact_url(mirror, model_name, artifact.file)
+        if "://" not in path and is_valid(path, artifact):
+            return pathlib.Path(path)
+    reason = getattr(error, "strerror", None) or str(error)
+    message = (f"the cache folder {folder} cannot be written ({reason}) and {model_name} {artifact.format} "
+               f"({artifact.file}) is not bundled, installed or in a local mirror folder: point the cache at a "
+               f"writable folder with {CACHE_ENV}=DIR or ")
+    raise ZooDownloadError(message + "cache_dir=", cli_message=message + "--cache-dir DIR")
 
 
 def clear_cache(model_name=None, cache_dir=None):

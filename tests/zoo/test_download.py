@@ -216,3 +216,25 @@ def test_a_file_installed_with_the_package_is_used_offline_and_verified(tmp_path
     (bundled / card.name / artifact.file).write_bytes(b"tampered")  # a damaged install is not used
     with pytest.raises(ZooOfflineError):
         fetch_artifact(card.name, artifact, urls=[], cache_dir=tmp_path / "cache", offline=True)
+
+
+def test_a_downloaded_file_gets_the_umask_mode(payload, mirror, cache):
+    _, artifact, _ = payload
+    previous = os.umask(0o022)
+    try:
+        path = fetch_artifact(MODEL, artifact, urls=mirror.url("ok"), cache_dir=cache, progress=False)
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_an_unwritable_cache_uses_a_local_mirror_in_place_or_names_the_setting(payload, mirror, tmp_path):
+    root, artifact, _ = payload
+    (tmp_path / "a-file").write_text("the cache cannot be made under a file, as under a read-only home")
+    unwritable = tmp_path / "a-file" / "cache"
+    in_place = fetch_artifact(MODEL, artifact, urls=str(root), cache_dir=unwritable, progress=False)
+    assert in_place == root / MODEL / FILE  # a checkout's saved_models/: the file used where it is
+    with pytest.raises(ZooDownloadError, match="cannot be written") as raised:
+        fetch_artifact(MODEL, artifact, urls=mirror.url("ok"), cache_dir=unwritable, progress=False)
+    assert "KERAS_ARCFACE_CACHE=DIR or cache_dir=" in str(raised.value)
+    assert "--cache-dir DIR" in raised.value.cli_message
