@@ -2,8 +2,12 @@
 
     from keras_arcface import FaceVerifier
     verifier = FaceVerifier()                    # the zoo's default model, bundled: offline, no TensorFlow
-    result = verifier.verify("a.jpg", "b.jpg")   # paths or RGB uint8 arrays
+    result = verifier.verify("a.jpg", "b.jpg")   # paths or RGB uint8 arrays (colour_order="BGR" for OpenCV's)
     result.same, result.similarity, result.threshold
+    table = verifier.compare(["a.jpg", "b.jpg", "c.jpg"])   # each photo detected and embedded once
+
+Arrays are RGB (as PIL, imageio and matplotlib give them); OpenCV's ``cv2.imread`` gives BGR: say so with
+``colour_order="BGR"`` (for the verifier, or per call).
 
 A photo is read with :func:`~keras_arcface.data.images.read_image` (EXIF orientation, CMYK, 16-bit,
 alpha), its faces are found by the bundled YuNet detector, the chosen one (largest by default) is
@@ -60,13 +64,15 @@ class FaceVerifier:
     accepts (default: the zoo's default model in its bundled runtime format).
 
     ``detector``: a YuNet .onnx (default: the bundled one); ``choose``: "largest" or "center" when
-    a photo shows several faces; ``threshold`` / ``far``: see the module docstring.
+    a photo shows several faces; ``threshold`` / ``far``: see the module docstring; ``colour_order``: the
+    channel order of the arrays it is given, "RGB" (default) or "BGR" (OpenCV's), per call too.
     """
 
     def __init__(self, model=None, detector=None, threshold=None, far=None, choose="largest", spec=None,
-                 **zoo_options):
+                 colour_order="RGB", **zoo_options):
         from keras_arcface.embedding import load_embedder
 
+        self.colour_order = _checked_colour_order(colour_order)
         self.embedder = load_embedder(model, spec=spec, **zoo_options)
         self.threshold, self.threshold_source = self._threshold(threshold, far)
         self._detector, self._choose, self._aligner = detector, choose, None
@@ -89,13 +95,16 @@ class FaceVerifier:
             self._aligner = FaceAligner(self._detector, choose=self._choose, spec=self.embedder.spec)
         return self._aligner
 
-    def find_face(self, image, name=None):
-        """The :class:`FoundFace` of a path or an RGB uint8 array; errors name the file."""
+    def find_face(self, image, name=None, colour_order=None):
+        """The :class:`FoundFace` of a path or a uint8 array (``colour_order``: "RGB" or "BGR"; default the
+        verifier's); errors name the file."""
         from keras_arcface.alignment import NoFaceError
         from keras_arcface.data.images import read_image
 
         if isinstance(image, (str, pathlib.Path)):
             name, image = str(image), read_image(image)
+        elif _checked_colour_order(colour_order or self.colour_order) == "BGR":
+            image = _bgr_to_rgb(np.asarray(image))
         name = name or "image"
         try:
             face, faces, aligned = self.aligner.locate(image)
@@ -110,19 +119,67 @@ class FaceVerifier:
             raise type(error)(f"{name}: {error}") from None
         return FoundFace(name, tuple(float(v) for v in face.box), face.score, len(faces), aligned)
 
-    def embed(self, image):
-        """The unit embedding (d,) of the chosen face of a photo (a path or an RGB uint8 array)."""
-        return self.embedder.embed(self.find_face(image).aligned[None])[0]
+    def embed(self, image, colour_order=None):
+        """The unit embedding (d,) of the chosen face of a photo (a path or a uint8 array)."""
+        return self.embedder.embed(self.find_face(image, colour_order=colour_order).aligned[None])[0]
 
-    def verify(self, image_a, image_b):
+    def verify(self, image_a, image_b, colour_order=None):
         """A :class:`VerificationResult` for two photos (paths or arrays)."""
-        faces = (self.find_face(image_a, None if isinstance(image_a, (str, pathlib.Path)) else "image A"),
-                 self.find_face(image_b, None if isinstance(image_b, (str, pathlib.Path)) else "image B"))
+        faces = (self.find_face(image_a, None if isinstance(image_a, (str, pathlib.Path)) else "image A", colour_order),
+                 self.find_face(image_b, None if isinstance(image_b, (str, pathlib.Path)) else "image B", colour_order))
         a, b = self.embedder.embed(np.stack([faces[0].aligned, faces[1].aligned]))
         similarity = float(np.clip(a @ b, -1.0, 1.0))
         same = None if self.threshold is None else bool(similarity >= self.threshold)
         return VerificationResult(similarity, self.threshold, self.threshold_source, same, faces,
                                   str(self.embedder.reference))
+
+    def compare(self, images, colour_order=None):
+        """Every photo against every other (a :class:`Comparison`): each is read, detected and embedded once,
+        in one batch, where :meth:`verify` on every pair would do each photo once per pair it is in."""
+        images = list(images)
+        if not images:
+            raise InputError("compare needs at least one photo")
+        faces = tuple(self.find_face(image, None if isinstance(image, (str, pathlib.Path)) else f"image {i + 1}",
+                                     colour_order) for i, image in enumerate(images))
+        embeddings = self.embedder.embed(np.stack([face.aligned for face in faces]))
+        similarities = np.clip(embeddings @ embeddings.T, -1.0, 1.0)
+        return Comparison(faces, embeddings, similarities, self.threshold, self.threshold_source,
+                          str(self.embedder.reference))
+
+
+#: The channel orders an array may come in: RGB (PIL, imageio, matplotlib) or BGR (OpenCV).
+COLOUR_ORDERS = ("RGB", "BGR")
+
+
+def _checked_colour_order(order):
+    if order not in COLOUR_ORDERS:
+        raise InputError(f"colour_order must be one of {COLOUR_ORDERS} (BGR for OpenCV's arrays), got {order!r}")
+    return order
+
+
+def _bgr_to_rgb(image):
+    """An OpenCV BGR / BGRA array as RGB / RGBA (grey arrays as they are)."""
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        return np.ascontiguousarray(np.concatenate([image[:, :, 2::-1], image[:, :, 3:]], axis=2))
+    return image
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Photos compared all against all: each photo's :class:`FoundFace` (``faces``), their unit ``embeddings``
+    (N, d), the cosine of every pair (``similarities``, N x N, symmetric) and the verdicts at ``threshold``
+    (``same``, N x N booleans; None without a threshold)."""
+
+    faces: tuple
+    embeddings: np.ndarray = dataclasses.field(repr=False)
+    similarities: np.ndarray
+    threshold: float
+    threshold_source: str
+    model: str
+
+    @property
+    def same(self):
+        return None if self.threshold is None else self.similarities >= self.threshold
 
 
 @dataclasses.dataclass(frozen=True)

@@ -202,3 +202,29 @@ def test_a_keras_model_verifies_without_tensorflow_start_up_lines(photos):
                           env={**env, "PYTHONPATH": str(root)})
     assert done.returncode == 0 and "verdict    same person" in done.stdout, done.stderr[-2000:]
     assert done.stderr.strip() == "", done.stderr[-2000:]  # no oneDNN / CUDA / cuInit lines
+
+
+def test_opencv_arrays_are_said_to_be_bgr_and_then_embed_as_the_photo_by_path(verifier, photos):
+    import cv2
+
+    by_path = verifier.embed(photos["hopper"])
+    bgr = cv2.imread(photos["hopper"])
+    assert float(verifier.embed(bgr, colour_order="BGR") @ by_path) > 0.9999
+    assert float(verifier.embed(bgr) @ by_path) < 0.999, "the default rule (RGB) must differ for a BGR array"
+    assert float(FaceVerifier(colour_order="BGR").embed(bgr) @ by_path) > 0.9999
+    bgra = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
+    assert float(verifier.embed(bgra, colour_order="BGR") @ by_path) > 0.9999
+    with pytest.raises(InputError, match="colour_order must be one of"):
+        FaceVerifier(colour_order="bgr")
+
+
+def test_compare_embeds_each_photo_once_and_agrees_with_verify(verifier, photos):
+    names = ["hopper", "hopper_again", "collins"]
+    table = verifier.compare([photos[name] for name in names])
+    assert table.similarities.shape == (3, 3) and np.allclose(table.similarities, table.similarities.T)
+    assert np.allclose(np.diag(table.similarities), 1.0, atol=1e-5)
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        pair = verifier.verify(photos[names[i]], photos[names[j]])
+        assert table.similarities[i, j] == pytest.approx(pair.similarity, abs=1e-5)
+        assert table.same[i, j] == pair.same
+    assert table.same[0, 1] and not table.same[0, 2] and table.model == str(verifier.embedder.reference)
