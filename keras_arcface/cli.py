@@ -338,15 +338,15 @@ def _identify(args):
 def _embed(args):
     import numpy as np
 
+    from keras_arcface.alignment import FaceAligner
     from keras_arcface.files import atomic_path, write_text_atomically
     from keras_arcface.verification import embed_folder
 
-    embedder, aligner = _load_embedder(args), None
-    if args.align:  # onto the model's own crop and template
-        from keras_arcface.alignment import FaceAligner
-
-        aligner = FaceAligner(args.detector, choose=args.choose, spec=embedder.spec)
-    result = embed_folder(args.directory, embedder, aligner)
+    embedder = _load_embedder(args)
+    # Photos are detected and aligned onto the model's own crop, as verify does; aligned crops are taken as
+    # they are unless --align asks to detect them too.
+    aligner = FaceAligner(args.detector, choose=args.choose, spec=embedder.spec)
+    result = embed_folder(args.directory, embedder, aligner, align_crops=args.align)
     embeddings, kept, skipped = result.embeddings, result.files, result.skipped
     output = embeddings_output(args.output)
     with atomic_path(output) as temporary, open(temporary, "wb") as handle:
@@ -654,7 +654,8 @@ def build_parser():
     embed.add_argument("directory", help="folder of images (searched recursively)")
     model_arguments(embed)
     embed.add_argument("-o", "--output", required=True, help=".npy file; the file list goes beside it (.txt)")
-    embed.add_argument("--align", action="store_true", help="detect and align faces in raw photos first")
+    embed.add_argument("--align", action="store_true", help="detect and align aligned-size crops too (photos of "
+                                                            "any other size are always detected and aligned)")
     aligner_arguments(embed)
     embed.set_defaults(func=_embed)
 

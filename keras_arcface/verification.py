@@ -192,13 +192,14 @@ class EmbeddedFolder:
     skipped: list
 
 
-def embed_folder(directory, embedder, aligner=None):
-    """Embed every image under ``directory`` (recursively) with ``embedder``: aligned crops of the
-    embedder's input size as they are (ArcFace 112x112 crops mapped onto its template), or, with
-    ``aligner`` (a :class:`~keras_arcface.alignment.FaceAligner`), photos whose face it detects and
-    aligns.  Unusable images are skipped with their reason; none usable is an :class:`InputError` with
-    a hint (e.g. photos given without an aligner)."""
-    from keras_arcface.data.images import IMAGE_EXTENSIONS, BadImageError, read_image
+def embed_folder(directory, embedder, aligner=None, align_crops=False):
+    """Embed every image under ``directory`` (recursively) with ``embedder``, as ``verify`` takes photos:
+    an aligned crop of the embedder's input size (or an ArcFace 112x112 one, mapped onto its template) as it
+    is, any other image detected and aligned by ``aligner`` (a :class:`~keras_arcface.alignment.FaceAligner`;
+    default one with the bundled detector, made when first needed).  ``align_crops=True`` detects and aligns
+    the crops too (``embed --align``).  Unusable images are skipped with their reason; none usable is an
+    :class:`InputError` with a hint."""
+    from keras_arcface.data.images import IMAGE_EXTENSIONS, read_image
 
     directory = pathlib.Path(directory)
     if not directory.is_dir():
@@ -207,28 +208,23 @@ def embed_folder(directory, embedder, aligner=None):
     if not paths:
         raise InputError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under {directory}")
     size = tuple(embedder.spec.size)
-    wrong_size = []
+    aligners = [aligner] if aligner is not None else []
 
     def face_of(path):
         image = read_image(path)
-        if aligner is not None:
-            return aligner.align(image)
-        crop = embedder.spec.aligned_crop(image)
-        if crop is None:
-            wrong_size.append(path)
-            raise BadImageError(f"size {image.shape[1]}x{image.shape[0]}, not an aligned {size[1]}x{size[0]} crop "
-                                f"(nor an ArcFace 112x112 one)")
-        return crop
+        crop = None if align_crops else embedder.spec.aligned_crop(image)
+        if crop is not None:
+            return crop
+        if not aligners:  # the first photo that is not an aligned crop
+            from keras_arcface.alignment import FaceAligner
+
+            aligners.append(FaceAligner(spec=embedder.spec))
+        return aligners[0].align(image)
 
     faces, kept, skipped = collect_faces(paths, face_of)
     skipped = [f"{path}: {reason}" for path, reason in skipped]
     if not faces:
-        if len(wrong_size) == len(paths):
-            hint = "these look like photos, not aligned crops: add --align to detect and align the faces"
-        elif aligner is not None:
-            hint = "use photos that show one clear, frontal face each"
-        else:
-            hint = f"pass readable aligned {size[1]}x{size[0]} crops, or photos with --align"
+        hint = f"use readable photos that show one clear, frontal face each, or aligned {size[1]}x{size[0]} crops"
         raise InputError(f"no usable image among {len(paths)} under {directory} (first: {skipped[0]}); {hint}")
     return EmbeddedFolder(embedder.embed(np.stack(faces)), [str(path) for path in kept], skipped)
 

@@ -2,6 +2,7 @@
 format (no TensorFlow on that path), card thresholds, exit codes, JSON, and messy inputs."""
 
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -228,3 +229,21 @@ def test_compare_embeds_each_photo_once_and_agrees_with_verify(verifier, photos)
         assert table.similarities[i, j] == pytest.approx(pair.similarity, abs=1e-5)
         assert table.same[i, j] == pair.same
     assert table.same[0, 1] and not table.same[0, 2] and table.model == str(verifier.embedder.reference)
+
+
+def test_embed_detects_photos_itself_and_takes_aligned_crops_as_they_are(verifier, photos, tmp_path, capsys):
+    import shutil
+
+    from keras_arcface.demo import DEMO_DATA
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(photos["hopper"], folder / "photo.jpg")  # a raw photo: detected and aligned, as verify does
+    crop = DEMO_DATA / "faces" / "Eileen_Collins" / "Eileen_Collins_0001.jpg"
+    shutil.copy(crop, folder / "crop.jpg")  # an aligned 112x112 crop: as it is
+    assert main(["embed", str(folder), "-o", str(tmp_path / "e.npz")]) == 0
+    with np.load(tmp_path / "e.npz") as data:
+        embeddings = dict(zip([pathlib.Path(f).name for f in data["files"]], data["embeddings"]))
+    assert float(embeddings["photo.jpg"] @ verifier.embed(photos["hopper"])) > 0.9999
+    expected = verifier.embedder.embed(verifier.embedder.spec.aligned_crop(read_image(crop))[None])[0]
+    assert float(embeddings["crop.jpg"] @ expected) > 0.9999
