@@ -142,12 +142,17 @@ class FaceIndex:
 
     @classmethod
     def build(cls, folder, verifier=None, backend="numpy", on_skip=None):
-        """The gallery of ``folder/<identity>/<photo>``: every photo's face found, aligned and
-        embedded by ``verifier`` (a :class:`~keras_arcface.verification.FaceVerifier`; default: the
-        zoo's default model).  Unusable photos are skipped and passed to ``on_skip(path, reason)``;
-        the list of ``(path, reason)`` is ``index.skipped``."""
+        """The gallery of ``folder/<identity>/<photo>`` (or of a list of such photo paths: the folder each is in
+        names its person): every photo's face found, aligned and embedded by ``verifier`` (a
+        :class:`~keras_arcface.verification.FaceVerifier`; default: the zoo's default model).  Unusable photos
+        are skipped and passed to ``on_skip(path, reason)``; the list of ``(path, reason)`` is ``index.skipped``."""
         from keras_arcface.data.images import IMAGE_EXTENSIONS
 
+        if not isinstance(folder, (str, pathlib.Path)):
+            photos = sorted(pathlib.Path(path) for path in folder)
+            if not photos:
+                raise InputError("no photos given to build a gallery from")
+            return cls._built(photos, verifier, backend, on_skip, root=None)
         folder = pathlib.Path(folder)
         if not folder.is_dir():
             raise InputError(f"gallery folder {folder} not found: pass a folder with one sub-folder of photos "
@@ -156,6 +161,11 @@ class FaceIndex:
         if not photos:
             raise InputError(f"no photos ({', '.join(IMAGE_EXTENSIONS)}) in the sub-folders of {folder}: lay it out "
                              "as <folder>/<person>/<photo>")
+        return cls._built(photos, verifier, backend, on_skip, root=folder)
+
+    @classmethod
+    def _built(cls, photos, verifier, backend, on_skip, root):
+        """The gallery of ``photos`` (each in its person's folder); ``files`` relative to ``root`` when given."""
         if verifier is None:
             from keras_arcface.verification import FaceVerifier
 
@@ -164,10 +174,10 @@ class FaceIndex:
 
         faces, kept, skipped = collect_faces(photos, lambda path: verifier.find_face(path).aligned, on_skip)
         identities = [path.parent.name for path in kept]
-        files = [str(path.relative_to(folder)) for path in kept]
+        files = [str(path.relative_to(root)) if root is not None else str(path) for path in kept]
         if not faces:
-            raise InputError(f"no usable photo among {len(photos)} in {folder} (first: {skipped[0][0]}: "
-                             f"{skipped[0][1]})")
+            raise InputError(f"no usable photo among {len(photos)} in {root or 'the photos given'} (first: "
+                             f"{skipped[0][0]}: {skipped[0][1]})")
         embeddings = np.concatenate([verifier.embedder.embed(np.stack(faces[i:i + 64]))
                                      for i in range(0, len(faces), 64)])
         model = str(verifier.embedder.reference)

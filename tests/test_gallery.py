@@ -182,3 +182,13 @@ def test_embed_writes_the_file_it_is_told(tmp_path, capsys):
     capsys.readouterr()
     assert main(["embed", str(faces), "-o", str(tmp_path / "emb.csv")]) == 2
     assert "name it emb.npy or emb.npz" in capsys.readouterr().err
+
+
+def test_a_gallery_from_a_list_of_photos_leaves_the_query_out(gallery_folder):
+    query = gallery_folder / "Grace_Hopper" / "grey.jpg"
+    index = FaceIndex.build(p for p in gallery_folder.glob("*/*") if p != query)
+    assert len(index) == 2 and str(query) not in index.files.tolist()
+    best = index.identify(query)[0]
+    assert best.identity == "Grace_Hopper" and best.similarity < 0.999  # a match, not the same photo
+    with pytest.raises(InputError, match="no photos given"):
+        FaceIndex.build([])
