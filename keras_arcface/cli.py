@@ -717,22 +717,6 @@ def _uses_keras(args):
     return not is_runtime_file(model)
 
 
-def quiet_tensorflow():
-    """Import TensorFlow and initialise its devices with the process's stderr (file descriptor 2)
-    pointed at /dev/null: TensorFlow's C++ start-up lines (oneDNN, CUDA stubs, a cuInit "E0000"
-    line on machines without a GPU) bypass Python logging and ignore TF_CPP_MIN_LOG_LEVEL."""
-    import importlib.util
-
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or importlib.util.find_spec("tensorflow") is None:
-        return
-    from keras_arcface.runtime.embedder import native_stderr_silenced
-
-    with native_stderr_silenced():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices("GPU")
-
-
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
@@ -748,7 +732,12 @@ def main(argv=None):
 
             require_keras(f"keras-arcface {args.command}")
         if "tensorflow" not in sys.modules and _uses_keras(args):
-            quiet_tensorflow()
+            from keras_arcface.runtime import keras_available
+
+            if keras_available():  # else the command itself says what to install
+                from keras_arcface.runtime.keras_required import quiet_tensorflow
+
+                quiet_tensorflow()
         return args.func(args)
     except BrokenPipeError:  # e.g. `keras-arcface zoo list | head`: the reader has all it wants
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -115,3 +115,18 @@ def test_keras_commands_without_keras_say_what_to_install(photos):
     result = run_without_tensorflow("train", "--data", "people", "--output", "run", cwd=photos)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "keras-arcface train needs Keras" in result.stderr and "keras-arcface[tensorflow]" in result.stderr
+
+
+def test_the_python_api_starts_tensorflow_without_its_start_up_lines(tmp_path):
+    """As the command line does: `from keras_arcface import ArcFaceLayer` (and any Keras entry point) imports
+    TensorFlow with its C++ start-up lines (oneDNN, CUDA stubs, cuInit) kept off stderr."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    script = ("from keras_arcface import ArcFaceLayer\nimport keras\nimport numpy as np\n"
+              "layer = ArcFaceLayer(num_classes=3)\nprint(keras.ops.convert_to_numpy(layer([np.ones((2, 4), "
+              "'float32'), np.array([0, 1])])).shape)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env,
+                            timeout=300)
+    assert result.returncode == 0 and "(2, 3)" in result.stdout, result.stderr[-2000:]
+    for noise in ("oneDNN", "cuda", "cuInit", "I0000", "E0000", "absl::InitializeLog"):
+        assert noise not in result.stderr, result.stderr[-2000:]
