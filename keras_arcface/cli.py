@@ -456,26 +456,26 @@ def _whole_number_from_one(text):
     return value
 
 
-def _cosine(text):
-    """argparse type: a cosine similarity in [-1, 1] (``--threshold``)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not -1.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a cosine similarity in [-1, 1], got {text!r}")
-    return value
+def _number_within(low, high, what, closed):
+    """An argparse type: a number in [low, high] (``closed``) or (low, high), ``what`` naming it in the error."""
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        inside = low <= value <= high if closed else low < value < high
+        if not inside:
+            bounds = f"[{low:g}, {high:g}]" if closed else f"({low:g}, {high:g})"
+            raise argparse.ArgumentTypeError(f"must be {what} in {bounds}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _rate(text):
-    """argparse type: a false-accept rate in (0, 1) (``--far``)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be a false-accept rate in (0, 1) such as 1e-3, got {text!r}")
-    return value
+#: ``--threshold``: a cosine similarity; ``--far``: a false-accept rate.
+_cosine = _number_within(-1.0, 1.0, "a cosine similarity", closed=True)
+_rate = _number_within(0.0, 1.0, "a false-accept rate (such as 1e-3)", closed=False)
 
 
 class _Parser(argparse.ArgumentParser):
