@@ -146,18 +146,27 @@ def source_of(model_name, path):
     return "installed" if package is not None and package.folder in path.parents else "cached"
 
 
+def local_copy(model_name, artifact, cache_dir=None):
+    """``(Location or None, the installed package or None)``: the first verified local copy of ``artifact`` in
+    the resolver's order (bundled, installed package, cache), for :func:`locate` and :func:`fetch_artifact`."""
+    bundled = bundled_file(model_name, artifact)
+    if bundled is not None:
+        return Location("bundled", str(bundled), f"with keras-arcface, {bundled}"), None
+    installed, package = installed_file(model_name, artifact)
+    if installed is not None:
+        return Location("installed", str(installed), f"{package.distribution} {package.version}, {installed}"), package
+    cached = cache_root(cache_dir) / model_name / artifact.file
+    if is_valid(cached, artifact):
+        return Location("cached", str(cached), str(cached)), package
+    return None, package
+
+
 def locate(model_name, artifact, urls=None, cache_dir=None, offline=None):
     """The :class:`Location` ``artifact`` of ``model_name`` would come from now, without fetching it: a local
     file is checked (size and sha256), a mirror folder for the file's presence, a mirror URL not at all."""
-    bundled = bundled_file(model_name, artifact)
-    if bundled is not None:
-        return Location("bundled", str(bundled), f"with keras-arcface, {bundled}")
-    installed, package = installed_file(model_name, artifact)
-    if installed is not None:
-        return Location("installed", str(installed), f"{package.distribution} {package.version}, {installed}")
-    cached = cache_root(cache_dir) / model_name / artifact.file
-    if is_valid(cached, artifact):
-        return Location("cached", str(cached), str(cached))
+    local, package = local_copy(model_name, artifact, cache_dir)
+    if local is not None:
+        return local
     cli_hint, python_hint = availability_hints(model_name, artifact, package)
     if is_offline(offline):
         return Location("not available", "", f"offline ({OFFLINE_ENV}) and not in the cache", cli_hint, python_hint)
@@ -294,16 +303,11 @@ def fetch_artifact(model_name, artifact, urls=None, cache_dir=None, offline=None
     """Local path of ``artifact`` of ``model_name``: the file bundled with the wheel, else an installed
     model package's, else the cache's (each checked like a cache entry; also offline), else downloaded
     from the first mirror that gives the right bytes.  See the module docstring."""
-    bundled = bundled_file(model_name, artifact)
-    if bundled is not None:
-        return bundled
-    installed, package = installed_file(model_name, artifact)
-    if installed is not None:
-        return installed
+    local, package = local_copy(model_name, artifact, cache_dir)
+    if local is not None:
+        return pathlib.Path(local.path)
     cli_hint, python_hint = availability_hints(model_name, artifact, package)
     target = cache_root(cache_dir) / model_name / artifact.file
-    if is_valid(target, artifact):
-        return target
     if is_offline(offline):
         state = "is not"
         if target.exists():

@@ -53,11 +53,11 @@ def locations(name, **options):
     return {fmt: locate(card.name, artifact, **options) for fmt, artifact in card.artifacts.items()}
 
 
-def warn_if_recipe_example(card):
+def warn_if_recipe_example(card, stacklevel=3):
     if card.recipe_example:
         warnings.warn(f"{card.name} is a training-recipe example ({card.lfw_summary()}), not a model to deploy: it "
                       "is below the zoo's quality bar (docs/zoo.md); keras-arcface zoo list shows the models to pick",
-                      RecipeExampleWarning, stacklevel=3)
+                      RecipeExampleWarning, stacklevel=stacklevel)
 
 
 def download(name, format="keras", **options):
@@ -99,6 +99,11 @@ def load_backbone(name, precision="float32", **options):
     only weights (``.weights.h5``, read with h5py) are loaded, so nothing executable comes from a file.
     Without Keras and its backend: an :class:`~keras_arcface.errors.InputError` naming the extra to install.
     """
+    return _backbone_and_weights(name, precision, **options)[0]
+
+
+def _backbone_and_weights(name, precision="float32", **options):
+    """``(backbone, the verified weights file it was loaded from)`` of ``name`` (see :func:`load_backbone`)."""
     import json
 
     from keras_arcface.runtime import require_keras
@@ -107,9 +112,10 @@ def load_backbone(name, precision="float32", **options):
     from keras_arcface.backbones import backbone_with_weights
 
     card = model_card(name)
-    warn_if_recipe_example(card)
+    warn_if_recipe_example(card, stacklevel=4)
     config = json.loads(pathlib.Path(fetch_artifact(card.name, card.config, **options)).read_text())
-    return backbone_with_weights(config, download(name, "keras", **options), precision)
+    weights = download(name, "keras", **options)
+    return backbone_with_weights(config, weights, precision), weights
 
 
 def model_reference(card, fmt, path, spec=None):
@@ -141,12 +147,8 @@ def load_model(name=None, format=None, spec=None, flip=False, **options):
     card.artifact(fmt)  # an unknown format is named before anything is downloaded
     if fmt == "keras":
         require_keras(f"{name}:keras")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RecipeExampleWarning)  # said once, below
-            model = load_backbone(name, **options)
-        warn_if_recipe_example(card)
-        reference = model_reference(card, fmt, download(name, "keras", **options), spec)
-        return KerasEmbedder(model, flip=flip, reference=reference)
+        model, weights = _backbone_and_weights(name, **options)  # it warns for a recipe example
+        return KerasEmbedder(model, flip=flip, reference=model_reference(card, fmt, weights, spec))
     warn_if_recipe_example(card)
     path = download(name, fmt, **options)
     return FaceEmbedder(path, flip=flip, reference=model_reference(card, fmt, path, spec))
