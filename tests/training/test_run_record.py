@@ -24,20 +24,11 @@ def folder_bytes(folder):
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
-def test_rerunning_a_finished_run_changes_no_file(tmp_path):
-    config = _config(tmp_path, epochs=2)
-    first = train(config, verbose=0)
-    assert first.epochs_run == 2 and len(first.history["loss"]) == 2
-    assert len(first.history["ignored_label_rows"]) == 2  # every per-epoch record, epoch by epoch
-    before = folder_bytes(tmp_path / "run")
-    again = train(_config(tmp_path, epochs=2), verbose=0)
-    assert again.epochs_run == 0 and again.history == first.history
-    assert folder_bytes(tmp_path / "run") == before, "a re-run of a finished run changed a file"
-
-
-def test_an_interrupted_call_and_its_resume_keep_every_epoch_in_the_record(tmp_path):
+def test_an_interrupted_call_its_resume_and_a_rerun_keep_the_record(tmp_path):
     """An exception in epoch 3 after two finished epochs: the resumed call trains epoch 3 and history.json
-    holds epochs 1-3 (the earlier call's from the record kept in the backup)."""
+    holds epochs 1-3 (the earlier call's from the record kept in the backup), TensorBoard's epoch steps go
+    on from where they stopped, and a re-run of the finished run trains nothing and changes no file."""
+    tensorboard = keras.backend.backend() == "tensorflow"  # TensorBoard logs need TensorFlow here
 
     class Stop(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -45,13 +36,26 @@ def test_an_interrupted_call_and_its_resume_keep_every_epoch_in_the_record(tmp_p
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(_config(tmp_path, epochs=3), verbose=0, callbacks=[Stop()])
+        train(_config(tmp_path, epochs=3, tensorboard=tensorboard), verbose=0, callbacks=[Stop()])
     assert not (tmp_path / "run" / "history.json").exists()
     recorded = json.loads((tmp_path / "run" / "backup" / "history.json").read_text())
-    result = train(_config(tmp_path, epochs=3), verbose=0)
+    result = train(_config(tmp_path, epochs=3, tensorboard=tensorboard), verbose=0)
     assert result.epochs_run == 1
     assert result.history["loss"][:2] == recorded["loss"] and len(result.history["loss"]) == 3
+    assert len(result.history["ignored_label_rows"]) == 3  # every per-epoch record, epoch by epoch
     assert json.loads((tmp_path / "run" / "history.json").read_text()) == result.history
+    if tensorboard:
+        import tensorflow as tf
+
+        steps = []
+        for events in sorted((tmp_path / "run" / "tensorboard" / "train").glob("events.out.tfevents.*")):
+            for event in tf.compat.v1.train.summary_iterator(str(events)):
+                steps += [event.step for value in event.summary.value if value.tag == "epoch_loss"]
+        assert sorted(steps) == [0, 1, 2], steps
+    before = folder_bytes(tmp_path / "run")
+    again = train(_config(tmp_path, epochs=3, tensorboard=tensorboard), verbose=0)
+    assert again.epochs_run == 0 and again.history == result.history
+    assert folder_bytes(tmp_path / "run") == before, "a re-run of a finished run changed a file"
 
 
 def _train_command(tmp_path, epochs):
@@ -103,25 +107,6 @@ def test_a_worker_stops_for_another_live_cluster_and_goes_on_for_its_own(tmp_pat
     (tmp_path / HOLDER_FILE).write_text(json.dumps({**other, "pid": int(dead.stdout)}))
     with run_folder_lock(tmp_path, cluster=mine):  # a record left by a dead process does not stop a worker
         pass
-
-
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorBoard logs need TensorFlow here")
-def test_tensorboard_epoch_steps_continue_across_a_resume(tmp_path):
-    import tensorflow as tf
-
-    class Stop(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 1:
-                raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(_config(tmp_path, epochs=3, tensorboard=True), verbose=0, callbacks=[Stop()])
-    train(_config(tmp_path, epochs=3, tensorboard=True), verbose=0)
-    steps = []
-    for events in sorted((tmp_path / "run" / "tensorboard" / "train").glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(events)):
-            steps += [event.step for value in event.summary.value if value.tag == "epoch_loss"]
-    assert sorted(steps) == [0, 1, 2], steps
 
 
 def test_the_lock_files_are_not_a_training_run_of_their_own(tmp_path):
