@@ -79,7 +79,8 @@ def _print_zoo_entry(card, where):
           f"{card.embedding_size}-d, {card.lfw_summary()} ({origin}); version {card.version}\n"
           f"  weights licence: {card.licence['weights']}\n  training data: {data}\n"
           f"  commercial use: {'allowed by the stated licences' if card.commercial_use else 'no'}\n"
-          "  files, and where each comes from now:")
+          + (f"  verdict threshold: {card.operating_point_summary()}\n" if card.operating_point else "")
+          + "  files, and where each comes from now:")
     runtime = card.runtime_format()
     for fmt, location in where.items():
         size = f"{card.artifact(fmt).size / 1e6:.1f} MB"
@@ -187,6 +188,18 @@ def _lr_find(args):
     return 0
 
 
+def _default_operating_point():
+    """The default model's operating point in words, for --help (empty when its card cannot be read)."""
+    from keras_arcface.errors import InputError
+
+    try:
+        from keras_arcface.zoo import default_model, model_card
+
+        return model_card(default_model()).operating_point_summary() or "not measured"
+    except InputError:
+        return "its card could not be read"
+
+
 def _input_spec(args):
     import dataclasses
 
@@ -250,32 +263,23 @@ def _verifier(args):
 
     return FaceVerifier(args.model, detector=args.detector, threshold=getattr(args, "threshold", None),
                         far=getattr(args, "far", None), choose=args.choose, spec=_input_spec(args),
-                        **_zoo_options(args))
-
-
-def _face_line(label, face):
-    if face.box is None:
-        return f"{label} {face.source}: no face detected; used as an aligned crop"
-    x, y, w, h = face.box
-    several = ", one used" if face.faces_found > 1 else ""
-    return (f"{label} {face.source}: face at x={x:.0f} y={y:.0f} {w:.0f}x{h:.0f}, detection score {face.score:.2f}, "
-            f"{face.faces_found} face{'s' if face.faces_found > 1 else ''} found{several}")
+                        rotate=args.rotate, min_quality=getattr(args, "min_quality", None), **_zoo_options(args))
 
 
 def _verify(args):
     import json
 
     verifier = _verifier(args)
-    result = verifier.verify(args.image_a, args.image_b)
+    result = verifier.verify(args.image_a, args.image_b, face_a=args.face_a, face_b=args.face_b,
+                             any_face=args.any_face)
     for face in result.faces:
-        if face.faces_found > 1:
-            print(f"warning: {face.source}: {face.faces_found} faces found; the {args.choose} one was used "
-                  "(--choose center picks the one nearest the centre)", file=sys.stderr)
+        if face.choice_note():
+            print(f"note: {face.choice_note()}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
     else:
         for label, face in zip(("image A", "image B"), result.faces):
-            print(_face_line(label, face))
+            print(f"{label} {face.describe()}")
         print(f"similarity {result.similarity:.4f} (cosine, model {result.model})")
         if result.threshold is not None:
             print(f"threshold  {result.threshold:.4f} ({result.threshold_source})")
@@ -296,6 +300,10 @@ def _index(args):
     path = index.save(args.output)
     people = len(set(index.identities.tolist()))
     print(f"{len(index)} faces of {people} people (model {index.model}) -> {path}")
+    if index.notes:
+        print(f"note: {len(index.notes)} photo(s) enrolled with several faces or low quality "
+              "(--min-quality refuses faces below a score):", *(f"{p}: {what}" for p, what in index.notes),
+              sep="\n  ", file=sys.stderr)
     if skipped:
         print(f"skipped {len(skipped)} file(s):", *skipped, sep="\n  ", file=sys.stderr)
     return 0
@@ -313,29 +321,43 @@ def _identify(args):
     verifier = _verifier(args)
     given = args.threshold is not None or args.far is not None
     threshold = verifier.threshold if given else index.threshold
-    face = verifier.find_face(args.photo)
-    matches = index.identify_embeddings(verifier.embedder.embed(face.aligned[None]), args.top_k)[0]
-    known = [index.is_known(match, threshold) for match in matches]
+    source = verifier.threshold_source if given else index.threshold_source
+    results = index.identify_faces(args.photo, args.top_k, verifier, face=args.face)
+    people, main_face = [], None
+    for face, matches in results:
+        known = [index.is_known(match, threshold) for match in matches or []]
+        people.append({**face.summary(), "identity": (matches[0].identity if known[0] else "unknown") if matches
+                       else None, "refused": None if matches is not None else face.quality.reasons,
+                       "matches": [{**m.to_dict(), "above_threshold": k} for m, k in zip(matches or [], known)]})
+        if main_face is None or face.chosen_by:
+            main_face = people[-1]
     if args.json:
-        source = verifier.threshold_source if given else index.threshold_source
-        print(json.dumps({"photo": face.to_dict(), "threshold": threshold, "threshold_source": source,
-                          "model": str(verifier.embedder.reference),
-                          "identity": matches[0].identity if known[0] else "unknown",
-                          "matches": [{**m.to_dict(), "above_threshold": k} for m, k in zip(matches, known)]},
+        print(json.dumps({"photo": args.photo, "faces_found": results[0][0].faces_found, "threshold": threshold,
+                          "threshold_source": source, "model": str(verifier.embedder.reference),
+                          "identities": [p["identity"] for p in people if p["identity"] not in (None, "unknown")],
+                          # the main face (the only one, the one asked for, or the one --choose picks)
+                          "identity": main_face["identity"], "matches": main_face["matches"], "faces": people},
                          indent=1))
     else:
-        print(_face_line("photo", face))
-        best = matches[0]
-        verdict = best.identity if known[0] else "unknown"
-        print(f"identity: {verdict}" + (f" (best match {best.identity} at {best.similarity:.4f}, below the threshold "
-                                        f"{threshold:.4f})" if not known[0] else ""))
-        for rank, (match, above) in enumerate(zip(matches, known), 1):
-            print(f"  {rank}. {match.identity:<30} {match.similarity:.4f}{'' if above else '  (below threshold)'}"
-                  f"  {match.file}")
-    return 0 if known[0] else 1
+        print(f"threshold {threshold:.4f} ({source})")
+        for (face, matches), person in zip(results, people):
+            print(f"photo {face.describe()}")
+            if matches is None:
+                print(f"  not searched: quality below --min-quality {args.min_quality:g}")
+                continue
+            best = matches[0]
+            print(f"  identity: {person['identity']}" + (
+                f" (best match {best.identity} at {best.similarity:.4f}, below the threshold {threshold:.4f})"
+                if person["identity"] == "unknown" else ""))
+            for rank, match in enumerate(person["matches"], 1):
+                print(f"    {rank}. {match['identity']:<30} {match['similarity']:.4f}"
+                      f"{'' if match['above_threshold'] else '  (below threshold)'}  {match['file']}")
+    return 0 if any(p["identity"] not in (None, "unknown") for p in people) else 1
 
 
 def _embed(args):
+    import json
+
     import numpy as np
 
     from keras_arcface.alignment import FaceAligner
@@ -345,18 +367,26 @@ def _embed(args):
     embedder = _load_embedder(args)
     # Photos are detected and aligned onto the model's own crop, as verify does; aligned crops are taken as
     # they are unless --align asks to detect them too.
-    aligner = FaceAligner(args.detector, choose=args.choose, spec=embedder.spec)
-    result = embed_folder(args.directory, embedder, aligner, align_crops=args.align)
+    aligner = FaceAligner(args.detector, choose=args.choose, spec=embedder.spec, rotate=args.rotate)
+    result = embed_folder(args.directory, embedder, aligner, align_crops=args.align, all_faces=args.all_faces)
     embeddings, kept, skipped = result.embeddings, result.files, result.skipped
     output = embeddings_output(args.output)
     with atomic_path(output) as temporary, open(temporary, "wb") as handle:
-        if output.suffix == ".npz":  # the embeddings and the files they are of, in one archive
-            np.savez(handle, embeddings=embeddings, files=np.asarray(kept, str))
+        if output.suffix == ".npz":  # the embeddings, the files and faces they are of, in one archive
+            np.savez(handle, embeddings=embeddings, files=np.asarray(kept, str),
+                     faces=np.array(json.dumps(result.faces)))
         else:
             np.save(handle, embeddings)
-    listing = output.with_suffix(".txt")
+    listing, faces = output.with_suffix(".txt"), output.with_suffix(".faces.json")
     write_text_atomically(listing, "\n".join(kept) + "\n")
-    print(f"{len(kept)} embeddings of size {embeddings.shape[1]} -> {output} (files in {listing})")
+    write_text_atomically(faces, json.dumps([{"file": path, **face} for path, face in zip(kept, result.faces)],
+                                            indent=1))
+    print(f"{len(kept)} embeddings of size {embeddings.shape[1]} -> {output} (files in {listing}, each row's face "
+          f"in {faces})")
+    several = len({path for path, face in zip(kept, result.faces) if face["faces_found"] > 1})
+    if several and not args.all_faces:
+        print(f"note: {several} photo(s) show several faces; the one --choose picks was embedded "
+              "(--all-faces embeds every face)", file=sys.stderr)
     if skipped:
         print(f"skipped {len(skipped)} file(s):", *skipped, sep="\n  ", file=sys.stderr)
     return 0
@@ -476,6 +506,7 @@ def _number_within(low, high, what, closed):
 #: ``--threshold``: a cosine similarity; ``--far``: a false-accept rate.
 _cosine = _number_within(-1.0, 1.0, "a cosine similarity", closed=True)
 _rate = _number_within(0.0, 1.0, "a false-accept rate (such as 1e-3)", closed=False)
+_quality = _number_within(0.0, 1.0, "a quality score", closed=True)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -517,6 +548,7 @@ EXPORT_FORMATS = _RegistryNames("keras_arcface.formats", "FORMATS")
 
 def build_parser():
     from keras_arcface import __version__
+    from keras_arcface.alignment.detector import CHOICES, ROTATIONS
 
     parser = _Parser(prog="keras-arcface", description="Margin-softmax face models for Keras 3")
     parser.add_argument("--version", action="version", version=f"keras-arcface {__version__}")
@@ -592,7 +624,10 @@ def build_parser():
 
     def threshold_arguments(command):
         command.add_argument("--threshold", type=_cosine, help="same-person threshold on the cosine similarity "
-                                                             "(default: the model's calibrated one)")
+                             "(default: the operating point, the threshold the model card measured for a "
+                             "false-accept rate of 1e-3 on LFW's different-person pairs; the default model: "
+                             f"{_default_operating_point().replace('%', '%%')}; every model's in "
+                             "docs/verification.md)")
         command.add_argument("--far", type=_rate, help="use the threshold the model card measured for this "
                                                        "false-accept rate: 1e-2, 1e-3 or 1e-4")
 
@@ -615,17 +650,35 @@ def build_parser():
 
     def aligner_arguments(command):
         command.add_argument("--detector", help="YuNet .onnx (default: $KERAS_ARCFACE_DETECTOR, else the bundled one)")
-        command.add_argument("--choose", choices=["largest", "center"], default="largest",
-                             help="which face when several are found")
+        command.add_argument("--choose", choices=CHOICES, default="best",
+                             help="which face when several are found: best (the largest face of good quality, not "
+                                  "one cut by the border or blurred), largest, or center")
+        command.add_argument("--rotate", choices=ROTATIONS, default="auto",
+                             help="auto: when no face is upright, try the photo turned by 90, 180 and 270 degrees "
+                                  "and say which turn was used; none")
+
+    def quality_arguments(command):
+        command.add_argument("--min-quality", type=_quality, metavar="Q",
+                             help="refuse faces whose quality score (0-1: size, detection, pose, sharpness, "
+                                  "exposure, cut by the border) is below this, with the reasons; about 0.5 is a "
+                                  "good face")
 
     verify = commands.add_parser(
         "verify", help="are two photos the same person? exit 0 same, 1 different, 2 error",
-        description="Detect, align and embed the face in each photo and compare them at the model's threshold. "
-                    "Exit status: 0 same person, 1 different people, 2 error (bad input, no face, no threshold).")
+        description="Detect every face of each photo (each with a quality score), align and embed the one used, and "
+                    "compare them at the model's operating point: the threshold measured for a false-accept rate of "
+                    "1e-3 on LFW. Exit status: 0 same person, 1 different people, 2 error (bad input, no face, a "
+                    "face below --min-quality, no threshold).")
     verify.add_argument("image_a", help="a photo (or an aligned crop)")
     verify.add_argument("image_b", help="another photo")
+    verify.add_argument("--face-a", type=_whole_number_from_one, metavar="N",
+                        help="use face N of image A (1, 2, ... left to right, as --json lists them)")
+    verify.add_argument("--face-b", type=_whole_number_from_one, metavar="N", help="use face N of image B")
+    verify.add_argument("--any-face", action="store_true", help="compare every face of A with every face of B and "
+                                                                 "report the best-matching pair")
     model_arguments(verify)
     aligner_arguments(verify)
+    quality_arguments(verify)
     threshold_arguments(verify)
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(func=_verify)
@@ -635,17 +688,22 @@ def build_parser():
     index.add_argument("-o", "--output", required=True, help="gallery file (.npz)")
     model_arguments(index)
     aligner_arguments(index)
+    quality_arguments(index)
     index.set_defaults(func=_index, threshold=None, far=None)
 
     identify = commands.add_parser(
-        "identify", help="who is in this photo? the best gallery identities; exit 0 known, 1 unknown, 2 error")
-    identify.add_argument("photo", help="a photo")
+        "identify", help="who is in this photo? every face's best gallery identities; exit 0 someone known, "
+                         "1 nobody known, 2 error")
+    identify.add_argument("photo", help="a photo (every face in it is identified)")
+    identify.add_argument("--face", type=_whole_number_from_one, metavar="N",
+                          help="identify face N only (1, 2, ... left to right)")
     identify.add_argument("--gallery", required=True, help="a gallery written by `keras-arcface index`")
     identify.add_argument("--top-k", type=_whole_number_from_one, default=5, help="identities to list (>= 1)")
     identify.add_argument("--backend", choices=["numpy", "faiss"], default="numpy",
                           help="exact search (numpy) or an approximate FAISS HNSW graph for large galleries")
     model_arguments(identify)
     aligner_arguments(identify)
+    quality_arguments(identify)
     threshold_arguments(identify)
     identify.add_argument("--json", action="store_true", help="print the result as JSON")
     identify.set_defaults(func=_identify)
@@ -656,6 +714,8 @@ def build_parser():
     embed.add_argument("-o", "--output", required=True, help=".npy file; the file list goes beside it (.txt)")
     embed.add_argument("--align", action="store_true", help="detect and align aligned-size crops too (photos of "
                                                             "any other size are always detected and aligned)")
+    embed.add_argument("--all-faces", action="store_true", help="embed every face of each photo (one row each) "
+                                                                "instead of the one --choose picks")
     aligner_arguments(embed)
     embed.set_defaults(func=_embed)
 

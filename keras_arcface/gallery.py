@@ -124,16 +124,32 @@ class FaceIndex:
         return results
 
     def identify(self, image, top_k=5, verifier=None):
-        """The :class:`Match` es of the face in a photo (path or RGB uint8 array), best first; the
+        """The :class:`Match` es of the chosen face of a photo (path or RGB uint8 array), best first; the
         photo is embedded by ``verifier`` (default: one for the gallery's model)."""
-        if verifier is None:
-            if getattr(self, "_verifier", None) is None:
-                from keras_arcface.verification import FaceVerifier
-
-                self._verifier = FaceVerifier(self.model or None)
-            verifier = self._verifier
+        verifier = self._verifier_for(verifier)
         face = verifier.find_face(image)
         return self.identify_embeddings(verifier.embedder.embed(face.aligned[None]), top_k)[0]
+
+    def identify_faces(self, image, top_k=5, verifier=None, face=None):
+        """Who is in this photo: ``[(FoundFace, [Match, ...]), ...]`` for every face of the photo (or face
+        number ``face`` alone), left to right.  Faces below the verifier's ``min_quality`` are not searched:
+        they are ``(FoundFace, None)``."""
+        verifier = self._verifier_for(verifier)
+        faces = (verifier.find_face(image, face=face),) if face is not None else verifier.find_faces(image)
+        usable = [f for f in faces if verifier.min_quality is None or f.quality.score >= verifier.min_quality]
+        matches = (self.identify_embeddings(verifier.embedder.embed(np.stack([f.aligned for f in usable])), top_k)
+                   if usable else [])
+        found = dict(zip((f.number for f in usable), matches))
+        return [(f, found.get(f.number)) for f in faces]
+
+    def _verifier_for(self, verifier):
+        if verifier is not None:
+            return verifier
+        if getattr(self, "_verifier", None) is None:
+            from keras_arcface.verification import FaceVerifier
+
+            self._verifier = FaceVerifier(self.model or None)
+        return self._verifier
 
     def is_known(self, match, threshold=None):
         """The match clears ``threshold``, else the gallery's threshold (always, when neither is set)."""
@@ -145,7 +161,10 @@ class FaceIndex:
         """The gallery of ``folder/<identity>/<photo>`` (or of a list of such photo paths: the folder each is in
         names its person): every photo's face found, aligned and embedded by ``verifier`` (a
         :class:`~keras_arcface.verification.FaceVerifier`; default: the zoo's default model).  Unusable photos
-        are skipped and passed to ``on_skip(path, reason)``; the list of ``(path, reason)`` is ``index.skipped``."""
+        are skipped and passed to ``on_skip(path, reason)``; the list of ``(path, reason)`` is ``index.skipped``.
+        A photo showing several faces enrols the one the verifier chooses, and a face below
+        :data:`~keras_arcface.alignment.quality.GOOD_QUALITY` is enrolled (unless the verifier's ``min_quality``
+        refuses it): both are listed in ``index.notes`` as ``(path, what was used)``."""
         from keras_arcface.data.images import IMAGE_EXTENSIONS
 
         if not isinstance(folder, (str, pathlib.Path)):
@@ -170,9 +189,18 @@ class FaceIndex:
             from keras_arcface.verification import FaceVerifier
 
             verifier = FaceVerifier()
+        from keras_arcface.alignment.quality import GOOD_QUALITY
         from keras_arcface.verification import collect_faces
 
-        faces, kept, skipped = collect_faces(photos, lambda path: verifier.find_face(path).aligned, on_skip)
+        notes = []
+
+        def face_of(path):
+            face = verifier.find_face(path)
+            if face.faces_found > 1 or face.quality.score < GOOD_QUALITY:
+                notes.append((str(path), face.describe().removeprefix(f"{path}: ")))
+            return face.aligned
+
+        faces, kept, skipped = collect_faces(photos, face_of, on_skip)
         identities = [path.parent.name for path in kept]
         files = [str(path.relative_to(root)) if root is not None else str(path) for path in kept]
         if not faces:
@@ -183,7 +211,7 @@ class FaceIndex:
         model = str(verifier.embedder.reference)
         index = cls(embeddings, identities, files, model=model, threshold=verifier.threshold,
                     threshold_source=verifier.threshold_source, backend=backend)
-        index.skipped = skipped
+        index.skipped, index.notes = skipped, notes
         return index
 
     def save(self, path):

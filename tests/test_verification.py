@@ -39,7 +39,7 @@ def photos(tmp_path):
 def test_the_default_verifier_uses_the_cards_runtime_artifact_and_threshold(verifier):
     card = model_card(default_model())
     assert verifier.embedder.reference.format == card.runtime_format()
-    assert verifier.threshold == card.lfw_metric(card.runtime_format())["best_threshold"]
+    assert verifier.threshold == card.lfw_metric(card.runtime_format())["threshold_at_far"]["1e-3"]
     assert "LFW" in verifier.threshold_source
 
 
@@ -80,7 +80,7 @@ def test_thresholds_given_or_at_a_false_accept_rate(photos):
 def test_cli_verify_exit_codes_json_and_report(photos, capsys):
     assert main(["verify", photos["hopper"], photos["hopper_again"]]) == 0
     out = capsys.readouterr().out
-    assert "verdict    same person" in out and "detection score" in out and "1 face found" in out
+    assert "verdict    same person" in out and "detection score" in out and "face 1 of 1" in out
     assert "threshold  " in out and "LFW" in out
     assert main(["verify", photos["hopper"], photos["collins"], "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
@@ -89,7 +89,8 @@ def test_cli_verify_exit_codes_json_and_report(photos, capsys):
     assert "FAR 1e-3" in capsys.readouterr().out
     assert main(["verify", photos["both"], photos["hopper"]]) in (0, 1)
     captured = capsys.readouterr()
-    assert "2 faces found" in captured.out and f"{photos['both']}: 2 faces found" in captured.err
+    assert "face 1 of 2" in captured.out
+    assert f"{photos['both']}: 2 faces found; face 1 used: the largest face of good quality (--face-a" in captured.err
 
 
 @pytest.mark.parametrize("case", ["blank", "missing", "folder", "unreadable"])
@@ -177,7 +178,7 @@ def test_model_names_resolve_or_say_what_exists():
         load_embedder("sface:nope")
     onnx = load_embedder("sface:onnx")
     assert onnx.reference.format == "onnx"
-    assert onnx.threshold == model_card("sface").lfw_metric("onnx")["best_threshold"]
+    assert onnx.threshold == model_card("sface").thresholds("onnx")["threshold"]
 
 
 def test_version_flag(capsys):

@@ -35,14 +35,15 @@ def artifact_entry(path):
 
 def card_from_folder(folder, *, name, summary, artifacts, metrics, seconds, hardware, recipe="", default=False,
                      origin=None, weights_licence=None, commercial_use=False, latency=None, version="1.0.0",
-                     recipe_example=False):
+                     recipe_example=False, operating_point=None):
     """The :class:`ModelCard` of the model in ``folder`` (a training run or a ``keras-arcface convert``
     output), validated.  ``artifacts``: {format: path} of the files that ship (``keras`` is the folder's
     ``backbone.weights.h5``); ``metrics``: the card's metric entries; ``origin``: a converted model's
     origin (its ``config.json`` records the original file); ``weights_licence`` / ``commercial_use``: as
     the provider of converted weights states them; ``latency``: the card's latency entry; ``version``: the
     card's (and its model package's) version; ``recipe_example``: a training-recipe example, below the zoo's
-    quality bar (left out of ``zoo list``)."""
+    quality bar (left out of ``zoo list``); ``operating_point``: the error rates at its default threshold
+    (``scripts/quality_edc.py --write-cards``)."""
     from keras_arcface.runtime.embedder import InputSpec  # here: `keras_arcface.zoo` itself needs no NumPy
 
     folder = pathlib.Path(folder)
@@ -70,6 +71,8 @@ def card_from_folder(folder, *, name, summary, artifacts, metrics, seconds, hard
         card["origin"] = origin
     if latency is not None:
         card["latency"] = latency
+    if operating_point is not None:
+        card["operating_point"] = operating_point
     return ModelCard.from_data(card)
 
 

@@ -90,7 +90,8 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
     cv2.imwrite(str(blank), np.full((300, 300, 3), 200, np.uint8))
     photo = next((LFW / "raw_sample").glob("*/*.jpg"))
     assert main(["verify", str(photo), str(blank), "--model", str(SFACE), "--detector", str(DETECTOR)]) == 2
-    assert "blank.png: no face found; try a photo" in capsys.readouterr().err
+    assert "blank.png: no face found (upright or turned by 90, 180 or 270 degrees); try a photo" in \
+        capsys.readouterr().err
     unreadable = tmp_path / "u.jpg"
     unreadable.write_bytes(b"")
     assert main(["verify", str(photo), str(unreadable), "--model", str(SFACE), "--detector", str(DETECTOR)]) == 2

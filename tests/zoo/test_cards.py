@@ -93,7 +93,7 @@ def test_card_from_folder_rebuilds_every_shipped_card(name):
                              hardware=card.training["hardware"], recipe=card.training["recipe"],
                              origin=card.origin, weights_licence=card.licence.get("weights"),
                              commercial_use=card.commercial_use, latency=card.latency, version=card.version,
-                             recipe_example=card.recipe_example)
+                             recipe_example=card.recipe_example, operating_point=card.operating_point)
     assert built.to_dict() == card.to_dict()
 
 

@@ -62,7 +62,7 @@ def test_the_loader_hands_the_embedder_one_frozen_reference(zoo_env):
     embedder = load_model(name, "onnx")
     reference = embedder.reference
     assert isinstance(reference, ModelReference) and str(reference) == f"{name}:onnx"
-    assert reference.threshold == card.lfw_metric("onnx")["best_threshold"] == embedder.threshold
+    assert reference.threshold == card.thresholds("onnx")["threshold"] == embedder.threshold
     assert dict(reference.far_thresholds) == card.lfw_metric("onnx")["threshold_at_far"]
     assert reference.spec == InputSpec(**card.input_spec) == embedder.spec
     assert reference.licence["weights"] == card.licence["weights"] and reference.source == "cached"

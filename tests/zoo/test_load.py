@@ -50,8 +50,8 @@ def test_keras_and_tflite_models_load_by_name_and_agree(zoo_env, rng):
     np.testing.assert_allclose(raw / np.linalg.norm(raw, axis=1, keepdims=True), keras_embeddings, atol=1e-5)
     # the card's thresholds travel with each artifact
     card = model_card(name)
-    assert keras_embedder.threshold == card.lfw_metric("keras")["best_threshold"]
-    assert embedder.threshold == card.lfw_metric("tflite_float32")["best_threshold"]
+    assert keras_embedder.threshold == card.thresholds("keras")["threshold"]
+    assert embedder.threshold == card.thresholds("tflite_float32")["threshold"]
     assert "LFW" in embedder.reference.threshold_source
     assert (zoo_env / name / model_card(name).artifact("keras").file).is_file()  # it went through the cache
 
@@ -118,7 +118,7 @@ def test_a_downloaded_runtime_file_carries_its_cards_thresholds(zoo_env):
     card = model_card(name)
     path = download(name, "onnx")
     sidecar = json.loads(pathlib.Path(f"{path}.json").read_text())
-    assert sidecar["threshold"] == card.lfw_metric("onnx")["best_threshold"]
+    assert sidecar["threshold"] == card.thresholds("onnx")["threshold"]
     assert sidecar["far_thresholds"] == card.lfw_metric("onnx")["threshold_at_far"]
     by_path = load_embedder(path)  # the file alone verifies like the zoo name
     assert by_path.threshold == sidecar["threshold"]
