@@ -21,7 +21,7 @@ if ONEDNN_BY_DEFAULT:
 
 #: Inference names (no Keras needed for .onnx / .tflite models) and the modules that define them.
 _INFERENCE_NAMES = {"FaceVerifier": "verification", "VerificationResult": "verification", "FaceIndex": "gallery",
-                    "load_embedder": "embedding"}
+                    "load_embedder": "embedding", "cluster_faces": "clustering", "FaceClusters": "clustering"}
 
 
 def _heads():

@@ -355,6 +355,50 @@ def _identify(args):
     return 0 if any(p["identity"] not in (None, "unknown") for p in people) else 1
 
 
+def _cluster(args):
+    from keras_arcface.clustering import update_clusters
+    from keras_arcface.data.images import IMAGE_EXTENSIONS
+    from keras_arcface.errors import InputError
+
+    photos = []
+    for given in args.photos:
+        path = pathlib.Path(given)
+        if path.is_dir():
+            photos += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        else:
+            photos.append(path)
+    names = {}
+    for entry in args.name or []:
+        cluster, _, name = entry.partition("=")
+        if not cluster.strip().isdigit() or not name.strip():
+            raise InputError(f"--name takes ID=NAME, e.g. --name 3=Alice, got {entry!r}")
+        names[int(cluster)] = name
+    skipped = []
+    clusters = update_clusters(args.output, photos, _verifier(args) if photos else None, names,
+                               on_skip=lambda path, reason: skipped.append(f"{path}: {reason}"), far=args.far,
+                               threshold=args.threshold, min_size=args.min_size, method=args.method)
+    ids = clusters.cluster_ids
+    loose = int((clusters.labels < 0).sum())
+    source = clusters.threshold_source.split(" (")[0]  # "FAR 1e-3 on LFW", without the protocol
+    print(f"{len(clusters.faces)} faces: {len(ids)} clusters of {args.min_size}+ faces, {loose} unclustered "
+          f"(model {clusters.model}, threshold {clusters.threshold:.4f}: {source}) -> {args.output}")
+    for summary in sorted((clusters.summary(c) for c in ids), key=lambda s: -s["size"])[:10]:
+        face = summary["representative"]
+        print(f"  cluster {summary['cluster']}{' (' + summary['name'] + ')' if summary['name'] else ''}: "
+              f"{summary['size']} faces, cohesion {summary['cohesion']:.2f}, e.g. {face['photo']} face {face['face']}")
+    if len(ids) > 10:
+        print(f"  ... and {len(ids) - 10} more in {args.output}")
+    if args.copy_to:
+        print(f"a folder per cluster -> {clusters.copy_to(args.copy_to)}")
+    if args.gallery:
+        index = clusters.to_gallery()
+        print(f"{len(index)} faces of {len(clusters.names)} named clusters -> gallery {index.save(args.gallery)} "
+              "(for `keras-arcface identify --gallery`)")
+    if skipped:
+        print(f"skipped {len(skipped)} file(s) or face(s):", *skipped, sep="\n  ", file=sys.stderr)
+    return 0
+
+
 def _embed(args):
     import json
 
@@ -707,6 +751,31 @@ def build_parser():
     threshold_arguments(identify)
     identify.add_argument("--json", action="store_true", help="print the result as JSON")
     identify.set_defaults(func=_identify)
+
+    from keras_arcface.clustering import DEFAULT_FAR, METHODS
+
+    cluster = commands.add_parser(
+        "cluster", help="who is in my photos? group the faces of unlabelled photos by person, name them once",
+        description="Detect and embed every face of the photos and group them by person (no number of people "
+                    "given); write the clusters (JSON, with a .npz beside it), add new photos to them later, "
+                    "name clusters, and turn the named ones into a gallery for identify.")
+    cluster.add_argument("photos", nargs="*", help="photos or folders of photos (searched recursively); new "
+                                                   "photos join an existing clusters file")
+    cluster.add_argument("-o", "--output", required=True, help="clusters file (.json; its .npz goes beside it)")
+    cluster.add_argument("--far", type=_rate, default=DEFAULT_FAR,
+                         help="link faces at the threshold the model card measured for this false-accept rate")
+    cluster.add_argument("--threshold", type=_cosine, help="link faces at this cosine instead")
+    cluster.add_argument("--min-size", type=_whole_number_from_one, default=2,
+                         help="smaller groups are listed as unclustered")
+    cluster.add_argument("--method", choices=METHODS, default="average",
+                         help="average linkage over a nearest-neighbour graph, or single linkage (for comparison)")
+    cluster.add_argument("--name", action="append", metavar="ID=NAME", help="name a cluster (repeatable)")
+    cluster.add_argument("--copy-to", help="a folder per cluster holding links to its photos")
+    cluster.add_argument("--gallery", help="write the named clusters as a gallery (.npz) for identify")
+    model_arguments(cluster)
+    aligner_arguments(cluster)
+    quality_arguments(cluster)
+    cluster.set_defaults(func=_cluster)
 
     embed = commands.add_parser("embed", help="embeddings of every image in a folder")
     embed.add_argument("directory", help="folder of images (searched recursively)")
