@@ -15,7 +15,7 @@ LAYERS = [
     {"embedding"},  # the one loader: the embedding model / embedder of anything
     {"training", "export", "evaluation", "convert"},  # siblings that use the loader
     {"verification"},  # photos -> verdict
-    {"gallery"},  # 1:N identification over verification
+    {"gallery", "clustering"},  # 1:N identification over verification; unlabelled faces grouped by person
     {"demo", "heads_demo", "cli"},  # entry points
 ]
 LAYER_OF = {unit: index for index, units in enumerate(LAYERS) for unit in units}

@@ -17,7 +17,11 @@ def _run(script, *args):
     return done.stdout
 
 
+@pytest.mark.slow
 def test_layer_bench_times_each_layer_pair_in_each_mode(tmp_path):
+    """Slow tier (a speed script end to end); the default tier checks each pair it times computes the same
+    (test_depthwise, test_padding, test_prelu, test_fused_batch_norm) and a script's timing path
+    (test_profiler_attributes_the_step_to_layer_classes)."""
     out = tmp_path / "layers.jsonl"
     _run("bench_backbone_layers.py", "--shape", "2", "8", "8", "4", "--repeats", "1", "--modes", "graph", "jax",
          "--json", str(out))
@@ -44,12 +48,12 @@ def test_profiler_attributes_the_step_to_layer_classes(tmp_path):
     assert "layer kind" in printed
 
 
-@pytest.mark.parametrize("networks", [pytest.param(["mobilefacenet"], id="mobilefacenet"),
+@pytest.mark.parametrize("networks", [pytest.param(["mobilefacenet"], id="mobilefacenet", marks=pytest.mark.slow),
                                       pytest.param(["mobilefacenet", "iresnet18"], id="both", marks=pytest.mark.slow)])
 def test_torch_peer_bench_times_our_row_and_checks_the_mirrors_where_torch_is_installed(tmp_path, networks):
     """Our row always; with PyTorch installed (it is not a dependency) its rows too, which fail unless
-    the PyTorch networks count the same trainable parameters as ours.  The default tier times one
-    network, the slow tier both."""
+    the PyTorch networks count the same trainable parameters as ours.  Slow tier (a speed script end to end),
+    one network and both."""
     import importlib.util
 
     out = tmp_path / "peer.jsonl"
