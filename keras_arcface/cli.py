@@ -292,20 +292,49 @@ def _verify(args):
 
 
 def _index(args):
-    from keras_arcface.gallery import FaceIndex
+    from keras_arcface.gallery import enrol
 
-    skipped = []
-    index = FaceIndex.build(args.folder, verifier=_verifier(args),
-                            on_skip=lambda path, reason: skipped.append(f"{path}: {reason}"))
-    path = index.save(args.output)
-    people = len(set(index.identities.tolist()))
-    print(f"{len(index)} faces of {people} people (model {index.model}) -> {path}")
-    if index.notes:
-        print(f"note: {len(index.notes)} photo(s) enrolled with several faces or low quality "
-              "(--min-quality refuses faces below a score):", *(f"{p}: {what}" for p, what in index.notes),
-              sep="\n  ", file=sys.stderr)
+    skipped, notes = [], []
+    index, added, held = enrol(args.output, args.folder, _verifier(args), rebuild=args.rebuild,
+                               on_skip=lambda path, reason: skipped.append(f"{path}: {reason}"),
+                               on_note=lambda path, what: notes.append(f"{path}: {what}"))
+    path = args.output if str(args.output).endswith(".npz") else f"{args.output}.npz"
+    print(f"{added} faces added ({held} photos already in the gallery); it holds {len(index)} faces of "
+          f"{len(index.people())} people (model {index.model}) -> {path}")
+    if notes:
+        print(f"note: {len(notes)} photo(s) enrolled with several faces or low quality "
+              "(--min-quality refuses faces below a score):", *notes, sep="\n  ", file=sys.stderr)
     if skipped:
         print(f"skipped {len(skipped)} file(s):", *skipped, sep="\n  ", file=sys.stderr)
+    return 0
+
+
+def _gallery(args):
+    import json
+
+    from filelock import FileLock
+
+    from keras_arcface.gallery import FaceIndex
+
+    if args.gallery_command in ("list", "stats"):
+        index = FaceIndex.load(args.gallery)
+        if args.gallery_command == "stats":
+            print(json.dumps(index.stats(), indent=1))
+        else:
+            rows = (zip(index.identities, index.files) if args.files else index.people().items())
+            for name, value in rows:
+                print(f"{name}\t{value}")
+        return 0
+    with FileLock(f"{args.gallery}.lock"):  # the same lock as enrolment: no change is lost
+        index = FaceIndex.load(args.gallery)
+        if args.gallery_command == "remove":
+            removed = index.remove(identity=args.identity, file=args.file)
+            what = f"identity {args.identity}" if args.identity else f"file {args.file}"
+            print(f"removed {removed} face(s) of {what}; {len(index)} faces of {len(index.people())} people remain")
+        else:
+            index.rename(args.identity, args.new_name)
+            print(f"{args.identity} -> {args.new_name}: {index.people()[args.new_name.strip()]} faces")
+        index.save(args.gallery)
     return 0
 
 
@@ -727,13 +756,33 @@ def build_parser():
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(func=_verify)
 
-    index = commands.add_parser("index", help="a gallery of known faces for identify: one folder per person")
+    index = commands.add_parser("index", help="build or add to a gallery of known faces for identify: one folder "
+                                              "per person; photos already in it are skipped")
     index.add_argument("folder", help="<folder>/<person>/<photo>: raw photos, aligned on the way")
-    index.add_argument("-o", "--output", required=True, help="gallery file (.npz)")
+    index.add_argument("-o", "--output", required=True, help="gallery file (.npz): made, or added to when it exists")
+    index.add_argument("--rebuild", action="store_true", help="start the gallery afresh instead of adding to it")
     model_arguments(index)
     aligner_arguments(index)
     quality_arguments(index)
     index.set_defaults(func=_index, threshold=None, far=None)
+
+    gallery = commands.add_parser("gallery", help="list, inspect, remove from or rename in a gallery")
+    gallery_commands = gallery.add_subparsers(dest="gallery_command", required=True)
+    gallery_list = gallery_commands.add_parser("list", help="each identity and its number of faces")
+    gallery_stats = gallery_commands.add_parser("stats", help="faces, identities, model, threshold (JSON)")
+    gallery_remove = gallery_commands.add_parser("remove", help="remove an identity, or one photo's faces")
+    gallery_rename = gallery_commands.add_parser("rename", help="rename an identity (merging it with one of that "
+                                                                "name)")
+    for command in (gallery_list, gallery_stats, gallery_remove, gallery_rename):
+        command.add_argument("gallery", help="a gallery written by `keras-arcface index`")
+    removed = gallery_remove.add_mutually_exclusive_group(required=True)
+    removed.add_argument("--identity", help="every face of this identity")
+    removed.add_argument("--file", help="the faces of this photo, by the path the gallery stores (`gallery list "
+                                        "--files` shows them)")
+    gallery_list.add_argument("--files", action="store_true", help="each face's identity and photo instead")
+    gallery_rename.add_argument("identity", help="the identity to rename")
+    gallery_rename.add_argument("new_name", help="its new name")
+    gallery.set_defaults(func=_gallery)
 
     identify = commands.add_parser(
         "identify", help="who is in this photo? every face's best gallery identities; exit 0 someone known, "

@@ -173,25 +173,34 @@ class FaceVerifier:
         try:
             located = self.aligner.faces(image)
         except NoFaceError as error:
-            from keras_arcface.alignment.detector import as_rgb_uint8
-
-            crop = self.embedder.spec.aligned_crop(as_rgb_uint8(image))  # an aligned crop given as is
+            crop = self.crop_as_is(image, name)  # an aligned crop given as is
             if crop is not None:
-                return (FoundFace(name, None, None, 0, np.ascontiguousarray(crop), quality=self._crop_quality(crop)),
-                        ), image.shape
+                return (crop,), np.shape(image)
             raise NoFaceError(f"{name}: {error}; try a photo with one clear, frontal face") from None
         except InputError as error:
             raise type(error)(f"{name}: {error}") from None
         return tuple(FoundFace(name, face.box, face.score, len(located), face.aligned, face.number, face.quality,
                                face.rotation) for face in located), np.shape(image)
 
-    def _crop_quality(self, crop):
+    def crop_as_is(self, image, name="image"):
+        """The :class:`FoundFace` of an RGB uint8 array that is an aligned crop (the model's crop size, or an
+        ArcFace 112 x 112 crop), taken as it is with no detection (quality from its sharpness and exposure);
+        None for an image of any other size."""
+        from keras_arcface.alignment.detector import as_rgb_uint8
         from keras_arcface.alignment.quality import face_quality
         from keras_arcface.runtime.crops import recrop
         from keras_arcface.runtime.embedder import DEFAULT_SPEC
 
-        arcface_crop = recrop(crop[None], self.embedder.spec, DEFAULT_SPEC)[0]
-        return face_quality(arcface_crop, DEFAULT_SPEC.landmarks, None)
+        image = as_rgb_uint8(image)
+        crop = self.embedder.spec.aligned_crop(image)
+        if crop is None:
+            return None
+        crop = np.ascontiguousarray(crop)
+        spec, arcface_size = self.embedder.spec, tuple(DEFAULT_SPEC.size)
+        given_as_arcface = tuple(image.shape[:2]) == arcface_size and (tuple(spec.size) != arcface_size
+                                                                        or spec.template is None)
+        arcface_crop = image if given_as_arcface else recrop(crop[None], spec, DEFAULT_SPEC)[0]
+        return FoundFace(name, None, None, 0, crop, quality=face_quality(arcface_crop, DEFAULT_SPEC.landmarks, None))
 
     def find_face(self, image, name=None, colour_order=None, face=None):
         """The :class:`FoundFace` used from a photo: face number ``face`` (1, 2, ...) when given, else the
@@ -205,10 +214,11 @@ class FaceVerifier:
         else:
             chosen = next((f for f in faces if f.chosen_by), faces[0])
             why = chosen.chosen_by
-        self._check_quality(chosen)
+        self.check_quality(chosen)
         return dataclasses.replace(chosen, chosen_by=why, others=tuple(f for f in faces if f is not chosen))
 
-    def _check_quality(self, face):
+    def check_quality(self, face):
+        """A :class:`LowQualityError` with the reasons when ``face`` is below ``min_quality``."""
         if self.min_quality is not None and face.quality is not None and face.quality.score < self.min_quality:
             reasons = "; ".join(face.quality.reasons) or "no single reason"
             raise LowQualityError(f"{face.source}: face {face.number}'s quality {face.quality.score:.2f} is below "
@@ -243,7 +253,7 @@ class FaceVerifier:
             faces = self.find_faces(image, name, colour_order)
             usable = [face for face in faces if self.min_quality is None or face.quality.score >= self.min_quality]
             if not usable:
-                self._check_quality(max(faces, key=lambda face: face.quality.score))
+                self.check_quality(max(faces, key=lambda face: face.quality.score))
             sides.append((faces, usable))
         embeddings = self.embedder.embed(np.stack([face.aligned for _, usable in sides for face in usable]))
         count_a = len(sides[0][1])
