@@ -1,7 +1,8 @@
 """Enrolment speed against the model alone: faces per second of ``keras-arcface index`` (reading, hashing,
 decoding in reader threads, detection or the crop taken as is, embedding in batches, a save per chunk) on a
-folder ``<identity>/<photo>``, beside the model alone embedding the same faces already decoded and prepared
-(the floor: batches of 64).  Not a timed test: run it on a quiet machine and compare the two in one run.
+folder ``<identity>/<photo>`` of aligned crops or raw photos, beside the model alone embedding the same faces
+already decoded, aligned and prepared (the floor: batches of 64).  Not a timed test: run it on a quiet machine
+and compare the two in one run.
 
     python3 scripts/enrol_benchmark.py --folder ../shared/data/lfw/aligned [--limit 2000] [--model NAME]
 
@@ -56,9 +57,19 @@ def main():
         else:
             index, route = enrol(pathlib.Path(work) / "g.npz", subset, verifier)[0], "gallery.enrol"
         pipeline = time.perf_counter() - start
-    faces = np.stack([read_image(photo) for photo in photos])
-    if tuple(faces.shape[1:3]) == tuple(DEFAULT_SPEC.size):
-        faces = recrop(faces, DEFAULT_SPEC, embedder.spec)  # prepared as the model wants them: not timed
+    images = [read_image(photo) for photo in photos]
+    if all(tuple(image.shape[:2]) == tuple(DEFAULT_SPEC.size) for image in images):
+        faces = recrop(np.stack(images), DEFAULT_SPEC, embedder.spec)  # prepared as the model wants them: not timed
+    else:  # raw photos: the floor embeds the faces the pipeline found, aligned beforehand (not timed)
+        from keras_arcface.errors import InputError
+
+        found = []
+        for photo, image in zip(photos, images):
+            try:
+                found.append(verifier.find_face(image, str(photo), colour_order="RGB").aligned)
+            except InputError:
+                continue
+        faces = np.stack(found)
     embedder.embed(faces[:64])  # warm
     start = time.perf_counter()
     for begin in range(0, len(faces), 64):

@@ -8,7 +8,7 @@ import pytest
 
 from keras_arcface.cli import main
 from keras_arcface.training.lr_range import ExponentialRamp, StepLosses, lr_range_test, pick_learning_rates
-from tests.training.test_train import _config
+from tests.training.test_train import TINY_IRESNET, _config
 
 
 def test_ramp_is_geometric_from_min_to_max_then_held():
@@ -82,7 +82,8 @@ def test_a_range_test_run_and_its_command(tmp_path, capsys):
     wild = lr_range_test(_config(tmp_path, head="softmax"), min_lr=1e-2, max_lr=1e6, steps=12)
     assert wild.diverged and len(wild.smoothed) < 12
     out = tmp_path / "find"
-    code = main(["lr-find", "--data", *config.data_dirs, "--output", str(out), "--backbone", "iresnet18",
+    code = main(["lr-find", "--data", *config.data_dirs, "--output", str(out), "--backbone", TINY_IRESNET["backbone"],
+                 "--backbone-params", json.dumps(TINY_IRESNET["backbone_params"]),
                  "--image-size", "32", "--embedding-size", "16", "--batch-size", "8", "--steps", "6",
                  "--min-lr", "1e-3", "--max-lr", "1e-1", "--augment", "light"])
     assert code == 0 and "suggested lr" in capsys.readouterr().out

@@ -194,10 +194,13 @@ def test_a_killed_worker_then_a_restart_of_both_resumes(backend, faces, tmp_path
         [uninterrupted["losses"][3], uninterrupted["losses"][7], uninterrupted["losses"][11]], rel=1e-5)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [BACKENDS[0], pytest.param("jax", id="jax",
+                                                                 marks=[pytest.mark.slow, *BACKENDS[1].marks])])
 def test_workers_that_do_not_share_the_output_folder_stop_before_training(backend, faces, single_runs, tmp_path):
     """Worker 0 finds a backup to resume from, worker 1 an empty folder of its own: rather than one
-    resuming and the other starting afresh (different weights under one all-reduce), both stop."""
+    resuming and the other starting afresh (different weights under one all-reduce), both stop.  The JAX row is
+    in the slow tier: the check is the same Python on both backends, and JAX's all-gather of it runs in every
+    default-tier two-worker JAX run (test_two_workers_take_the_steps_of_one_process[jax])."""
     import shutil
 
     worker_0 = tmp_path / "cluster-w0"  # the single run's folder, as if it had trained there (it kept its backup)

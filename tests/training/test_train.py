@@ -81,7 +81,9 @@ def test_cli_train_and_exclude_list(tmp_path, capsys):
     exclude = tmp_path / "exclude.csv"
     exclude.write_text("id_a,n_a\nid_3,8\n")
     code = main(["train", "--data", *config.data_dirs, "--output", str(tmp_path / "cli"),
-                 "--backbone", "iresnet18", "--image-size", "32", "--embedding-size", "16", "--epochs", "1",
+                 "--backbone", TINY_IRESNET["backbone"],
+                 "--backbone-params", json.dumps(TINY_IRESNET["backbone_params"]), "--image-size", "32",
+                 "--embedding-size", "16", "--epochs", "1",
                  "--batch-size", "8", "--head", "sphereface", "--head-params", '{"margin": 3}',
                  "--exclude", str(exclude), "--lr", "0.01", "--augment", "light"])
     assert code == 0
