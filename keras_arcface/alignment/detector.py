@@ -56,10 +56,6 @@ class LocatedFace:
     rotation: int
     aligned: np.ndarray = dataclasses.field(repr=False)
 
-    @property
-    def area(self):
-        return self.box[2] * self.box[3]
-
 
 class FaceAligner:
     """YuNet detection, one face picked, similarity warp onto the template of ``spec`` (an
@@ -121,8 +117,8 @@ class FaceAligner:
 
     def faces(self, image_rgb):
         """Every face of a photo as :class:`LocatedFace` (numbered left to right, each with its quality and
-        aligned crop), upright: with ``rotate="auto"`` the photo is turned when no face is found or the best
-        scores below :data:`ROTATE_BELOW`.  :class:`NoFaceError` when no turn shows a face."""
+        aligned crop), upright: with ``rotate="auto"`` the photo is turned when no face is found or the best is
+        doubtful (:data:`ROTATIONS`).  :class:`NoFaceError` when no turn shows a face."""
         image = as_rgb_uint8(image_rgb)
         found = self._faces_turned(image, 0)
         doubtful = (max((face.quality.score for face in found), default=0.0) < ROTATE_BELOW_QUALITY
@@ -161,7 +157,8 @@ class FaceAligner:
         return located
 
     def pick(self, faces, image_shape):
-        """The face ``choose`` names among ``faces`` (:class:`LocatedFace` or :class:`Face`)."""
+        """The face ``choose`` names among ``faces`` (anything with a ``box`` and a ``quality``: :class:`LocatedFace`,
+        :class:`~keras_arcface.verification.FoundFace`)."""
         if not faces:
             raise NoFaceError("no face found")
         def area(face):
@@ -170,7 +167,7 @@ class FaceAligner:
         if self.choose == "center":
             centre = np.array([image_shape[1] / 2, image_shape[0] / 2])
             return min(faces, key=lambda f: np.linalg.norm(np.asarray(f.box[:2]) + np.asarray(f.box[2:]) / 2 - centre))
-        if self.choose == "largest" or not hasattr(faces[0], "quality"):
+        if self.choose == "largest":
             return max(faces, key=area)
         best = max(face.quality.score for face in faces)
         return max((face for face in faces if face.quality.score >= best / 2), key=area)
