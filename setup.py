@@ -75,6 +75,8 @@ setup(
         "export": ["tensorflow>=2.20", "tf2onnx>=1.17", "onnx>=1.14"],
         # Approximate search for large identification galleries (FaceIndex(backend="faiss")).
         "faiss": ["faiss-cpu>=1.8"],
+        # Galleries in Milvus (`--gallery milvus://HOST:PORT/COLLECTION`) and Milvus Lite (`faces.db`) files.
+        "milvus": ["pymilvus>=3.0", "milvus-lite>=3.2"],
         # OpenVINO IR sources for `keras-arcface convert` (read and run by OpenVINO itself).
         "convert": ["openvino>=2024.0"],
         # ROC curves and the README's figure.
@@ -85,7 +87,8 @@ setup(
         # pytest-xdist: the suite runs on every core (pyproject.toml's -n auto).
         "dev": ["tensorflow>=2.20", "jax>=0.4.30", "onnxruntime>=1.17", "ai-edge-litert>=1.0",
                 "tf2onnx>=1.17", "onnx>=1.14", "pytest>=8", "pytest-xdist>=3.5", "matplotlib>=3.8",
-                "tensorboard>=2.18", "faiss-cpu>=1.8", "ruff>=0.6", "openvino>=2024.0"],
+                "tensorboard>=2.18", "faiss-cpu>=1.8", "ruff>=0.6", "openvino>=2024.0", "pymilvus>=3.0",
+                "milvus-lite>=3.2"],
     },
     cmdclass={"build_py": BuildWithBundledModel},
     entry_points={"console_scripts": ["keras-arcface=keras_arcface.cli:main"]},

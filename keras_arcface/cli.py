@@ -8,6 +8,8 @@ import sys
 #: An example value for each JSON flag, shown when the given text does not parse.
 JSON_EXAMPLES = {"--head-params": '{"margin": 0.4}', "--backbone-params": '{"width": 0.5}',
                  "--input-spec": '{"layout": "NCHW", "mean": 127.5, "std": 127.5}'}
+GALLERY_HELP = ("a gallery from `keras-arcface index`: a file (.npz), a Milvus Lite folder (.db) or "
+                "milvus://HOST:PORT/COLLECTION")
 
 
 def _json_object(flag, text):
@@ -292,15 +294,16 @@ def _verify(args):
 
 
 def _index(args):
-    from keras_arcface.gallery import enrol
+    from keras_arcface.gallery import enrol, gallery_file, is_database
 
     skipped, notes = [], []
     index, added, held = enrol(args.output, args.folder, _verifier(args), rebuild=args.rebuild,
                                on_skip=lambda path, reason: skipped.append(f"{path}: {reason}"),
                                on_note=lambda path, what: notes.append(f"{path}: {what}"))
-    path = args.output if str(args.output).endswith(".npz") else f"{args.output}.npz"
-    print(f"{added} faces added ({held} photos already in the gallery); it holds {len(index)} faces of "
-          f"{len(index.people())} people (model {index.model}) -> {path}")
+    with index:
+        where = args.output if is_database(args.output) else gallery_file(args.output)
+        print(f"{added} faces added ({held} photos already in the gallery); it holds {len(index)} faces of "
+              f"{len(index.people())} people (model {index.model}) -> {where}")
     if notes:
         print(f"note: {len(notes)} photo(s) enrolled with several faces or low quality "
               "(--min-quality refuses faces below a score):", *notes, sep="\n  ", file=sys.stderr)
@@ -312,21 +315,24 @@ def _index(args):
 def _gallery(args):
     import json
 
-    from filelock import FileLock
+    from keras_arcface.gallery import copy_gallery, gallery_lock, open_gallery
 
-    from keras_arcface.gallery import FaceIndex
-
-    if args.gallery_command in ("list", "stats"):
-        index = FaceIndex.load(args.gallery)
-        if args.gallery_command == "stats":
-            print(json.dumps(index.stats(), indent=1))
-        else:
-            rows = (zip(index.identities, index.files) if args.files else index.people().items())
-            for name, value in rows:
-                print(f"{name}\t{value}")
+    if args.gallery_command == "copy":
+        with gallery_lock(args.destination), copy_gallery(args.gallery, args.destination) as copied:
+            print(f"{len(copied)} faces of {len(copied.people())} people -> {args.destination}")
         return 0
-    with FileLock(f"{args.gallery}.lock"):  # the same lock as enrolment: no change is lost
-        index = FaceIndex.load(args.gallery)
+    if args.gallery_command in ("list", "stats"):
+        with open_gallery(args.gallery) as index:
+            if args.gallery_command == "stats":
+                print(json.dumps(index.stats(), indent=1))
+            else:
+                rows = (((entry["identity"], entry["file"]) for entry in index.entries()) if args.files
+                        else index.people().items())
+                for name, value in rows:
+                    print(f"{name}\t{value}")
+        return 0
+    # the same lock as enrolment: no change is lost
+    with gallery_lock(args.gallery), open_gallery(args.gallery) as index:
         if args.gallery_command == "remove":
             removed = index.remove(identity=args.identity, file=args.file)
             what = f"identity {args.identity}" if args.identity else f"file {args.file}"
@@ -334,16 +340,21 @@ def _gallery(args):
         else:
             index.rename(args.identity, args.new_name)
             print(f"{args.identity} -> {args.new_name}: {index.people()[args.new_name.strip()]} faces")
-        index.save(args.gallery)
+        index.commit()
     return 0
 
 
 def _identify(args):
+
+    from keras_arcface.gallery import open_gallery
+
+    with open_gallery(args.gallery, backend=args.backend) as index:
+        return _identified(args, index)
+
+
+def _identified(args, index):
     import json
 
-    from keras_arcface.gallery import FaceIndex
-
-    index = FaceIndex.load(args.gallery, backend=args.backend)
     if args.model is not None and args.model != index.model:
         print(f"warning: the gallery was built with {index.model}, the query uses {args.model}", file=sys.stderr)
     args.model = args.model or index.model or None
@@ -759,22 +770,26 @@ def build_parser():
     index = commands.add_parser("index", help="build or add to a gallery of known faces for identify: one folder "
                                               "per person; photos already in it are skipped")
     index.add_argument("folder", help="<folder>/<person>/<photo>: raw photos, aligned on the way")
-    index.add_argument("-o", "--output", required=True, help="gallery file (.npz): made, or added to when it exists")
+    index.add_argument("-o", "--output", required=True, help="the gallery, made or added to: a file (.npz), a "
+                       "Milvus Lite folder (.db) or milvus://HOST:PORT/COLLECTION")
     index.add_argument("--rebuild", action="store_true", help="start the gallery afresh instead of adding to it")
     model_arguments(index)
     aligner_arguments(index)
     quality_arguments(index)
     index.set_defaults(func=_index, threshold=None, far=None)
 
-    gallery = commands.add_parser("gallery", help="list, inspect, remove from or rename in a gallery")
+    gallery = commands.add_parser("gallery", help="list, inspect, remove from, rename in or copy a gallery")
     gallery_commands = gallery.add_subparsers(dest="gallery_command", required=True)
     gallery_list = gallery_commands.add_parser("list", help="each identity and its number of faces")
     gallery_stats = gallery_commands.add_parser("stats", help="faces, identities, model, threshold (JSON)")
     gallery_remove = gallery_commands.add_parser("remove", help="remove an identity, or one photo's faces")
     gallery_rename = gallery_commands.add_parser("rename", help="rename an identity (merging it with one of that "
                                                                 "name)")
-    for command in (gallery_list, gallery_stats, gallery_remove, gallery_rename):
-        command.add_argument("gallery", help="a gallery written by `keras-arcface index`")
+    gallery_copy = gallery_commands.add_parser("copy", help="copy a gallery to another place or back-end (a file "
+                                                            "to Milvus, or back), replacing what is there")
+    for command in (gallery_list, gallery_stats, gallery_remove, gallery_rename, gallery_copy):
+        command.add_argument("gallery", help=GALLERY_HELP)
+    gallery_copy.add_argument("destination", help="where the copy goes: " + GALLERY_HELP)
     removed = gallery_remove.add_mutually_exclusive_group(required=True)
     removed.add_argument("--identity", help="every face of this identity")
     removed.add_argument("--file", help="the faces of this photo, by the path the gallery stores (`gallery list "
@@ -790,10 +805,11 @@ def build_parser():
     identify.add_argument("photo", help="a photo (every face in it is identified)")
     identify.add_argument("--face", type=_whole_number_from_one, metavar="N",
                           help="identify face N only (1, 2, ... left to right)")
-    identify.add_argument("--gallery", required=True, help="a gallery written by `keras-arcface index`")
+    identify.add_argument("--gallery", required=True, help=GALLERY_HELP)
     identify.add_argument("--top-k", type=_whole_number_from_one, default=5, help="identities to list (>= 1)")
     identify.add_argument("--backend", choices=["numpy", "faiss"], default="numpy",
-                          help="exact search (numpy) or an approximate FAISS HNSW graph for large galleries")
+                          help="a gallery file's search: exact (numpy) or an approximate FAISS HNSW graph for large "
+                               "galleries (a Milvus gallery searches in Milvus)")
     model_arguments(identify)
     aligner_arguments(identify)
     quality_arguments(identify)

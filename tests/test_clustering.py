@@ -185,8 +185,10 @@ def test_all_of_lfw_clusters_again_as_recorded(tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     import cluster_benchmark
 
+    from keras_arcface.evaluation.face_sets import embeddings_of
+
     lfw = SHARED_DATA / "lfw" / "aligned"
-    embeddings, identities, reference = cluster_benchmark.embeddings_of(default_model(), lfw, None)
+    embeddings, identities, reference = embeddings_of(default_model(), lfw, None)
     threshold, _ = reference.threshold_at_far(DEFAULT_FAR)
     measured = cluster_benchmark.measure(embeddings, identities, threshold, "average")
     rows = json.loads((ROOT / "docs" / "clustering.json").read_text())["results"]

@@ -126,10 +126,13 @@ def _assert_same_steps(cluster_results, single, what):
                                    err_msg=f"{what}: worker {index} vs one process")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [BACKENDS[0], pytest.param("jax", id="jax",
+                                                                 marks=[pytest.mark.slow, *BACKENDS[1].marks])])
 def test_two_workers_take_the_steps_of_one_process(backend, faces, single_runs, tmp_path):
     """Two processes, each reading half of every global batch of 8, log the per-step losses of one
-    process reading the whole batches; the chief alone writes the run's files."""
+    process reading the whole batches; the chief alone writes the run's files.  The JAX row is in the slow
+    tier; its fast guard is test_partial_fc_centres_sharded_over_two_jax_processes (two JAX processes through
+    the same jax.distributed start and data split, the steps of one process)."""
     single, single_folder = single_runs(backend)
     cluster = run_workers(backend, 2, faces / "six", tmp_path / "cluster")
     _assert_same_steps(cluster, single, backend)
