@@ -18,6 +18,7 @@ The threshold is, in order: the ``threshold`` given, the one the model's card me
 
 import dataclasses
 import pathlib
+import threading
 
 import numpy as np
 
@@ -128,7 +129,8 @@ class FaceVerifier:
         self.min_quality = None if min_quality is None else float(min_quality)
         self.embedder = load_embedder(model, spec=spec, **zoo_options)
         self.threshold, self.threshold_source = self._threshold(threshold, far)
-        self._detector, self._choose, self._rotate, self._aligner = detector, choose, rotate, None
+        self._detector, self._choose, self._rotate = detector, choose, rotate
+        self._aligners = threading.local()  # one detector a thread: OpenCV's YuNet is not shared between threads
 
     def _threshold(self, threshold, far):
         if threshold is not None:
@@ -142,12 +144,14 @@ class FaceVerifier:
 
     @property
     def aligner(self):
-        if self._aligner is None:
+        """This thread's :class:`~keras_arcface.alignment.FaceAligner` (made on first use): threads find faces at
+        once, each with its own detector."""
+        if getattr(self._aligners, "value", None) is None:
             from keras_arcface.alignment import FaceAligner
 
-            self._aligner = FaceAligner(self._detector, choose=self._choose, spec=self.embedder.spec,
-                                        rotate=self._rotate)
-        return self._aligner
+            self._aligners.value = FaceAligner(self._detector, choose=self._choose, spec=self.embedder.spec,
+                                               rotate=self._rotate)
+        return self._aligners.value
 
     def find_faces(self, image, name=None, colour_order=None):
         """Every face of a path or a uint8 array as :class:`FoundFace` (numbered left to right, with quality;

@@ -192,3 +192,37 @@ def test_a_gallery_from_a_list_of_photos_leaves_the_query_out(gallery_folder):
     assert best.identity == "Grace_Hopper" and best.similarity < 0.999  # a match, not the same photo
     with pytest.raises(InputError, match="no photos given"):
         FaceIndex.build([])
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_the_scale_benchmark_measures_every_backend_and_its_record_says_when_to_switch(tmp_path):
+    """scripts/gallery_benchmark.py's back-ends on a small gallery (the exact ones find what numpy finds), and
+    docs/gallery_scale.json: every back-end at a million faces, with the figures docs/verification.md states."""
+    import importlib.util
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import gallery_benchmark
+
+    rng = np.random.default_rng(0)
+    gallery = _unit(rng, 1000, 16)
+    queries = gallery[:20] + 0.05 * _unit(rng, 20, 16)
+    exact = gallery_benchmark.Searcher("numpy", gallery, tmp_path).search(queries, 10)
+    backends = [b for b in gallery_benchmark.BACKENDS if b == "numpy" or importlib.util.find_spec(
+        "faiss" if b.startswith("faiss") else "milvus_lite")]
+    for backend in backends:
+        searcher = gallery_benchmark.Searcher(backend, gallery, tmp_path / backend, ivf_pq_bytes=4)
+        found = searcher.search(queries, 10)
+        searcher.close()
+        assert found.shape == (20, 10) and searcher.megabytes > 0, backend
+        if backend in ("numpy", "faiss-flat", "faiss-hnsw", "milvus"):
+            assert np.array_equal(found[:, 0], exact[:, 0]), backend
+    record = json.loads((ROOT / "docs" / "gallery_scale.json").read_text())
+    million = next(row for row in record["results"] if row["entries"] == 1_000_000)["backends"]
+    assert set(million) == set(gallery_benchmark.BACKENDS)
+    assert million["faiss-hnsw"]["recall_at_1"] >= 0.99 and million["faiss-ivfpq"]["recall_at_1"] < 0.9
+    assert million["numpy"]["recall_at_1"] == million["milvus"]["recall_at_1"] == 1.0
+    text = (ROOT / "docs" / "verification.md").read_text()
+    for backend in million.values():
+        assert f"{backend['ms_per_query_single']:,.2f}" in text and f"{backend['recall_at_1']:.3f}" in text

@@ -43,9 +43,11 @@ EXACT_CHUNK = 1 << 20
 
 
 class FaceIndex(Gallery):
-    """Labelled unit embeddings (N, d) with ``search`` (nearest entries) and ``identify`` (nearest
-    identities, "unknown" below ``threshold``).  ``model`` names the model that made them; queries
-    must come from the same model."""
+    """The file back-end of :class:`Gallery`: labelled unit embeddings (N, d) in memory, searched exactly
+    (``backend="numpy"``) or through a FAISS HNSW graph (``"faiss"``), saved as one ``.npz`` written atomically
+    (:meth:`save`, :meth:`commit` to the file it was loaded from).  ``search`` gives the nearest entries'
+    numbers; ``identify`` the nearest identities, "unknown" below ``threshold``.  ``model`` names the model that
+    made them; queries must come from the same model."""
 
     def __init__(self, embeddings, identities, files=None, model="", threshold=None, threshold_source="",
                  backend="numpy", ef_search=HNSW_EF_SEARCH, hashes=None, qualities=None, added=None, path=None):
@@ -366,7 +368,8 @@ def copy_gallery(source, destination, batch=4096):
 
 #: Enrolment saves the gallery after each this many photos: a killed run keeps every chunk it finished.
 ENROL_CHUNK = 64
-#: Threads decoding the next chunk's photos while the current one is detected and embedded.
+#: Threads reading the next chunk's photos (decoding, and finding the face: detection, alignment and quality, a
+#: detector each) while the current chunk is embedded.
 READERS = 2
 
 
@@ -390,25 +393,25 @@ def photos_of(folder):
     return [(photo, photo.parent.name) for photo in photos]
 
 
-def _decoded(photo):
-    """``(RGB image, None)`` or ``(None, the InputError)`` of a photo (run in a reader thread)."""
-    from keras_arcface.data.images import read_image
-
+def _enrolment_face_or_error(verifier, photo):
+    """A reader thread's work on one photo: ``(FoundFace or None, InputError or None, [(photo, note)])``; the
+    notes are said by the main thread, in the photos' order."""
+    notes = []
     try:
-        return read_image(photo), None
+        return enrolment_face(verifier, photo, lambda *note: notes.append(note)), None, notes
     except InputError as error:
-        return None, error
+        return None, error, notes
 
 
-def enrolment_face(verifier, photo, on_note=None, image=None):
-    """The face ``verifier`` enrols from ``photo`` (its :class:`~keras_arcface.verification.FoundFace`; ``image``:
-    the photo already decoded, RGB): an aligned crop (the model's or ArcFace's size) as it is, as ``embed`` takes
-    it, else the face detection finds and the verifier chooses.  ``on_note(photo, what was used)`` when the
-    photo shows several faces or a face of low quality."""
+def enrolment_face(verifier, photo, on_note=None):
+    """The face ``verifier`` enrols from ``photo`` (its :class:`~keras_arcface.verification.FoundFace`): an
+    aligned crop (the model's or ArcFace's size) as it is, as ``embed`` takes it, else the face detection finds
+    and the verifier chooses.  ``on_note(photo, what was used)`` when the photo shows several faces or a face of
+    low quality.  Threads may call it at once (each finds faces with its own detector)."""
     from keras_arcface.alignment.quality import GOOD_QUALITY
     from keras_arcface.data.images import read_image
 
-    image = read_image(photo) if image is None else image
+    image = read_image(photo)
     face = verifier.crop_as_is(image, str(photo))
     if face is None:
         face = verifier.find_face(image, str(photo), colour_order="RGB")
@@ -481,19 +484,20 @@ def _enrolled(opened, path, photos, wanted, verifier, backend, on_skip, on_note,
     added = 0
     chunks = [todo[start:start + ENROL_CHUNK] for start in range(0, len(todo), ENROL_CHUNK)]
     progress = progress_bar(total=len(todo), unit="photo", desc="enrolling", disable=not sys.stderr.isatty())
+    def face_of(photo):
+        return _enrolment_face_or_error(verifier, photo)
+
     with concurrent.futures.ThreadPoolExecutor(READERS) as readers, progress:
-        decoding = readers.map(_decoded, [photo for photo, _, _ in chunks[0]]) if chunks else None
+        reading = readers.map(face_of, [photo for photo, _, _ in chunks[0]]) if chunks else None
         for number, chunk in enumerate(chunks):
-            images = list(decoding)
-            if number + 1 < len(chunks):  # the next chunk decodes while this one is detected and embedded
-                decoding = readers.map(_decoded, [photo for photo, _, _ in chunks[number + 1]])
+            found = list(reading)
+            if number + 1 < len(chunks):  # the next chunk is read while this one is embedded
+                reading = readers.map(face_of, [photo for photo, _, _ in chunks[number + 1]])
             rows = []
-            for (photo, identity, content), (image, error) in zip(chunk, images):
-                try:
-                    if error is not None:
-                        raise error
-                    face = enrolment_face(verifier, photo, on_note, image)
-                except InputError as failure:
+            for (photo, identity, content), (face, failure, notes) in zip(chunk, found):
+                for note in notes if on_note is not None else ():
+                    on_note(*note)
+                if failure is not None:
                     if on_skip is not None:
                         on_skip(str(photo), str(failure).removeprefix(f"{photo}: "))
                     continue
