@@ -5,6 +5,11 @@ import os
 import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# JAX (in-process under KERAS_BACKEND=jax, and in the JAX processes tests start, which inherit this): on CPU,
+# XLA compiles every weight shape's partitionable-threefry initializer for about 0.85 s, so building a tiny
+# IResNet took 7.7 s. The classic threefry draws other (equally valid) random numbers and compiles 5x faster;
+# no test depends on which stream Keras draws. A user's own setting wins.
+os.environ.setdefault("JAX_THREEFRY_PARTITIONABLE", "0")
 # Zoo downloads go to a cache of this test session, never the user's.
 os.environ.setdefault("KERAS_ARCFACE_CACHE", __import__("tempfile").mkdtemp(prefix="keras-arcface-test-cache-"))
 

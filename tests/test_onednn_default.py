@@ -18,7 +18,8 @@ def tensorflow_log_after_importing_ours(onednn_setting):
     env["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow says at import whether oneDNN is on
     if onednn_setting is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = onednn_setting
-    code = "import os, keras_arcface.backbones; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    # (TensorFlow itself, not Keras on it: the setting is read when TensorFlow loads)
+    code = "import os, keras_arcface, tensorflow; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip(), done.stderr
