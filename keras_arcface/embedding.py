@@ -41,6 +41,13 @@ def zoo_reference(model):
     return (name, fmt or None) if name in list_models(include_examples=True) else None
 
 
+def check_model_name(model):
+    """An :class:`InputError` now, without loading anything, for a ``model`` that is neither a zoo name nor a path
+    that exists (what :func:`load_embedder` would refuse after its imports)."""
+    if model is not None and zoo_reference(str(model)) is None and not pathlib.Path(model).exists():
+        raise _unknown_model(model)
+
+
 def _unknown_model(model):
     from keras_arcface.zoo import list_models
 
@@ -130,13 +137,18 @@ def _rebuilt(model, precision):
 
 
 def load_embedder(model=None, spec=None, flip=False, **zoo_options):
-    """An embedder for ``model`` (see the module docstring); ``spec`` overrides the input spec;
-    ``flip`` embeds each face with its mirror image.  ``zoo_options`` (``urls``, ``cache_dir``,
+    """An embedder for ``model`` (see the module docstring; an embedder is used as it is); ``spec`` overrides
+    the input spec; ``flip`` embeds each face with its mirror image.  ``zoo_options`` (``urls``, ``cache_dir``,
     ``offline``) go to the zoo's download."""
+    from keras_arcface.runtime.reference import ReferencedEmbedder
     from keras_arcface.zoo import load_model
 
     if model is None:
         return load_model(spec=spec, flip=flip, **zoo_options)
+    if isinstance(model, ReferencedEmbedder):
+        if spec is not None or flip:
+            raise InputError("spec and flip are an embedder's own: give them when making it, not with it")
+        return model
     if not isinstance(model, (str, pathlib.Path)):
         return KerasEmbedder(load_keras_model(model), spec=spec, flip=flip)
     reference = zoo_reference(str(model))

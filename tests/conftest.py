@@ -48,3 +48,29 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "backend_neutral" not in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def milvus_server(tmp_path_factory):
+    """``host:port`` of a Milvus Lite gRPC server with its data in a temporary folder, stopped after the module."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = tmp_path_factory.mktemp("milvus")
+    server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data), "--host",
+                               "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while server.poll() is None and time.monotonic() < deadline:
+        with socket.socket() as attempt:
+            if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    assert server.poll() is None, server.stderr.read().decode()[-2000:]
+    yield f"127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=30)

@@ -3,6 +3,7 @@ numpy search, a reopen), enrolment that skips what it holds, survives SIGKILL an
 `gallery` commands."""
 
 import json
+import pathlib
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from keras_arcface.cli import main
 from keras_arcface.errors import InputError
-from keras_arcface.gallery import ENROL_CHUNK, FaceIndex, enrol, new_gallery, open_gallery
+from keras_arcface.gallery import ENROL_CHUNK, FaceIndex, enrol, gallery_exists, new_gallery, open_gallery
 from tests.faces import demo_face, write_image
 
 
@@ -33,29 +34,6 @@ MILVUS = pytest.mark.skipif(not (_installed("pymilvus") and _installed("milvus_l
 KINDS = ["numpy", pytest.param("faiss", marks=pytest.mark.skipif(not _installed("faiss"), reason="faiss is not "
                                                                  "installed")),
          pytest.param("milvus-lite", marks=MILVUS), pytest.param("milvus-server", marks=MILVUS)]
-
-
-@pytest.fixture(scope="module")
-def milvus_server(tmp_path_factory):
-    """``host:port`` of a Milvus Lite gRPC server with its data in a temporary folder, stopped after the module."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    data = tmp_path_factory.mktemp("milvus")
-    server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data), "--host",
-                               "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while server.poll() is None and time.monotonic() < deadline:
-        with socket.socket() as attempt:
-            if attempt.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    assert server.poll() is None, server.stderr.read().decode()[-2000:]
-    yield f"127.0.0.1:{port}"
-    server.terminate()
-    server.wait(timeout=30)
 
 
 def _location(kind, tmp_path, request, name="g"):
@@ -121,6 +99,18 @@ def test_every_backend_keeps_the_contract(kind, tmp_path, request):
         assert (again.model, again.threshold, again.threshold_source) == ("m", 0.3, "test")
         assert again.stats()["faces"] == len(again) == 50
         assert all(e["added"] > 1.7e9 for e in again.entries())
+        assert again.present()
+    if kind == "milvus-server":  # another client drops it
+        with open_gallery(location) as held, open_gallery(location) as other:
+            other.delete()
+            assert not held.present()
+    elif kind == "milvus-lite":  # (a Milvus Lite file serves one connection)
+        open_gallery(location).delete()
+        assert not gallery_exists(location)
+    else:
+        held = open_gallery(location, backend)
+        pathlib.Path(location).unlink()
+        assert not held.present()
 
 
 @pytest.mark.parametrize("kind", [pytest.param("milvus-lite", marks=MILVUS)])

@@ -161,6 +161,9 @@ class FaceIndex(Gallery):
     def unhashed_files(self):
         return {file: i for i, (file, entry) in enumerate(zip(self.files.tolist(), self.hashes.tolist())) if not entry}
 
+    def present(self):
+        return self.path is not None and gallery_file(self.path).is_file()
+
     def commit(self):
         if self.path is None:
             raise InputError("this gallery has no file yet: save(path) writes one")
@@ -403,15 +406,16 @@ def _enrolment_face_or_error(verifier, photo):
         return None, error, notes
 
 
-def enrolment_face(verifier, photo, on_note=None):
+def enrolment_face(verifier, photo, on_note=None, image=None):
     """The face ``verifier`` enrols from ``photo`` (its :class:`~keras_arcface.verification.FoundFace`): an
     aligned crop (the model's or ArcFace's size) as it is, as ``embed`` takes it, else the face detection finds
     and the verifier chooses.  ``on_note(photo, what was used)`` when the photo shows several faces or a face of
-    low quality.  Threads may call it at once (each finds faces with its own detector)."""
+    low quality.  ``image``: the photo's RGB uint8 pixels when already read (``photo`` then names it).  Threads
+    may call it at once (each finds faces with its own detector)."""
     from keras_arcface.alignment.quality import GOOD_QUALITY
     from keras_arcface.data.images import read_image
 
-    image = read_image(photo)
+    image = read_image(photo) if image is None else image
     face = verifier.crop_as_is(image, str(photo))
     if face is None:
         face = verifier.find_face(image, str(photo), colour_order="RGB")

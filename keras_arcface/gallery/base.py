@@ -83,6 +83,10 @@ class Gallery:
     def __exit__(self, *exc):
         self.close()
 
+    def present(self):
+        """The gallery is still where it was opened (another process may have deleted it since)."""
+        raise NotImplementedError
+
     def stats(self):
         return {"faces": len(self), "identities": len(self.people()), "model": self.model,
                 "threshold": self.threshold, "threshold_source": self.threshold_source}
@@ -125,6 +129,24 @@ class Gallery:
                    if usable else [])
         found = dict(zip((f.number for f in usable), matches))
         return [(f, found.get(f.number)) for f in faces]
+
+    def identification(self, results, photo, threshold, threshold_source, model):
+        """The answer of ``identify --json`` and the service's ``POST /identify`` for ``results`` (what
+        :meth:`identify_faces` gave for ``photo``): every face with its identity ("unknown" below ``threshold``;
+        None when it was not searched) and matches; ``identity`` / ``matches`` at the top are the main face's
+        (the only one, the one asked for, or the one the verifier chose); ``identities`` every known one."""
+        faces, main_face = [], None
+        for face, matches in results:
+            known = [self.is_known(match, threshold) for match in matches or []]
+            faces.append({**face.summary(), "identity": (matches[0].identity if known[0] else "unknown") if matches
+                          else None, "refused": None if matches is not None else face.quality.reasons,
+                          "matches": [{**m.to_dict(), "above_threshold": k} for m, k in zip(matches or [], known)]})
+            if main_face is None or face.chosen_by:
+                main_face = faces[-1]
+        return {"photo": photo, "faces_found": results[0][0].faces_found, "threshold": threshold,
+                "threshold_source": threshold_source, "model": model,
+                "identities": [f["identity"] for f in faces if f["identity"] not in (None, "unknown")],
+                "identity": main_face["identity"], "matches": main_face["matches"], "faces": faces}
 
     def _verifier_for(self, verifier):
         if verifier is not None:

@@ -196,6 +196,17 @@ class MilvusGallery(Gallery):
     def close(self):
         self.connection.close()
 
+    def delete(self):
+        """Drop this gallery's collection (every entry) and close it."""
+        try:
+            self.client.drop_collection(self.collection)
+        finally:
+            self.close()
+
+    def present(self):
+        """The collection is still there (another process may have dropped it since it was opened)."""
+        return bool(self.client.has_collection(self.collection))
+
     def __len__(self):
         return int(self.client.query(self.collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
 
