@@ -77,6 +77,9 @@ setup(
         "faiss": ["faiss-cpu>=1.8"],
         # Galleries in Milvus (`--gallery milvus://HOST:PORT/COLLECTION`) and Milvus Lite (`faces.db`) files.
         "milvus": ["pymilvus>=3.0", "milvus-lite>=3.2"],
+        # `keras-arcface serve`: the ASGI app (FastAPI), its server (uvicorn), multipart uploads, and image
+        # headers read before decoding (Pillow: the pixel limit).
+        "serve": ["fastapi>=0.110", "uvicorn>=0.29", "python-multipart>=0.0.9", "pillow>=10"],
         # OpenVINO IR sources for `keras-arcface convert` (read and run by OpenVINO itself).
         "convert": ["openvino>=2024.0"],
         # ROC curves and the README's figure.
@@ -88,7 +91,8 @@ setup(
         "dev": ["tensorflow>=2.20", "jax>=0.4.30", "onnxruntime>=1.17", "ai-edge-litert>=1.0",
                 "tf2onnx>=1.17", "onnx>=1.14", "pytest>=8", "pytest-xdist>=3.5", "matplotlib>=3.8",
                 "tensorboard>=2.18", "faiss-cpu>=1.8", "ruff>=0.6", "openvino>=2024.0", "pymilvus>=3.0",
-                "milvus-lite>=3.2"],
+                "milvus-lite>=3.2", "fastapi>=0.110", "uvicorn>=0.29", "python-multipart>=0.0.9", "pillow>=10",
+                "httpx>=0.27"],
     },
     cmdclass={"build_py": BuildWithBundledModel},
     entry_points={"console_scripts": ["keras-arcface=keras_arcface.cli:main"]},

@@ -345,7 +345,6 @@ def _gallery(args):
 
 
 def _identify(args):
-
     from keras_arcface.gallery import open_gallery
 
     with open_gallery(args.gallery, backend=args.backend) as index:
@@ -363,24 +362,12 @@ def _identified(args, index):
     threshold = verifier.threshold if given else index.threshold
     source = verifier.threshold_source if given else index.threshold_source
     results = index.identify_faces(args.photo, args.top_k, verifier, face=args.face)
-    people, main_face = [], None
-    for face, matches in results:
-        known = [index.is_known(match, threshold) for match in matches or []]
-        people.append({**face.summary(), "identity": (matches[0].identity if known[0] else "unknown") if matches
-                       else None, "refused": None if matches is not None else face.quality.reasons,
-                       "matches": [{**m.to_dict(), "above_threshold": k} for m, k in zip(matches or [], known)]})
-        if main_face is None or face.chosen_by:
-            main_face = people[-1]
+    report = index.identification(results, args.photo, threshold, source, str(verifier.embedder.reference))
     if args.json:
-        print(json.dumps({"photo": args.photo, "faces_found": results[0][0].faces_found, "threshold": threshold,
-                          "threshold_source": source, "model": str(verifier.embedder.reference),
-                          "identities": [p["identity"] for p in people if p["identity"] not in (None, "unknown")],
-                          # the main face (the only one, the one asked for, or the one --choose picks)
-                          "identity": main_face["identity"], "matches": main_face["matches"], "faces": people},
-                         indent=1))
+        print(json.dumps(report, indent=1))
     else:
         print(f"threshold {threshold:.4f} ({source})")
-        for (face, matches), person in zip(results, people):
+        for (face, matches), person in zip(results, report["faces"]):
             print(f"photo {face.describe()}")
             if matches is None:
                 print(f"  not searched: quality below --min-quality {args.min_quality:g}")
@@ -392,7 +379,36 @@ def _identified(args, index):
             for rank, match in enumerate(person["matches"], 1):
                 print(f"    {rank}. {match['identity']:<30} {match['similarity']:.4f}"
                       f"{'' if match['above_threshold'] else '  (below threshold)'}  {match['file']}")
-    return 0 if any(p["identity"] not in (None, "unknown") for p in people) else 1
+    return 0 if report["identities"] else 1
+
+
+def _serve(args):
+    import dataclasses
+    import importlib.util
+
+    from keras_arcface.embedding import check_model_name
+    from keras_arcface.errors import InputError
+    from keras_arcface.service.settings import ServiceSettings, api_keys, serve
+
+    for module in ("fastapi", "uvicorn", "multipart", "PIL"):
+        if importlib.util.find_spec(module) is None:
+            raise InputError(f"keras-arcface serve needs the serve extra ({module} is missing): "
+                             "pip install 'keras-arcface[serve]'")
+    check_model_name(args.model)  # here, once, rather than in every worker after it started
+    fields = {field.name for field in dataclasses.fields(ServiceSettings)}
+    settings = ServiceSettings(**{name: value for name, value in vars(args).items() if name in fields})
+    keys = api_keys(settings)
+    where = f"http://{settings.host}:{settings.port}"
+    guarded = "writes and reads" if settings.protect_reads else "writes"
+    access = f"{len(keys)} API key(s): {guarded} need one" if keys else "no API key: read-only (enroll and delete " \
+        "answer 403)"
+    print(f"keras-arcface serve: {where} (OpenAPI page {where}/docs), {settings.workers} worker(s), gallery "
+          f"{settings.gallery or 'none'}; {access}", file=sys.stderr, flush=True)
+    if not settings.is_loopback() and not settings.protect_reads:
+        print(f"warning: listening on {settings.host} with open reads: anyone who reaches it can verify and identify "
+              "(--protect-reads asks them for a key)", file=sys.stderr)
+    serve(settings)
+    return 0
 
 
 def _cluster(args):
@@ -816,6 +832,39 @@ def build_parser():
     threshold_arguments(identify)
     identify.add_argument("--json", action="store_true", help="print the result as JSON")
     identify.set_defaults(func=_identify)
+
+    from keras_arcface.service.settings import ServiceSettings
+
+    defaults = ServiceSettings()
+    serve = commands.add_parser(
+        "serve", help="verification, identification and a gallery over HTTP (pip install keras-arcface[serve])",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="An HTTP service (FastAPI on uvicorn): POST /verify, /embed, /identify, /enroll; DELETE "
+                    "/identities/{id}; GET /identities, /health, /ready; the OpenAPI page at /docs. Writes need an API "
+                    "key (KERAS_ARCFACE_API_KEYS, comma-separated, or --api-key-file): without one the service is "
+                    "read-only. docs/serving.md has the process model, a container and a Kubernetes recipe.")
+    serve.add_argument("--model", help="a zoo name or model file (default: the gallery's model, else the zoo's "
+                                       "default)")
+    serve.add_argument("--gallery", help=GALLERY_HELP + "; without one only /verify and /embed answer")
+    serve.add_argument("--host", default=defaults.host, help="address to listen on (another than loopback opens the "
+                                                             "service to the network)")
+    serve.add_argument("--port", type=int, default=defaults.port)
+    serve.add_argument("--workers", type=int, default=defaults.workers,
+                       help="worker processes (a gallery file or a Milvus server: any number; a Milvus Lite file: 1)")
+    serve.add_argument("--api-key-file", help="a file of API keys, one a line (beside KERAS_ARCFACE_API_KEYS)")
+    serve.add_argument("--protect-reads", action="store_true", help="every endpoint but /health, /ready and the docs "
+                                                                    "needs a key (writes always do)")
+    serve.add_argument("--max-request-bytes", type=int, default=defaults.max_request_bytes)
+    serve.add_argument("--max-pixels", type=int, default=defaults.max_pixels,
+                       help="largest image, from its header, before decoding")
+    serve.add_argument("--timeout", dest="timeout_s", type=float, default=defaults.timeout_s,
+                       help="seconds a request may take (503 / 504 past it)")
+    serve.add_argument("--max-batch", type=int, default=defaults.max_batch,
+                       help="faces one model call takes from concurrent requests (1: each request alone)")
+    serve.add_argument("--threads", type=int, default=defaults.threads, help="requests a worker works on at once")
+    serve.add_argument("--top-k", type=int, default=defaults.top_k, help="identities /identify lists by default")
+    quality_arguments(serve)
+    serve.set_defaults(func=_serve)
 
     from keras_arcface.clustering import DEFAULT_FAR, METHODS
 

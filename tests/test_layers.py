@@ -16,6 +16,7 @@ LAYERS = [
     {"training", "export", "evaluation", "convert"},  # siblings that use the loader
     {"verification"},  # photos -> verdict
     {"gallery", "clustering"},  # 1:N identification over verification; unlabelled faces grouped by person
+    {"service"},  # verification, identification and a gallery over HTTP
     {"demo", "heads_demo", "cli"},  # entry points
 ]
 LAYER_OF = {unit: index for index, units in enumerate(LAYERS) for unit in units}
