@@ -845,16 +845,17 @@ def build_parser():
                     "read-only. docs/serving.md has the process model, a container and a Kubernetes recipe.")
     serve.add_argument("--model", help="a zoo name or model file (default: the gallery's model, else the zoo's "
                                        "default)")
-    serve.add_argument("--gallery", help=GALLERY_HELP + "; without one only /verify and /embed answer")
+    serve.add_argument("--gallery", help=GALLERY_HELP + "; without one, the gallery endpoints answer 404")
     serve.add_argument("--host", default=defaults.host, help="address to listen on (another than loopback opens the "
                                                              "service to the network)")
-    serve.add_argument("--port", type=int, default=defaults.port)
+    serve.add_argument("--port", type=int, default=defaults.port, help="port to listen on")
     serve.add_argument("--workers", type=int, default=defaults.workers,
                        help="worker processes (a gallery file or a Milvus server: any number; a Milvus Lite file: 1)")
     serve.add_argument("--api-key-file", help="a file of API keys, one a line (beside KERAS_ARCFACE_API_KEYS)")
     serve.add_argument("--protect-reads", action="store_true", help="every endpoint but /health, /ready and the docs "
                                                                     "needs a key (writes always do)")
-    serve.add_argument("--max-request-bytes", type=int, default=defaults.max_request_bytes)
+    serve.add_argument("--max-request-bytes", type=int, default=defaults.max_request_bytes,
+                       help="largest request body (413 past it)")
     serve.add_argument("--max-pixels", type=int, default=defaults.max_pixels,
                        help="largest image, from its header, before decoding")
     serve.add_argument("--timeout", dest="timeout_s", type=float, default=defaults.timeout_s,

@@ -16,6 +16,7 @@ Their speed, memory and recall against exact search: ``scripts/gallery_benchmark
 
 import concurrent.futures
 import contextlib
+import functools
 import json
 import pathlib
 import sys
@@ -255,11 +256,14 @@ class FaceIndex(Gallery):
         return path
 
     @classmethod
-    def load(cls, path, backend="numpy"):
+    def load(cls, path, backend="numpy", missing_ok=False):
+        """The gallery file at ``path``; when there is none, an error (None with ``missing_ok``)."""
         import zipfile
 
         path = pathlib.Path(path)
         if not path.is_file():
+            if missing_ok and not path.exists():
+                return None
             raise InputError(f"gallery {path} not found: build one with `keras-arcface index FOLDER -o {path}`")
         rebuild = f"build it again with `keras-arcface index FOLDER -o {path}`"
         if not zipfile.is_zipfile(path):
@@ -299,22 +303,15 @@ def gallery_file(path):
     return path if path.suffix == ".npz" else pathlib.Path(f"{path}.npz")
 
 
-def gallery_exists(location):
-    if is_database(location):
-        from keras_arcface.gallery.milvus import MilvusGallery
-
-        return MilvusGallery.exists(location)
-    return gallery_file(location).is_file()
-
-
-def open_gallery(location, backend="numpy"):
+def open_gallery(location, backend="numpy", missing_ok=False):
     """The gallery at ``location``: a file written by ``index`` (searched by ``backend``: numpy or faiss), a
-    ``milvus://host:port/collection`` URI or a Milvus Lite ``.db`` file.  Close it (``with``) when done."""
+    ``milvus://host:port/collection`` URI or a Milvus Lite ``.db`` file.  Close it (``with``) when done.  When
+    there is none: an error, or None with ``missing_ok``."""
     if is_database(location):
         from keras_arcface.gallery.milvus import MilvusGallery
 
-        return MilvusGallery.open(location)
-    return FaceIndex.load(location, backend=backend)
+        return MilvusGallery.open(location, missing_ok=missing_ok)
+    return FaceIndex.load(location, backend=backend, missing_ok=missing_ok)
 
 
 def new_gallery(location, embeddings, identities, files=None, hashes=None, qualities=None, added=None, model="",
@@ -350,10 +347,9 @@ def gallery_lock(location):
 def copy_gallery(source, destination, batch=4096):
     """Copy every entry of the gallery ``source`` (any back-end) into a new gallery ``destination`` (replacing
     it): how a gallery moves between a file and Milvus.  Returns the new gallery."""
-    if is_database(destination) and gallery_exists(destination):
-        from keras_arcface.gallery.milvus import MilvusGallery
-
-        MilvusGallery.drop(destination)
+    replaced = open_gallery(destination, missing_ok=True) if is_database(destination) else None
+    if replaced is not None:
+        replaced.delete()
     with open_gallery(source) as origin:
         rows = list(origin.entries())
         if not rows:
@@ -437,91 +433,86 @@ def enrol(path, photos, verifier=None, backend="numpy", on_skip=None, on_note=No
     reading to the last save (Milvus: see :func:`gallery_lock`), so two processes enrolling at once lose nothing.
     ``on_skip(path, reason)`` gets unusable photos, ``on_note(path, what)`` photos with several faces or a
     low-quality face.  The gallery returned is open: close it (a Milvus Lite file serves one process at a time)."""
-    import tqdm
-
-    from keras_arcface.zoo.download import sha256_of
-
     path = path if is_database(path) else gallery_file(path)
     wanted = photos_of(photos)
     if not is_database(path):
         path.parent.mkdir(parents=True, exist_ok=True)
     with gallery_lock(path):
-        if rebuild and is_database(path) and gallery_exists(path):
-            from keras_arcface.gallery.milvus import MilvusGallery
-
-            MilvusGallery.drop(path)
-        index = None if rebuild or not gallery_exists(path) else open_gallery(path, backend=backend)
-        opened = [index]
-        try:
-            return _enrolled(opened, path, photos, wanted, verifier, backend, on_skip, on_note, tqdm.tqdm, sha256_of)
-        except BaseException:
-            if opened[0] is not None:
-                opened[0].close()
-            raise
+        replaced = open_gallery(path, missing_ok=True) if rebuild and is_database(path) else None
+        if replaced is not None:
+            replaced.delete()
+        index = None if rebuild else open_gallery(path, backend=backend, missing_ok=True)
+        return _enrolled(index, path, photos, wanted, verifier, backend, on_skip, on_note)
 
 
-def _enrolled(opened, path, photos, wanted, verifier, backend, on_skip, on_note, progress_bar, sha256_of):
-    """:func:`enrol`'s work on the gallery ``opened[0]`` (None: none yet; the one it makes is put there)."""
-    index = opened[0]
-    if verifier is None:
-        from keras_arcface.verification import FaceVerifier
+def _enrolled(index, path, photos, wanted, verifier, backend, on_skip, on_note):
+    """:func:`enrol`'s work on ``index`` (None: no gallery yet): ``(gallery, faces added, photos held)``.  The
+    gallery it holds (the one given, or the one it made) is closed when it fails."""
+    import tqdm
 
-        verifier = FaceVerifier(index.model if index is not None and index.model else None)
-    model = str(verifier.embedder.reference)
-    if index is not None and index.model and index.model != model:
-        raise InputError(f"{path} holds {index.model}'s embeddings: enrol with --model {index.model}, or start a "
-                         f"new gallery (--rebuild) with {model}")
-    contents = [f"sha256:{sha256_of(photo)}" for photo, _ in wanted]
-    held = set() if index is None else index.held_contents(contents)
-    # a gallery file written before content hashes: its entries are known by the file they came from
-    unhashed = {} if index is None else index.unhashed_files()
-    todo, backfilled = [], False
-    for (photo, identity), content in zip(wanted, contents):
-        file = str(photo.relative_to(photos)) if isinstance(photos, (str, pathlib.Path)) else str(photo)
-        if file in unhashed:
-            index.record_hashes({unhashed.pop(file): f"{content}#0"})  # its face number was not recorded
-            held.add(content)
-            backfilled = True
-        if content not in held:
-            todo.append((photo, identity, content))
-            held.add(content)  # the same photo twice in one run is enrolled once
-    added = 0
-    chunks = [todo[start:start + ENROL_CHUNK] for start in range(0, len(todo), ENROL_CHUNK)]
-    progress = progress_bar(total=len(todo), unit="photo", desc="enrolling", disable=not sys.stderr.isatty())
-    def face_of(photo):
-        return _enrolment_face_or_error(verifier, photo)
+    from keras_arcface.zoo.download import sha256_of
 
-    with concurrent.futures.ThreadPoolExecutor(READERS) as readers, progress:
-        reading = readers.map(face_of, [photo for photo, _, _ in chunks[0]]) if chunks else None
-        for number, chunk in enumerate(chunks):
-            found = list(reading)
-            if number + 1 < len(chunks):  # the next chunk is read while this one is embedded
-                reading = readers.map(face_of, [photo for photo, _, _ in chunks[number + 1]])
-            rows = []
-            for (photo, identity, content), (face, failure, notes) in zip(chunk, found):
-                for note in notes if on_note is not None else ():
-                    on_note(*note)
-                if failure is not None:
-                    if on_skip is not None:
-                        on_skip(str(photo), str(failure).removeprefix(f"{photo}: "))
+    try:
+        if verifier is None:
+            from keras_arcface.verification import FaceVerifier
+
+            verifier = FaceVerifier(index.model if index is not None and index.model else None)
+        model = str(verifier.embedder.reference)
+        if index is not None and index.model and index.model != model:
+            raise InputError(f"{path} holds {index.model}'s embeddings: enrol with --model {index.model}, or start "
+                             f"a new gallery (--rebuild) with {model}")
+        contents = [f"sha256:{sha256_of(photo)}" for photo, _ in wanted]
+        held = set() if index is None else index.held_contents(contents)
+        # a gallery file written before content hashes: its entries are known by the file they came from
+        unhashed = {} if index is None else index.unhashed_files()
+        todo, backfilled = [], False
+        for (photo, identity), content in zip(wanted, contents):
+            file = str(photo.relative_to(photos)) if isinstance(photos, (str, pathlib.Path)) else str(photo)
+            if file in unhashed:
+                index.record_hashes({unhashed.pop(file): f"{content}#0"})  # its face number was not recorded
+                held.add(content)
+                backfilled = True
+            if content not in held:
+                todo.append((photo, identity, file, content))
+                held.add(content)  # the same photo twice in one run is enrolled once
+        added = 0
+        chunks = [todo[start:start + ENROL_CHUNK] for start in range(0, len(todo), ENROL_CHUNK)]
+        progress = tqdm.tqdm(total=len(todo), unit="photo", desc="enrolling", disable=not sys.stderr.isatty())
+        face_of = functools.partial(_enrolment_face_or_error, verifier)
+        with concurrent.futures.ThreadPoolExecutor(READERS) as readers, progress:
+            reading = readers.map(face_of, [row[0] for row in chunks[0]]) if chunks else None
+            for number, chunk in enumerate(chunks):
+                found = list(reading)
+                if number + 1 < len(chunks):  # the next chunk is read while this one is embedded
+                    reading = readers.map(face_of, [row[0] for row in chunks[number + 1]])
+                rows = []
+                for (photo, identity, file, content), (face, failure, notes) in zip(chunk, found):
+                    for note in notes if on_note is not None else ():
+                        on_note(*note)
+                    if failure is not None:
+                        if on_skip is not None:
+                            on_skip(str(photo), str(failure).removeprefix(f"{photo}: "))
+                        continue
+                    rows.append((face.aligned, identity, file, f"{content}#{face.number}", face.quality.score))
+                progress.update(len(chunk))
+                if not rows:
                     continue
-                file = str(photo.relative_to(photos)) if isinstance(photos, (str, pathlib.Path)) else str(photo)
-                rows.append((face.aligned, identity, file, f"{content}#{face.number}", face.quality.score))
-            progress.update(len(chunk))
-            if not rows:
-                continue
-            embeddings = verifier.embedder.embed(np.stack([row[0] for row in rows]))
-            identities, files, hashes, qualities = ([row[i] for row in rows] for i in (1, 2, 3, 4))
-            if index is None:
-                index = opened[0] = new_gallery(path, embeddings, identities, files, hashes, qualities,
-                                                model=model, threshold=verifier.threshold,
-                                                threshold_source=verifier.threshold_source, backend=backend)
-            else:
-                index.add(embeddings, identities, files, hashes, qualities)
-                index.commit()
-            added += len(rows)
-    if index is None:
-        raise InputError(f"no usable photo among {len(wanted)} to enrol in {path}")
-    if backfilled and not added:  # (a commit after a chunk holds them already)
-        index.commit()
-    return index, added, len(wanted) - len(todo)
+                embeddings = verifier.embedder.embed(np.stack([row[0] for row in rows]))
+                identities, files, hashes, qualities = ([row[i] for row in rows] for i in (1, 2, 3, 4))
+                if index is None:
+                    index = new_gallery(path, embeddings, identities, files, hashes, qualities, model=model,
+                                        threshold=verifier.threshold, threshold_source=verifier.threshold_source,
+                                        backend=backend)
+                else:
+                    index.add(embeddings, identities, files, hashes, qualities)
+                    index.commit()
+                added += len(rows)
+        if index is None:
+            raise InputError(f"no usable photo among {len(wanted)} to enrol in {path}")
+        if backfilled and not added:  # (a commit after a chunk holds them already)
+            index.commit()
+        return index, added, len(wanted) - len(todo)
+    except BaseException:
+        if index is not None:
+            index.close()
+        raise

@@ -127,37 +127,24 @@ class MilvusGallery(Gallery):
         self.location, self.ef_search = str(connection.uri), int(ef_search)
 
     @classmethod
-    def open(cls, location, ef_search=HNSW_EF_SEARCH):
+    def open(cls, location, ef_search=HNSW_EF_SEARCH, missing_ok=False):
+        """The gallery at ``location``; when there is none, an error (None with ``missing_ok``)."""
+        uri, _, lock_path = parse_location(location)
+        if missing_ok and lock_path is not None and not pathlib.Path(uri).exists():
+            return None  # (a Milvus Lite client would make the folder)
         connection = _Connection(location)
         if not connection.client.has_collection(connection.collection):
             connection.close()
+            if missing_ok:
+                return None
             raise InputError(f"no gallery at {location}: build one with `keras-arcface index FOLDER -o {location}`")
         return cls(connection, ef_search)
-
-    @classmethod
-    def exists(cls, location):
-        uri, _, lock_path = parse_location(location)
-        if lock_path is not None and not pathlib.Path(uri).exists():
-            return False
-        connection = _Connection(location)
-        try:
-            return connection.client.has_collection(connection.collection)
-        finally:
-            connection.close()
-
-    @classmethod
-    def drop(cls, location):
-        connection = _Connection(location)
-        try:
-            connection.client.drop_collection(connection.collection)
-        finally:
-            connection.close()
 
     @classmethod
     def create(cls, location, dimensions, model="", threshold=None, threshold_source=""):
         """The gallery at ``location`` for ``dimensions``-d embeddings of ``model``: made empty when missing; when
         it exists (another writer made it first), opened, provided it holds the same model's embeddings
-        (:meth:`drop` it first to start afresh)."""
+        (:meth:`delete` it first to start afresh)."""
         from pymilvus import DataType, MilvusClient
 
         connection = _Connection(location)
@@ -208,7 +195,7 @@ class MilvusGallery(Gallery):
         return bool(self.client.has_collection(self.collection))
 
     def __len__(self):
-        return int(self.client.query(self.collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
+        return self._count("")
 
     def add(self, embeddings, identities, files=None, hashes=None, qualities=None, added=None):
         embeddings = np.atleast_2d(np.asarray(embeddings, np.float32))

@@ -47,10 +47,7 @@ class ServedGallery:
                     self._current.close()
                     self._current = None
                 if self._current is None:
-                    from keras_arcface.gallery.milvus import MilvusGallery
-
-                    if MilvusGallery.exists(self.location):
-                        self._current = MilvusGallery.open(self.location)
+                    self._current = open_gallery(self.location, missing_ok=True)
                 return self._current
             signature = self._file_signature()
             if signature != self._signature:
