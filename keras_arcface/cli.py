@@ -447,9 +447,12 @@ def _cluster(args):
     if args.copy_to:
         print(f"a folder per cluster -> {clusters.copy_to(args.copy_to)}")
     if args.gallery:
-        index = clusters.to_gallery()
-        print(f"{len(index)} faces of {len(clusters.names)} named clusters -> gallery {index.save(args.gallery)} "
-              "(for `keras-arcface identify --gallery`)")
+        from keras_arcface.gallery import copy_gallery, gallery_file, gallery_lock, is_database
+
+        with gallery_lock(args.gallery), copy_gallery(clusters.to_gallery(), args.gallery) as index:
+            where = args.gallery if is_database(args.gallery) else gallery_file(args.gallery)
+            print(f"{len(index)} faces of {len(clusters.names)} named clusters -> gallery {where} "
+                  "(for `keras-arcface identify --gallery`)")
     if skipped:
         print(f"skipped {len(skipped)} file(s) or face(s):", *skipped, sep="\n  ", file=sys.stderr)
     return 0
@@ -886,7 +889,8 @@ def build_parser():
                          help="average linkage over a nearest-neighbour graph, or single linkage (for comparison)")
     cluster.add_argument("--name", action="append", metavar="ID=NAME", help="name a cluster (repeatable)")
     cluster.add_argument("--copy-to", help="a folder per cluster holding links to its photos")
-    cluster.add_argument("--gallery", help="write the named clusters as a gallery (.npz) for identify")
+    cluster.add_argument("--gallery", help="write the named clusters as a gallery for identify, replacing it: a file "
+                                           "(.npz), a Milvus Lite folder (.db) or milvus://HOST:PORT/COLLECTION")
     model_arguments(cluster)
     aligner_arguments(cluster)
     quality_arguments(cluster)

@@ -4,7 +4,7 @@
     clusters = cluster_faces(["photos/a.jpg", "photos/b.jpg", ...])   # every face of every photo
     clusters.save("clusters.json")                                     # + clusters.npz (the embeddings)
     clusters.add_photos(["photos/new.jpg"])                            # joins the clusters it matches
-    clusters.name(3, "Alice"); clusters.to_gallery().save("people.npz")
+    clusters.name(3, "Alice"); copy_gallery(clusters.to_gallery(), "people.npz")   # or a Milvus location
 
 The method (``method="average"``, the default): average linkage (UPGMA): two groups of faces merge, best
 first, while the mean cosine over every pair of their faces is at least the threshold, computed exactly from

@@ -1,6 +1,7 @@
 """Test settings shared by every test: quiet TensorFlow, a fixed seed, the shared data path; the tiers
 (``--run-slow``) and the per-test time limit come from tests/tiers.py."""
 
+import importlib.util
 import os
 import pathlib
 
@@ -22,6 +23,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 pytest_plugins = ["tests.tiers", "pytester"]
+
+# pymilvus gives its loggers stream handlers bound to the sys.stderr of the moment it is imported: imported first
+# inside a test that uses capsys, they would write to that test's closed capture afterwards (a later warning then
+# fails an unrelated test). Imported here, they write to the session's stderr.
+if importlib.util.find_spec("pymilvus") is not None:
+    import pymilvus  # noqa: E402,F401
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -345,12 +345,13 @@ def gallery_lock(location):
 
 
 def copy_gallery(source, destination, batch=4096):
-    """Copy every entry of the gallery ``source`` (any back-end) into a new gallery ``destination`` (replacing
-    it): how a gallery moves between a file and Milvus.  Returns the new gallery."""
+    """Copy every entry of the gallery ``source`` (a location of any back-end, or an open :class:`Gallery`, left
+    open) into a new gallery ``destination`` (replacing it): how a gallery moves between a file and Milvus.
+    Returns the new gallery."""
     replaced = open_gallery(destination, missing_ok=True) if is_database(destination) else None
     if replaced is not None:
         replaced.delete()
-    with open_gallery(source) as origin:
+    with contextlib.nullcontext(source) if isinstance(source, Gallery) else open_gallery(source) as origin:
         rows = list(origin.entries())
         if not rows:
             raise InputError(f"{source} holds no faces to copy")

@@ -25,8 +25,8 @@ def free_port(host="127.0.0.1"):
 
 
 class ServiceProcess:
-    """``keras-arcface serve ARGUMENTS`` (``--host 127.0.0.1 --port <free>`` added unless given) in its own
-    process group, its output in ``log`` (a file); :meth:`start` waits for ``/ready``.  :meth:`stop` sends SIGTERM
+    """``keras-arcface serve ARGUMENTS`` on 127.0.0.1 (serve's default host; ``url`` assumes it) and a free port
+    (``--port`` added unless given) in its own process group, its output in ``log`` (a file); :meth:`start` waits for ``/ready``.  :meth:`stop` sends SIGTERM
     (uvicorn's graceful shutdown), :meth:`kill` SIGKILL to the whole group (workers included)."""
 
     def __init__(self, *arguments, env=None, log=None, port=None):
