@@ -13,6 +13,9 @@ from keras_arcface.errors import InputError
 from keras_arcface.service.core import MAX_ENROLL_IMAGES, FaceService
 from keras_arcface.service.settings import ServiceSettings, key_matches
 
+#: Seconds /ready may take (a gallery that does not answer in time: 504, not ready), whatever ``--timeout`` is.
+READY_TIMEOUT_S = 10.0
+
 
 class RequestTooLarge(Exception):
     """A request body over the service's limit (said as 413 before or while it is read)."""
@@ -199,14 +202,13 @@ def create_app(settings=None):
             raise HTTPException(401, "a valid API key is needed: Authorization: Bearer <key>",
                                 headers={"WWW-Authenticate": "Bearer"})
 
-    async def run(work, *args):
+    async def run(work, *args, timeout=settings.timeout_s):
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(service.pool, work, *args), settings.timeout_s)
+            return await asyncio.wait_for(loop.run_in_executor(service.pool, work, *args), timeout)
         except asyncio.TimeoutError:
-            raise HTTPException(504, f"the request took longer than this service's limit of {settings.timeout_s:g} "
-                                     "s (an enrollment may still complete: sending it again adds nothing twice)"
-                                ) from None
+            raise HTTPException(504, f"the request took longer than this service's limit of {timeout:g} s (an "
+                                     "enrollment may still complete: sending it again adds nothing twice)") from None
 
     face_field = {"type": "integer", "minimum": 1}
 
@@ -216,7 +218,7 @@ def create_app(settings=None):
 
     @app.get("/ready", summary="The model is loaded and the gallery answers (readiness)")
     async def ready():
-        return await run(service.readiness)
+        return await run(service.readiness, timeout=READY_TIMEOUT_S)  # (its own limit: a probe, not a request)
 
     @app.post("/verify", summary="Are the faces of two images the same person?",
               openapi_extra=_describe_body("image_a", "image_b", extra={

@@ -26,8 +26,9 @@ def free_port(host="127.0.0.1"):
 
 class ServiceProcess:
     """``keras-arcface serve ARGUMENTS`` on 127.0.0.1 (serve's default host; ``url`` assumes it) and a free port
-    (``--port`` added unless given) in its own process group, its output in ``log`` (a file); :meth:`start` waits for ``/ready``.  :meth:`stop` sends SIGTERM
-    (uvicorn's graceful shutdown), :meth:`kill` SIGKILL to the whole group (workers included)."""
+    (``--port`` added unless given) in its own process group, its output in ``log`` (a file); :meth:`start` waits
+    for ``/ready``.  :meth:`stop` sends SIGTERM (uvicorn's graceful shutdown), :meth:`kill` SIGKILL to the whole
+    group (workers included)."""
 
     def __init__(self, *arguments, env=None, log=None, port=None):
         self.arguments = [str(argument) for argument in arguments]
