@@ -94,11 +94,16 @@ def reproduce(name, shared, output, smoke=False, check=False):
           f"{card.training['seconds'] / 60:.1f} min on {card.training['hardware']}")
 
 
+#: The faces each (folders, image size, exclusions) read to: the trained cards share their data, read once.
+_FACES_READ = {}
+
+
 def check_training_data(card, config):
     """The recorded run's data, read as the reproduction would: the card's number of identities, one batch."""
     from keras_arcface.training.run import load_faces, make_batches
 
-    faces = load_faces(config)
+    key = (tuple(config.data_dirs), config.image_size, tuple(sorted(config.exclude_identities or ())))
+    faces = _FACES_READ[key] = _FACES_READ[key] if key in _FACES_READ else load_faces(config)
     if faces.num_classes != card.training["identities"]:
         raise ValueError(f"{card.name}: {config.data_dirs} hold {faces.num_classes} identities after the exclusions; "
                          f"the card was trained on {card.training['identities']}")
