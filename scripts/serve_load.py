@@ -30,19 +30,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from keras_arcface.service.process import ServiceProcess  # noqa: E402
-from tests.faces import demo_face, photo_of  # noqa: E402
+from tests.faces import demo_face, jpeg_bytes, photo_of  # noqa: E402
 
 KEY = "load-test-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 MIX = {"verify": 4, "identify": 4, "enroll": 1}
-
-
-def _jpeg(image):
-    import cv2
-
-    ok, encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
-    assert ok
-    return encoded.tobytes()
 
 
 def photo_pool(count, seed=0):
@@ -52,7 +44,7 @@ def photo_pool(count, seed=0):
     pool = []
     for i in range(count):
         photo = photo_of([crops[i % len(crops)]]).astype(np.int16) + rng.integers(-2, 3, (480, 640, 3))
-        pool.append((i % len(crops) // 4, _jpeg(np.clip(photo, 0, 255).astype(np.uint8))))
+        pool.append((i % len(crops) // 4, jpeg_bytes(np.clip(photo, 0, 255).astype(np.uint8), quality=90)))
     return pool
 
 

@@ -14,6 +14,15 @@ def write_image(path, image):
     assert cv2.imwrite(str(path), bgr), path
 
 
+def jpeg_bytes(image, quality=92):
+    """An RGB uint8 image encoded as a JPEG file's bytes."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    assert ok
+    return encoded.tobytes()
+
+
 def make_face_folder(root, identities=4, per_identity=8, size=32, seed=0):
     """<root>/<id_k>/<n>.png: each identity a smooth random pattern plus noise."""
     rng = np.random.default_rng(seed)

@@ -12,7 +12,7 @@ import pytest
 
 from keras_arcface.errors import InputError
 from keras_arcface.gallery import open_gallery
-from tests.faces import demo_face, photo_of
+from tests.faces import demo_face, jpeg_bytes, photo_of
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(module) is None for module in ("fastapi", "uvicorn", "multipart", "PIL", "httpx")),
@@ -22,21 +22,14 @@ KEY = "test-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
-def _jpeg(image):
-    import cv2
-
-    ok, encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
-    assert ok
-    return encoded.tobytes()
-
-
 @pytest.fixture(scope="module")
 def photos():
     """JPEG bytes: each demo crop in a photo of its own, and one photo of Grace Hopper beside Eileen Collins."""
-    hopper = [_jpeg(photo_of([demo_face("Grace_Hopper", n)])) for n in range(1, 5)]
-    collins = [_jpeg(photo_of([demo_face("Eileen_Collins", n)])) for n in range(1, 5)]
-    both = _jpeg(photo_of([demo_face("Grace_Hopper", 4), demo_face("Eileen_Collins", 4)]))
-    return {"hopper": hopper, "collins": collins, "both": both, "blank": _jpeg(np.full((300, 300, 3), 90, np.uint8))}
+    hopper = [jpeg_bytes(photo_of([demo_face("Grace_Hopper", n)])) for n in range(1, 5)]
+    collins = [jpeg_bytes(photo_of([demo_face("Eileen_Collins", n)])) for n in range(1, 5)]
+    both = jpeg_bytes(photo_of([demo_face("Grace_Hopper", 4), demo_face("Eileen_Collins", 4)]))
+    blank = jpeg_bytes(np.full((300, 300, 3), 90, np.uint8))
+    return {"hopper": hopper, "collins": collins, "both": both, "blank": blank}
 
 
 def _service(*arguments, keys=KEY, tmp_path=None):
@@ -250,9 +243,9 @@ def test_acknowledged_enrollments_survive_a_restart_and_a_sigkill_leaves_no_half
             holder = {entry["hash"].split("#")[0]: entry["identity"] for entry in index.entries()}
         for photo in faces:  # and found: each photo's best match is the identity that holds it
             found = client.post("/identify", headers=AUTH, files={"image": ("q.jpg", photo)}).json()
-            assert found["identity"] == holder[f"sha256:{hashlib.sha256(photo).hexdigest()}"], found
+            assert found.get("identity") == holder[f"sha256:{hashlib.sha256(photo).hexdigest()}"], found
         before = held
-        big = [_jpeg(photo_of([np.ascontiguousarray(np.roll(demo_face("Grace_Hopper", 1 + i % 4), i, axis=1))]))
+        big = [jpeg_bytes(photo_of([np.ascontiguousarray(np.roll(demo_face("Grace_Hopper", 1 + i % 4), i, axis=1))]))
                for i in range(40)]
         answered = []
         sending = threading.Thread(target=lambda: answered.append(_try(lambda: _enroll(client, "Killed mid-way",

@@ -38,9 +38,12 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
-        too_large = _error(413, f"the request is larger than this service's limit of {self.limit:,} bytes")
+
+        def too_large():  # (made only when needed)
+            return _error(413, f"the request is larger than this service's limit of {self.limit:,} bytes")
+
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return await too_large(scope, receive, send)
+            return await too_large()(scope, receive, send)
         received, started = 0, False
 
         async def counted_receive():
@@ -61,7 +64,7 @@ class BodyLimit:
             await self.app(scope, counted_receive, watched_send)
         except RequestTooLarge:
             if not started:
-                await too_large(scope, receive, send)
+                await too_large()(scope, receive, send)
 
 
 def _describe_body(*fields, repeated=None, extra=None):

@@ -5,6 +5,7 @@ its file lock, read fresh, one atomic replace per request: every worker sees eve
 process killed mid-request leaves the file as it was.  A Milvus gallery is the database's: workers hold only a
 connection (a Milvus Lite ``.db`` serves one process)."""
 
+import contextlib
 import os
 import threading
 
@@ -59,8 +60,8 @@ class ServedGallery:
         """Add the faces of one request, all or none: ``(added, already held)``.  ``contents`` are the photos'
         content hashes (``sha256:...``): a photo the gallery holds already (under any name) is not added again,
         so a retried request adds nothing twice."""
-        with self._writing, gallery_lock(self.location):
-            gallery = self._fresh()
+        with self._writing, gallery_lock(self.location), self._forgotten_on_failure():
+            gallery = self.read()
             if gallery is not None and gallery.model and gallery.model != model:
                 raise InputError(f"the gallery holds {gallery.model}'s embeddings; this service embeds with {model}")
             known = set() if gallery is None else gallery.held_contents(contents)
@@ -84,8 +85,8 @@ class ServedGallery:
     def remove(self, identity):
         """Remove every face of ``identity``; the number removed.  Removing the last identity removes the
         gallery (it holds at least one face)."""
-        with self._writing, gallery_lock(self.location):
-            gallery = self._fresh()
+        with self._writing, gallery_lock(self.location), self._forgotten_on_failure():
+            gallery = self.read()
             held = {} if gallery is None else gallery.people()
             if identity not in held:
                 raise KeyError(identity)
@@ -97,13 +98,18 @@ class ServedGallery:
             self._settle(gallery)
             return removed
 
-    def _fresh(self):
-        """The gallery as written now (a file read again under the lock: another process may have written it)."""
-        if self.database:
-            return self.read()
-        with self._reading:
-            self._signature = None
-        return self.read()
+    @contextlib.contextmanager
+    def _forgotten_on_failure(self):
+        """A write that fails may leave the gallery held in memory changed but not written: forget it, so the next
+        read reads what is on disk.  (Under the file lock, :meth:`read` sees any other process's write by the
+        file's signature: an atomic replace makes a new file.)"""
+        try:
+            yield
+        except BaseException:
+            with self._reading:
+                if not self.database:
+                    self._current, self._signature = None, None
+            raise
 
     def _settle(self, gallery):
         with self._reading:
