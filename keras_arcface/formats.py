@@ -21,7 +21,10 @@ class ExportFormat:
     fast float path (XNNPACK for TFLite); False for both int8 TFLite kinds, which run LiteRT's own
     int8 kernels here (dynamic-range int8's hybrid ops, full int8's PReLU) and measured 1.2x to 6x
     slower than float32 on this CPU (docs/pretrained.md#speed-and-size), so a zoo card's runtime file
-    is one of them only when no full-speed file passes its gates.
+    is one of them only when no full-speed file passes its gates.  ``colour``: the colour order the file
+    takes whatever the model's ("RGB" for TFLite: MediaPipe's ``ImageEmbedder`` feeds RGB and TFLite
+    metadata cannot say BGR, so a BGR model's file reverses the channels as its first op); None keeps
+    the model's.
     """
 
     name: str
@@ -33,9 +36,16 @@ class ExportFormat:
     runtime: bool = True
     options: tuple = ()
     full_speed: bool = True
+    colour: str = None
 
     def file_name(self, model_name):
         return f"{model_name}_{self.name}{self.suffix}"
+
+    def file_spec(self, spec):
+        """The input spec of this format's file of a model whose input spec is ``spec``."""
+        if self.colour is None or spec.colour == self.colour:
+            return spec
+        return dataclasses.replace(spec, colour=self.colour)
 
     def write(self, model, path, **context):
         return _resolve(self.writer)(model, path, **context, **dict(self.options))
@@ -59,13 +69,13 @@ FORMATS = {fmt.name: fmt for fmt in (
     ExportFormat("saved_model", "SavedModel", "", 0.9999, f"{_WRITERS}:write_saved_model",
                  f"{_WRITERS}:open_saved_model", runtime=False),
     ExportFormat("tflite_float32", "TFLite", ".tflite", 0.9999, _WRITE_TFLITE, _READ_TFLITE,
-                 options=(("quantization", "float32"),)),
+                 options=(("quantization", "float32"),), colour="RGB"),
     ExportFormat("tflite_float16", "TFLite", ".tflite", 0.999, _WRITE_TFLITE, _READ_TFLITE,
-                 options=(("quantization", "float16"),)),
+                 options=(("quantization", "float16"),), colour="RGB"),
     ExportFormat("tflite_dynamic_int8", "TFLite", ".tflite", 0.99, _WRITE_TFLITE, _READ_TFLITE,
-                 options=(("quantization", "dynamic_int8"),), full_speed=False),
+                 options=(("quantization", "dynamic_int8"),), full_speed=False, colour="RGB"),
     ExportFormat("tflite_int8", "TFLite", ".tflite", 0.99, _WRITE_TFLITE, _READ_TFLITE,
-                 options=(("quantization", "int8"),), full_speed=False),
+                 options=(("quantization", "int8"),), full_speed=False, colour="RGB"),
     ExportFormat("onnx", "ONNX", ".onnx", 0.9999, f"{_WRITERS}:write_onnx", f"{_RUNTIME}:open_onnx"),
 )}
 

@@ -90,7 +90,7 @@ class DurationGuard:
         if config.pluginmanager.hasplugin("xdist"):
             args += ["-n", "0"]
         done = subprocess.run(args, cwd=config.rootpath, capture_output=True, text=True)
-        tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or ["(nothing printed)"]
+        tail = done.stdout.strip().splitlines()[-1:] or done.stderr.strip().splitlines()[-1:] or ["(nothing printed)"]
         self.alone[nodeid] = (done.returncode == 0, tail[0])
 
     def pytest_sessionfinish(self, session, exitstatus):

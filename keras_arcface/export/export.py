@@ -32,7 +32,9 @@ def export(source, formats, output_dir, faces, name="model", opset=17, threshold
 
     ``faces``: real aligned uint8 RGB crops (N, 112, 112, 3): the parity set, and the
     calibration set for full int8.  Each file gets ``<file>.json`` (or ``saved_model.json``)
-    with its input spec, embedding size, format and measured parity.  A format whose minimum
+    with its input spec (the format's, :meth:`~keras_arcface.formats.ExportFormat.file_spec`: a TFLite
+    file takes RGB), embedding size, format and measured parity; a TFLite file also carries them as
+    TFLite metadata.  A format whose minimum
     cosine to the Keras embeddings is under its gate raises :class:`ParityError` (the file is
     removed).  ``input_spec``: how the model wants its faces (default: the ``input_spec`` of the
     source folder's ``config.json``, else NHWC RGB (x - 127.5) / 128).
@@ -59,19 +61,20 @@ def export(source, formats, output_dir, faces, name="model", opset=17, threshold
             table_entry = FORMATS[fmt]
             gate = table_entry.parity_gate
             path = staging / table_entry.file_name(name)
-            table_entry.write(model, path, spec=spec, faces=faces, opset=opset)
-            metadata = {
-                "format": fmt, "embedding_size": int(model.output_shape[-1]),
-                "input_spec": spec.to_dict(),
-                "keras_arcface_version": keras_arcface.__version__,
-                "source": str(source_name or (source if isinstance(source, (str, pathlib.Path))
-                                              else getattr(source, "name", "model"))),
-            }
+            file_spec = table_entry.file_spec(spec)
+            facts = {"name": name, "format": fmt, "keras_arcface_version": keras_arcface.__version__,
+                     "source": str(source_name or (source if isinstance(source, (str, pathlib.Path))
+                                                   else getattr(source, "name", "model")))}
+            if threshold is not None:
+                facts["threshold"] = float(threshold)
+            table_entry.write(model, path, spec=file_spec, model_spec=spec, faces=faces, opset=opset, facts=facts)
+            metadata = {"format": fmt, "embedding_size": int(model.output_shape[-1]), "input_spec": file_spec.to_dict(),
+                        "keras_arcface_version": keras_arcface.__version__, "source": facts["source"]}
             if threshold is not None:
                 metadata["threshold"] = float(threshold)
             metadata_path = pathlib.Path(str(path) + ".json")
             metadata_path.write_text(json.dumps(metadata, indent=1))  # the runtime reads the input spec from it
-            low, mean = cosine_parity(reference, exported_embeddings(path, fmt, faces, spec))
+            low, mean = cosine_parity(reference, exported_embeddings(path, fmt, faces, file_spec))
             metadata["parity"] = {"min_cosine": low, "mean_cosine": mean, "gate": gate, "faces": int(len(faces))}
             metadata_path.write_text(json.dumps(metadata, indent=1))
             size_bytes = (sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir()

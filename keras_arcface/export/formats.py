@@ -7,6 +7,8 @@ import pathlib
 import re
 import tempfile
 
+import numpy as np
+
 from keras_arcface.errors import InputError
 from keras_arcface.formats import FORMATS  # noqa: F401  (the table; re-exported here)
 
@@ -29,25 +31,37 @@ def open_saved_model(path, threads=None):
     return (lambda x: np.asarray(loaded.serve(x))), None
 
 
-def write_tflite(model, path, quantization, representative_images=None, spec=None, faces=None, **context):
+def write_tflite(model, path, quantization, representative_images=None, spec=None, faces=None, model_spec=None,
+                 facts=None, **context):
     """A TFLite file using builtin ops only: Flex (Select TF) ops fail here, not on the phone.
+
+    ``spec``: the file's input spec; ``model_spec``: the model's, where it differs (a BGR model's file
+    takes RGB, :meth:`~keras_arcface.formats.ExportFormat.file_spec`: the file reverses the channels as
+    its first op).  With a ``spec`` the file carries TFLite metadata saying how to feed it and what it
+    gives (:mod:`keras_arcface.export.tflite_metadata`; ``facts``: its name, version, licence,
+    thresholds, ...), which MediaPipe's ``ImageEmbedder`` reads.
 
     ``quantization``: float32, float16 (weights), dynamic_int8 (weights; activations float at
     run time) or int8 (weights and activations, calibrated on ``representative_images``,
-    preprocessed float32 batches, by default ``spec.prepare(faces)``; the model keeps float32 input
-    and output).  Both int8 kinds first equalise the model's activation ranges on those images where
-    they are given (:mod:`keras_arcface.export.equalize`: the same function, channels that one int8
-    scale per tensor keeps).
+    preprocessed float32 batches for the model, by default ``model_spec.prepare(faces)``; the file keeps
+    float32 input and output).  Both int8 kinds first equalise the model's activation ranges on those
+    images where they are given (:mod:`keras_arcface.export.equalize`: the same function, channels that
+    one int8 scale per tensor keeps).
     """
     import tensorflow as tf
 
     from keras_arcface.export.equalize import equalized_copy
 
-    if representative_images is None and spec is not None and faces is not None:
-        representative_images = spec.prepare(faces)
+    model_spec = model_spec or spec
+    if representative_images is None and model_spec is not None and faces is not None:
+        representative_images = model_spec.prepare(faces)
     if quantization in ("dynamic_int8", "int8") and representative_images is not None \
             and len(representative_images):
         model = equalized_copy(model, representative_images)
+    if spec is not None and spec.colour != model_spec.colour:
+        model = _channels_reversed_first(model)
+        if representative_images is not None:
+            representative_images = np.ascontiguousarray(np.asarray(representative_images)[..., ::-1])
 
     with tempfile.TemporaryDirectory() as tmp:
         write_saved_model(model, pathlib.Path(tmp) / "sm")
@@ -82,8 +96,21 @@ def write_tflite(model, path, quantization, representative_images=None, spec=Non
                                   f"delegate, which phones do not ship; replace them. Converter: {text[:400]}"
                                   ) from None
             raise ExportError(f"TFLite conversion failed: {text[:800]}") from None
+    if spec is not None:
+        from keras_arcface.export.tflite_metadata import metadata_buffer, with_metadata
+
+        facts = {"format": f"tflite_{quantization}", **(facts or {})}
+        flatbuffer = with_metadata(flatbuffer, metadata_buffer(spec, int(model.output_shape[-1]), facts))
     pathlib.Path(path).write_bytes(flatbuffer)
     return path
+
+
+def _channels_reversed_first(model):
+    """``model`` behind a reversal of the colour channels: it takes RGB where ``model`` takes BGR."""
+    import keras
+
+    inputs = keras.Input(shape=model.input_shape[1:], name="image_rgb")
+    return keras.Model(inputs, model(keras.ops.flip(inputs, axis=-1)), name=f"{model.name}_rgb")
 
 
 def write_onnx(model, path, opset=17, **context):

@@ -27,10 +27,17 @@ TRAINED_WEIGHTS_LICENCE = ("Derived from the training data below; for non-commer
                            "CelebA's terms). The code is Apache-2.0.")
 
 
-def artifact_entry(path):
-    """A card's entry for one file: ``{"file", "size", "sha256"}`` (what the downloader verifies)."""
+def artifact_entry(path, card_spec=None):
+    """A card's entry for one file: ``{"file", "size", "sha256"}`` (what the downloader verifies), and the
+    ``input_spec`` its export sidecar ``<file>.json`` records where that differs from ``card_spec`` (the
+    card's, as data: a BGR model's TFLite file takes RGB)."""
     path = pathlib.Path(path)
-    return {"file": path.name, "size": path.stat().st_size, "sha256": sha256_of(path)}
+    entry = {"file": path.name, "size": path.stat().st_size, "sha256": sha256_of(path)}
+    sidecar = pathlib.Path(f"{path}.json")
+    recorded = json.loads(sidecar.read_text()).get("input_spec") if sidecar.is_file() else None
+    if card_spec is not None and recorded is not None and recorded != card_spec:
+        entry["input_spec"] = recorded
+    return entry
 
 
 def card_from_folder(folder, *, name, summary, artifacts, metrics, seconds, hardware, recipe="", default=False,
@@ -64,7 +71,7 @@ def card_from_folder(folder, *, name, summary, artifacts, metrics, seconds, hard
         "metrics": list(metrics),
         "licence": ({"weights": weights_licence, "training_data": "unknown (not stated by the provider)",
                      "commercial_use": bool(commercial_use)} if converted else _run_licence(config)),
-        "artifacts": {fmt: artifact_entry(path) for fmt, path in artifacts.items()},
+        "artifacts": {fmt: artifact_entry(path, spec.to_dict()) for fmt, path in artifacts.items()},
         "config": artifact_entry(folder / CONFIG_FILE),
     }
     if origin is not None:

@@ -45,12 +45,14 @@ class CardError(InputError):
 
 @dataclasses.dataclass(frozen=True)
 class Artifact:
-    """One file of a model: ``file`` (its name on a mirror, under ``<model name>/``), ``size``, ``sha256``."""
+    """One file of a model: ``file`` (its name on a mirror, under ``<model name>/``), ``size``, ``sha256``;
+    ``input_spec``: the file's, where it differs from the card's (a BGR model's TFLite file takes RGB)."""
 
     format: str
     file: str
     size: int
     sha256: str
+    input_spec: dict = None
 
     def __post_init__(self):
         if self.format not in ARTIFACT_FORMATS + (CONFIG_FORMAT,):
@@ -136,6 +138,10 @@ class ModelCard:
             return self.artifacts[fmt]
         except KeyError:
             raise CardError(f"{self.name} has no {fmt!r} artifact; it has {sorted(self.artifacts)}") from None
+
+    def file_spec(self, fmt):
+        """The input spec (as data) of the ``fmt`` file: its own where the card records one, else the card's."""
+        return self.artifact(fmt).input_spec or self.input_spec
 
     def metric(self, benchmark, fmt):
         """The card's ``benchmark`` entry for the ``fmt`` artifact, or None."""
@@ -234,6 +240,8 @@ class ModelCard:
                 data.pop(optional)
         for spec in [*data["artifacts"].values(), data["config"]]:
             spec.pop("format")
+            if spec["input_spec"] is None:
+                spec.pop("input_spec")
         return data
 
 

@@ -80,7 +80,7 @@ def write_sidecar(card, fmt, path):
     from keras_arcface.files import write_text_atomically
 
     thresholds = card.thresholds(fmt)
-    data = {"model": card.name, "format": fmt, "input_spec": card.input_spec, "threshold": thresholds["threshold"],
+    data = {"model": card.name, "format": fmt, "input_spec": card.file_spec(fmt), "threshold": thresholds["threshold"],
             "threshold_source": thresholds["source"], "far_thresholds": thresholds["far"],
             "far_source": thresholds["far_source"]}
     sidecar = pathlib.Path(f"{path}.json")
@@ -125,7 +125,8 @@ def model_reference(card, fmt, path, spec=None):
     from keras_arcface.runtime.reference import ModelReference
 
     thresholds = card.thresholds(fmt)
-    return ModelReference(name=card.name, format=fmt, spec=spec if spec is not None else InputSpec(**card.input_spec),
+    spec = spec if spec is not None else InputSpec(**card.file_spec(fmt))
+    return ModelReference(name=card.name, format=fmt, spec=spec,
                           threshold=thresholds["threshold"], threshold_source=thresholds["source"],
                           far_thresholds=thresholds["far"], far_source=thresholds["far_source"],
                           licence=card.licence, source=source_of(card.name, path), path=str(path))

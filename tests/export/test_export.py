@@ -68,12 +68,69 @@ def test_every_format_passes_its_gate_and_carries_metadata(exported, fmt):
     metadata = json.loads(pathlib.Path(result["path"] + ".json").read_text())
     assert metadata["embedding_size"] == 16 and metadata["input_spec"]["size"] == [32, 32]
     assert metadata["parity"]["min_cosine"] == pytest.approx(result["min_cosine"])
+    if FORMATS[fmt].family == "TFLite":  # the same facts inside the file, as TFLite metadata
+        from keras_arcface.export.tflite_metadata import read_metadata
+        from keras_arcface.runtime import InputSpec
+
+        inside = read_metadata(pathlib.Path(result["path"]).read_bytes())
+        spec = InputSpec(**metadata["input_spec"])
+        assert inside["name"] == "tiny" and inside["custom"]["format"] == fmt
+        assert inside["custom"]["input_spec"] == metadata["input_spec"] and inside["custom"]["embedding_size"] == 16
+        np.testing.assert_allclose(inside["custom"]["template"], spec.landmarks, atol=1e-5)
+        image, = inside["inputs"]
+        assert (image["content"], image["colour_space"], image["size"]) == ("image", "RGB", (32, 32))
+        assert image["mean"] == [spec.mean] * 3 and image["std"] == [spec.std] * 3
+        assert inside["outputs"][0]["content"] == "feature" and inside["min_parser_version"] == "1.5.0"
     if FORMATS[fmt].runtime:
         embedder = FaceEmbedder(result["path"])
         assert embedder.spec.size == (32, 32)  # read back from the sidecar
         assert embedder.embed(faces[:5]).shape == (5, 16)
         if fmt == "onnx":
             assert embedder.fixed_batch is None  # dynamic batch
+
+
+def test_metadata_is_replaced_whole_and_leaves_every_output_bit_for_bit(exported, tmp_path):
+    from keras_arcface.export.formats import write_tflite
+    from keras_arcface.export.tflite_metadata import metadata_buffer, read_metadata, with_metadata
+    from keras_arcface.runtime import InputSpec
+
+    faces, result_of = exported
+    path = pathlib.Path(result_of("tflite_float32")["path"])
+    spec = InputSpec(size=(32, 32), mean=0.0, std=1.0, template=[[9, 12], [23, 12], [16, 18], [10, 24], [22, 24]])
+    restamped = tmp_path / "restamped.tflite"
+    restamped.write_bytes(with_metadata(path.read_bytes(), metadata_buffer(spec, 16, {"name": "again", "t": 0.3})))
+    inside = read_metadata(restamped.read_bytes())
+    assert inside["name"] == "again" and inside["custom"]["t"] == 0.3 and inside["inputs"][0]["mean"] == [0.0] * 3
+    assert inside["custom"]["template"] == [list(point) for point in spec.template]
+    assert restamped.read_bytes().count(b"TFLITE_METADATA") == 1  # replaced, not added
+    x = faces[:3]
+    sidecar_spec = FaceEmbedder(path).spec
+    assert np.array_equal(FaceEmbedder(path).embed(x), FaceEmbedder(restamped, spec=sidecar_spec).embed(x))
+    with pytest.raises(ValueError, match="NHWC RGB input.*not NHWC BGR"):
+        metadata_buffer(InputSpec(colour="BGR"), 16, {})
+    bare = write_tflite(_tiny_model(), tmp_path / "bare.tflite", "float32")  # no spec: no metadata
+    assert read_metadata(pathlib.Path(bare).read_bytes()) is None
+
+
+def test_a_bgr_models_tflite_file_takes_rgb_and_its_onnx_file_bgr(tmp_path):
+    """TFLite metadata cannot say BGR and MediaPipe feeds RGB: the TFLite file reverses the channels
+    first; the ONNX file keeps the model's order.  Both give the Keras model's embeddings."""
+    from keras_arcface.export.tflite_metadata import read_metadata
+    from keras_arcface.runtime import InputSpec
+
+    faces = _faces(tmp_path)
+    spec = InputSpec(size=(32, 32), colour="BGR", mean=0.0, std=1.0)
+    results = export(_trained_like(_tiny_model(), faces), ["tflite_float32", "onnx"], tmp_path / "out", faces,
+                     name="bgr", input_spec=spec)
+    tflite, onnx = FaceEmbedder(results["tflite_float32"]["path"]), FaceEmbedder(results["onnx"]["path"])
+    assert (tflite.spec.colour, onnx.spec.colour) == ("RGB", "BGR")
+    assert read_metadata(pathlib.Path(results["tflite_float32"]["path"]).read_bytes())["inputs"][0]["colour_space"] \
+        == "RGB"
+    assert min(r["min_cosine"] for r in results.values()) >= 0.9999
+    assert np.sum(tflite.embed(faces) * onnx.embed(faces), axis=1).min() >= 0.9999
+    # fed in the wrong order the file would be another model: the flip is real
+    assert np.sum(tflite.embed(faces) * FaceEmbedder(results["tflite_float32"]["path"], spec=spec).embed(faces),
+                  axis=1).min() < 0.9999
 
 
 def test_test_time_flip_averages_a_face_and_its_mirror_image(exported):

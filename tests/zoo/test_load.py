@@ -46,7 +46,7 @@ def test_keras_and_tflite_models_load_by_name_and_agree(zoo_env, rng):
     np.testing.assert_allclose(np.linalg.norm(keras_embeddings, axis=1), 1.0, atol=1e-5)
     assert np.sum(keras_embeddings * embedder.embed(faces), axis=1).min() > 0.9999
     # the raw backbone wants the card's preprocessing and returns unnormalised vectors
-    raw = np.asarray(backbone.predict_on_batch(embedder.spec.prepare(faces)))
+    raw = np.asarray(backbone.predict_on_batch(keras_embedder.spec.prepare(faces)))
     np.testing.assert_allclose(raw / np.linalg.norm(raw, axis=1, keepdims=True), keras_embeddings, atol=1e-5)
     # the card's thresholds travel with each artifact
     card = model_card(name)
