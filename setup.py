@@ -92,7 +92,7 @@ setup(
                 "tf2onnx>=1.17", "onnx>=1.14", "pytest>=8", "pytest-xdist>=3.5", "matplotlib>=3.8",
                 "tensorboard>=2.18", "faiss-cpu>=1.8", "ruff>=0.6", "openvino>=2024.0", "pymilvus>=3.0",
                 "milvus-lite>=3.2", "fastapi>=0.110", "uvicorn>=0.29", "python-multipart>=0.0.9", "pillow>=10",
-                "httpx>=0.27"],
+                "httpx>=0.27", "selenium>=4.20"],
     },
     cmdclass={"build_py": BuildWithBundledModel},
     entry_points={"console_scripts": ["keras-arcface=keras_arcface.cli:main"]},
