@@ -216,6 +216,7 @@ def open_page(url, timeout=120, size=(1100, 900)):
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                  f"--window-size={size[0]},{size[1]}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # the page's requests (requested_urls)
     driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     driver.set_script_timeout(timeout)
     driver.get(url)
@@ -230,6 +231,16 @@ def open_page(url, timeout=120, size=(1100, 900)):
         driver.quit()
         raise RuntimeError(f"the page did not load its models: {status!r} ({state or 'timed out'})")
     return driver
+
+
+def requested_urls(driver):
+    """Every URL the page requested since the last call (Chromium's performance log)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
 
 
 def page_call(driver, expression, *args):

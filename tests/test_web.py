@@ -149,6 +149,11 @@ def test_two_photos_verified_in_the_page_with_a_screenshot(page, tmp_path):
     assert python.same and result["similarity"] == pytest.approx(python.similarity, abs=0.01)
     serve_web.page_call(driver, "window.kerasArcface.verify(args[0], args[1]).then(() => true)",
                         "models/photo_Grace_Hopper_1.jpg", "models/photo_Grace_Hopper_2.jpg")
+    # everything the page fetched since it opened (scripts, WASM, models, photos) came from its own origin
+    origin = f"http://127.0.0.1:{driver.current_url.split(':')[2].split('/')[0]}/"
+    urls = serve_web.requested_urls(driver)
+    assert any(url.endswith(".wasm") for url in urls) and any("models/" in url for url in urls)
+    assert [url for url in urls if not url.startswith((origin, "blob:", "data:"))] == []
     folder = pathlib.Path(os.environ.get("KERAS_ARCFACE_TEST_ARTIFACTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     shot = folder / f"web_verify_{runtime}.png"

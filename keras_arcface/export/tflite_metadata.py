@@ -80,9 +80,9 @@ def metadata_buffer(spec, embedding_size, facts):
     unit = table([(0, "uint8", _NORMALIZATION_OPTIONS), (1, "offset", normalization)])
     stats = table([(0, "offset", floats([(255.0 - mean) / std] * 3)), (1, "offset", floats([(0.0 - mean) / std] * 3))])
     input_name, input_text = text("image"), text(
-        f"An aligned face: the 5 landmarks (eyes, nose tip, mouth corners) warped by a similarity transform onto "
-        f"the template in the custom metadata '{CUSTOM_NAME}' (input_spec.template, in this {width}x{height} "
-        f"crop's pixels); RGB, (x - {mean:g}) / {std:g}.")
+        f"An aligned face: its 5 landmarks (eye centres, nose tip, mouth corners) warped by a similarity transform "
+        f"onto the 5 points 'template' of the custom metadata '{CUSTOM_NAME}' (in this {width}x{height} crop's "
+        f"pixels); RGB, (x - {mean:g}) / {std:g}.")
     input_tensor = table([(0, "offset", input_name), (1, "offset", input_text), (3, "offset", input_content),
                           (4, "offset", offsets([unit])), (5, "offset", stats)])
     # output: an embedding
