@@ -16,7 +16,8 @@ nothing from another origin: its JavaScript from web/node_modules, and under ``m
   its input size left free, as OpenCV's ``FaceDetectorYN`` sets it per photo.
 
 Responses carry ``Cross-Origin-Opener-Policy: same-origin`` and ``Cross-Origin-Embedder-Policy:
-require-corp``: WASM threads need them (SharedArrayBuffer).
+require-corp``: WASM threads need them (SharedArrayBuffer).  ``--write FOLDER`` writes the page, the
+packages it loads and ``models/`` into a folder any static web server serves as it is.
 """
 
 import argparse
@@ -192,6 +193,31 @@ def start_server(port=0, model=None, extra=None, web=WEB):
     return server
 
 
+#: What the page loads from web/node_modules (source maps left out).
+PAGE_PACKAGES = ("onnxruntime-web/dist", "@litertjs/core/dist", "@litertjs/core/wasm", "@litertjs/wasm-utils/dist")
+PAGE_FILES = ("index.html", "verify.js", "face.js")
+
+
+def write_static(folder, model=None, web=WEB):
+    """The page as a folder any static web server can serve: its files, the JavaScript packages it loads and
+    ``models/``.  WASM threads need the server to send the two cross-origin isolation headers; one thread
+    (the default) needs nothing."""
+    import shutil
+
+    folder = pathlib.Path(folder)
+    for name in PAGE_FILES:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(web / name, folder / name)
+    for package in PAGE_PACKAGES:
+        shutil.copytree(web / "node_modules" / package, folder / "node_modules" / package,
+                        ignore=shutil.ignore_patterns("*.map"), dirs_exist_ok=True)
+    _, served = model_files(model)
+    (folder / "models").mkdir(exist_ok=True)
+    for name, item in served.items():
+        (folder / "models" / name).write_bytes(item if isinstance(item, bytes) else pathlib.Path(item).read_bytes())
+    return folder
+
+
 def browser():
     """``(chromium, chromedriver)`` paths of the system's Chromium and its driver (Debian's ``chromium`` and
     ``chromium-driver`` packages), or None."""
@@ -259,9 +285,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8080, help="the port on 127.0.0.1 (default 8080)")
     parser.add_argument("--model", help="a zoo model's name (default: the zoo's default)")
+    parser.add_argument("--write", metavar="FOLDER",
+                        help="write the page, its packages and models/ into FOLDER for any static server, and exit")
     args = parser.parse_args(argv)
     if not (WEB / "node_modules" / "onnxruntime-web").is_dir():
         sys.exit("web/node_modules is missing: run `npm ci --prefix web` first")
+    if args.write:
+        print(write_static(args.write, args.model))
+        return
     server = start_server(args.port, args.model)
     print(f"http://127.0.0.1:{server.server_address[1]}/  ({server.config['model']}; Ctrl-C stops)", flush=True)
     try:

@@ -162,3 +162,27 @@ def test_two_photos_verified_in_the_page_with_a_screenshot(page, tmp_path):
 
     image = read_image(shot)
     assert image.shape[0] > 300 and image.std() > 10  # a page, not a blank
+
+
+def test_the_page_written_as_a_folder_runs_from_a_plain_static_server(tmp_path):
+    """``serve_web.py --write``: Python's own http.server (no isolation headers: one WASM thread) serves it."""
+    import functools
+    import http.server
+    import threading
+
+    folder = serve_web.write_static(tmp_path / "site")
+    for name, data in _photos().items():
+        (folder / "models" / name).write_bytes(data)
+    quiet = type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        driver = serve_web.open_page(f"http://127.0.0.1:{server.server_address[1]}/")
+        try:
+            same = serve_web.page_call(driver, "window.kerasArcface.verify(args[0], args[1]).then((r) => r.same)",
+                                       "models/photo_Grace_Hopper_1.jpg", "models/photo_Grace_Hopper_2.jpg")
+            assert same is True and driver.execute_script("return self.crossOriginIsolated") is False
+        finally:
+            driver.quit()
+    finally:
+        server.shutdown()
