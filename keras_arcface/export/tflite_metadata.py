@@ -13,7 +13,8 @@ schema's tables: MediaPipe's own writer does not import from any MediaPipe wheel
 ``mediapipe.tasks.cc.metadata.python._pywrap_metadata_version`` is not shipped), and
 ``tflite-support``'s needs protobuf < 4 where TensorFlow 2.21 needs >= 6.31 (docs/on-device.md).
 Metadata lives in its own buffer: the graph, and so every output, is the same with or without it
-(export's parity gate runs on the file with its metadata).
+(export's parity gate runs on the file with its metadata).  It is read back without TensorFlow by
+:mod:`keras_arcface.runtime.tflite_metadata` (re-exported here as ``read_metadata``).
 """
 
 import json
@@ -21,17 +22,19 @@ import json
 import flatbuffers
 import numpy as np
 
-#: The model's metadata entry MediaPipe and LiteRT's support library look for.
-METADATA_NAME = "TFLITE_METADATA"
-METADATA_IDENTIFIER = b"M001"
+from keras_arcface.runtime.tflite_metadata import (  # noqa: F401  (read_metadata: re-exported with the writer)
+    COLOUR_RGB,
+    CUSTOM_NAME,
+    FEATURE_PROPERTIES,
+    IMAGE_PROPERTIES,
+    METADATA_IDENTIFIER,
+    METADATA_NAME,
+    NORMALIZATION_OPTIONS,
+    read_metadata,
+)
+
 #: The largest parser version among the fields written (custom metadata came with 1.5.0).
 MIN_PARSER_VERSION = "1.5.0"
-#: The subgraph's custom metadata entry that holds keras-arcface's facts as JSON.
-CUSTOM_NAME = "keras_arcface"
-
-_COLOUR_RGB = 1  # ColorSpaceType
-_FEATURE_PROPERTIES, _IMAGE_PROPERTIES = 1, 2  # ContentProperties union
-_NORMALIZATION_OPTIONS = 1  # ProcessUnitOptions union
 
 
 def metadata_buffer(spec, embedding_size, facts):
@@ -74,10 +77,10 @@ def metadata_buffer(spec, embedding_size, facts):
     # input: RGB image, (x - mean) / std, its value range
     mean, std = float(spec.mean), float(spec.std)
     size = table([(0, "uint32", int(width)), (1, "uint32", int(height))])
-    image = table([(0, "uint8", _COLOUR_RGB), (1, "offset", size)])
-    input_content = table([(0, "uint8", _IMAGE_PROPERTIES), (1, "offset", image)])
+    image = table([(0, "uint8", COLOUR_RGB), (1, "offset", size)])
+    input_content = table([(0, "uint8", IMAGE_PROPERTIES), (1, "offset", image)])
     normalization = table([(0, "offset", floats([mean] * 3)), (1, "offset", floats([std] * 3))])
-    unit = table([(0, "uint8", _NORMALIZATION_OPTIONS), (1, "offset", normalization)])
+    unit = table([(0, "uint8", NORMALIZATION_OPTIONS), (1, "offset", normalization)])
     stats = table([(0, "offset", floats([(255.0 - mean) / std] * 3)), (1, "offset", floats([(0.0 - mean) / std] * 3))])
     input_name, input_text = text("image"), text(
         f"An aligned face: its 5 landmarks (eye centres, nose tip, mouth corners) warped by a similarity transform "
@@ -87,7 +90,7 @@ def metadata_buffer(spec, embedding_size, facts):
                           (4, "offset", offsets([unit])), (5, "offset", stats)])
     # output: an embedding
     feature = table([])
-    output_content = table([(0, "uint8", _FEATURE_PROPERTIES), (1, "offset", feature)])
+    output_content = table([(0, "uint8", FEATURE_PROPERTIES), (1, "offset", feature)])
     output_name, output_text = text("embedding"), text(
         f"{embedding_size} floats. L2-normalise, then the cosine of two faces' vectors; the same person when it is "
         f"at least the threshold ('{CUSTOM_NAME}' thresholds, per false-accept rate).")
@@ -137,98 +140,3 @@ def with_metadata(model_bytes, metadata):
 
 def _text(value):
     return value.decode() if isinstance(value, bytes) else value
-
-
-# ---- reading, without TensorFlow (the runtime and the tests) ----
-
-class _Table:
-    """A flatbuffer table read by field slot, over ``flatbuffers.table.Table``."""
-
-    def __init__(self, buf, pos):
-        self.t = flatbuffers.table.Table(buf, pos)
-
-    def _at(self, slot):
-        return self.t.Offset(4 + 2 * slot)
-
-    def string(self, slot):
-        o = self._at(slot)
-        return self.t.String(o + self.t.Pos).decode() if o else None
-
-    def scalar(self, slot, kind):
-        o = self._at(slot)
-        return self.t.Get(kind, o + self.t.Pos) if o else 0
-
-    def table(self, slot):
-        o = self._at(slot)
-        return _Table(self.t.Bytes, self.t.Indirect(o + self.t.Pos)) if o else None
-
-    def tables(self, slot):
-        o = self._at(slot)
-        if not o:
-            return []
-        start = self.t.Vector(o)
-        return [_Table(self.t.Bytes, self.t.Indirect(start + 4 * i)) for i in range(self.t.VectorLen(o))]
-
-    def array(self, slot, dtype):
-        o = self._at(slot)
-        if not o:
-            return np.zeros(0, dtype)
-        start, count = self.t.Vector(o), self.t.VectorLen(o)
-        return np.frombuffer(bytes(self.t.Bytes[start:start + count * np.dtype(dtype).itemsize]), dtype)
-
-
-def _root(buf):
-    return _Table(buf, flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, 0))
-
-
-def model_metadata_bytes(model_bytes):
-    """The ``TFLITE_METADATA`` buffer of a TFLite flatbuffer, or None."""
-    buf = bytearray(model_bytes)
-    model = _root(buf)
-    buffers = model.tables(4)
-    for entry in model.tables(6):  # Model.metadata: [Metadata{name, buffer}]
-        if entry.string(0) == METADATA_NAME:
-            data = buffers[entry.scalar(1, flatbuffers.number_types.Uint32Flags)].array(0, np.uint8)
-            return data.tobytes()
-    return None
-
-
-def read_metadata(model_bytes):
-    """The metadata of a TFLite file's bytes as a dict (``None`` without any): name, description,
-    version, author, licence, min_parser_version, and per input / output tensor its name, description,
-    colour space, size, mean, std; ``custom``: the ``keras_arcface`` JSON."""
-    data = model_metadata_bytes(model_bytes)
-    if data is None:
-        return None
-    if data[4:8] != METADATA_IDENTIFIER:
-        raise ValueError(f"the {METADATA_NAME} buffer is not TFLite metadata (identifier {data[4:8]!r})")
-    buf = bytearray(data)
-    root = _root(buf)
-    u8, u32 = flatbuffers.number_types.Uint8Flags, flatbuffers.number_types.Uint32Flags
-    result = {"name": root.string(0), "description": root.string(1), "version": root.string(2),
-              "author": root.string(4), "licence": root.string(5), "min_parser_version": root.string(7)}
-    subgraph = root.tables(3)[0]
-    tensors = {}
-    for kind, slot in (("inputs", 2), ("outputs", 3)):
-        tensors[kind] = []
-        for tensor in subgraph.tables(slot):
-            entry = {"name": tensor.string(0), "description": tensor.string(1)}
-            content = tensor.table(3)
-            if content is not None and content.scalar(0, u8) == _IMAGE_PROPERTIES:
-                image = content.table(1)
-                size = image.table(1)
-                entry.update(content="image", colour_space={1: "RGB", 2: "GRAYSCALE"}.get(image.scalar(0, u8),
-                                                                                            "UNKNOWN"),
-                             size=(int(size.scalar(1, u32)), int(size.scalar(0, u32))) if size else None)
-            elif content is not None and content.scalar(0, u8) == _FEATURE_PROPERTIES:
-                entry["content"] = "feature"
-            for unit in tensor.tables(4):
-                if unit.scalar(0, u8) == _NORMALIZATION_OPTIONS:
-                    options = unit.table(1)
-                    entry.update(mean=options.array(0, np.float32).tolist(), std=options.array(1, np.float32).tolist())
-            tensors[kind].append(entry)
-    result.update(tensors)
-    for entry in subgraph.tables(9):
-        if entry.string(0) == CUSTOM_NAME:
-            result["custom"] = json.loads(entry.array(1, np.uint8).tobytes().decode())
-    return result

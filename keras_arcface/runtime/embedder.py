@@ -135,13 +135,20 @@ KNOWN_SPECS = {
 
 
 def spec_for(path, spec=None):
-    """The explicit spec, else the sidecar ``<file>.json`` ``input_spec``, else a known name, else
-    the keras-arcface default (NHWC RGB (x - 127.5) / 128)."""
+    """The explicit spec, else the sidecar ``<file>.json`` ``input_spec``, else a TFLite file's own metadata
+    (:mod:`~keras_arcface.runtime.tflite_metadata`), else a known name, else the keras-arcface default (NHWC
+    RGB (x - 127.5) / 128)."""
     if spec is not None:
         return spec if isinstance(spec, InputSpec) else InputSpec(**spec)
     metadata = read_metadata(path)
     if "input_spec" in metadata:
         return InputSpec(**metadata["input_spec"])
+    if str(path).lower().endswith(".tflite"):
+        from keras_arcface.runtime.tflite_metadata import tflite_input_spec
+
+        recorded = tflite_input_spec(path)
+        if recorded:
+            return InputSpec(**recorded)
     for key, known in KNOWN_SPECS.items():
         if key in pathlib.Path(path).name:
             return known

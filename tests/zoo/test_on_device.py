@@ -70,3 +70,21 @@ def test_mediapipe_image_embedder_loads_each_file_as_is_and_embeds_as_our_runtim
     cosines = np.sum(theirs * ours.embed(crops), axis=1) / np.linalg.norm(theirs, axis=1)
     gate = 0.9999 if FORMATS[fmt].parity_gate >= 0.999 else FORMATS[fmt].parity_gate
     assert cosines.min() >= gate, (name, fmt, cosines)
+
+
+def test_a_tflite_file_alone_is_fed_as_its_metadata_says(tmp_path):
+    """No sidecar, no name the runtime knows: the runtime reads the input spec from the file itself (the
+    default model's TFLite file takes 128x128 RGB on Intel's template, unlike keras-arcface's default)."""
+    name = "face-reidentification-retail-0095"
+    card = CARDS[name]
+    alone = tmp_path / "model.tflite"
+    alone.write_bytes(_path(name, "tflite_float16").read_bytes())
+    embedder = FaceEmbedder(alone)
+    assert embedder.spec == InputSpec(**card.file_spec("tflite_float16")) != InputSpec()
+    crops = _aligned_crops(embedder.spec)
+    reference = FaceEmbedder(_path(name, "tflite_float16"), spec=embedder.spec).embed(crops)
+    assert np.array_equal(embedder.embed(crops), reference)
+    (tmp_path / "bare.tflite").write_bytes(b"not a model")
+    from keras_arcface.runtime.tflite_metadata import tflite_input_spec
+
+    assert tflite_input_spec(tmp_path / "bare.tflite") is None
