@@ -41,27 +41,34 @@ def _rounded(value, digits=5):
     return None if value is None else round(value, digits)
 
 
+def lfw_metric(path, fmt, data, parity):
+    """The card's LFW 10-fold entry for the ``fmt`` file at ``path`` (``data``: the shared data folder)."""
+    from keras_arcface.embedding import load_embedder
+    from keras_arcface.evaluation import evaluate_pairs
+
+    lfw = pathlib.Path(data) / "lfw"
+    report = evaluate_pairs(load_embedder(path), lfw / "pairs.txt", lfw / "aligned")
+    print(f"{fmt}: LFW {report['accuracy_mean'] * 100:.2f} ± {report['accuracy_std'] * 100:.2f}", flush=True)
+    return {
+        "benchmark": "LFW", "protocol": "all 6000 pairs of pairs.txt, 10-fold, the shared aligned crops, "
+                                        "no flip test",
+        "artifact": fmt, "accuracy_mean": round(report["accuracy_mean"], 5),
+        "accuracy_std": round(report["accuracy_std"], 5),
+        "tar_at_far_1e-2": _rounded(report["tar_at_far"]["0.01"]),
+        "tar_at_far_1e-3": _rounded(report["tar_at_far"]["0.001"]),
+        "auc": round(report["auc"], 5),
+        "best_threshold": round(report["best_threshold"], 4),
+        "parity_min_cosine": parity,
+    }
+
+
 def lfw_metrics(paths, shared, parity_of):
     """LFW 10-fold for every artifact and lfw-dev (View 1) for the Keras model, as card metrics."""
     from keras_arcface.embedding import load_embedder
-    from keras_arcface.evaluation import evaluate_calibrated, evaluate_pairs
+    from keras_arcface.evaluation import evaluate_calibrated
 
-    metrics = []
+    metrics = [lfw_metric(path, fmt, shared, parity_of(fmt)) for fmt, path in paths.items()]
     lfw = shared / "lfw"
-    for fmt, path in paths.items():
-        report = evaluate_pairs(load_embedder(path), lfw / "pairs.txt", lfw / "aligned")
-        metrics.append({
-            "benchmark": "LFW", "protocol": "all 6000 pairs of pairs.txt, 10-fold, the shared aligned crops, "
-                                            "no flip test",
-            "artifact": fmt, "accuracy_mean": round(report["accuracy_mean"], 5),
-            "accuracy_std": round(report["accuracy_std"], 5),
-            "tar_at_far_1e-2": _rounded(report["tar_at_far"]["0.01"]),
-            "tar_at_far_1e-3": _rounded(report["tar_at_far"]["0.001"]),
-            "auc": round(report["auc"], 5),
-            "best_threshold": round(report["best_threshold"], 4),
-            "parity_min_cosine": parity_of(fmt),
-        })
-        print(f"{fmt}: LFW {report['accuracy_mean'] * 100:.2f} ± {report['accuracy_std'] * 100:.2f}", flush=True)
     dev = evaluate_calibrated(load_embedder(paths["keras"]), lfw / "pairsDevTrain.txt", lfw / "pairsDevTest.txt",
                               lfw / "aligned")
     metrics.append({

@@ -29,6 +29,9 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+import build_zoo_entry  # noqa: E402
+
 from keras_arcface.alignment.warp import sample_faces_for  # noqa: E402
 from keras_arcface.export.export import export  # noqa: E402
 from keras_arcface.export.tflite_metadata import metadata_buffer, with_metadata  # noqa: E402
@@ -50,31 +53,10 @@ def card_facts(card, fmt):
             "far_source": thresholds["far_source"], "source": "keras-arcface zoo"}
 
 
-def lfw_metric(path, fmt, shared, parity, previous):
+def measured_again(path, fmt, shared, parity, previous):
     """``previous`` (a card's LFW entry) with the figures of the file at ``path`` measured again."""
-    from keras_arcface.evaluation import evaluate_pairs
-
-    lfw = pathlib.Path(shared) / "data" / "lfw"
-    report = evaluate_pairs(FaceEmbedder(path), lfw / "pairs.txt", lfw / "aligned")
-    print(f"{fmt}: LFW {report['accuracy_mean'] * 100:.2f} ± {report['accuracy_std'] * 100:.2f} "
-          f"(was {previous['accuracy_mean'] * 100:.2f})", flush=True)
-    return {**previous, "accuracy_mean": round(report["accuracy_mean"], 5),
-            "accuracy_std": round(report["accuracy_std"], 5),
-            "tar_at_far_1e-2": round(report["tar_at_far"]["0.01"], 5),
-            "tar_at_far_1e-3": round(report["tar_at_far"]["0.001"], 5), "auc": round(report["auc"], 5),
-            "best_threshold": round(report["best_threshold"], 4), "parity_min_cosine": parity}
-
-
-def run_file(path, inputs):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path))
-    detail = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(detail["index"], inputs.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(detail["index"], inputs)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    print(f"{fmt}: LFW was {previous['accuracy_mean'] * 100:.2f}", flush=True)
+    return {**previous, **build_zoo_entry.lfw_metric(path, fmt, pathlib.Path(shared) / "data", parity)}
 
 
 def stamp(name, shared, saved_models=ROOT / "saved_models", cards=ROOT / "zoo"):
@@ -101,7 +83,7 @@ def stamp(name, shared, saved_models=ROOT / "saved_models", cards=ROOT / "zoo"):
                         raise SystemExit(f"{name} {fmt}: the new file differs from the old one (min cosine {low})")
                     # a quantised file quantised again: its own LFW figures, measured again
                     measured.append(fmt)
-                    data["metrics"] = [lfw_metric(new_path, fmt, shared, round(result["min_cosine"], 6), m)
+                    data["metrics"] = [measured_again(new_path, fmt, shared, round(result["min_cosine"], 6), m)
                                        if m.get("benchmark") == "LFW" and m.get("artifact") == fmt else m
                                        for m in data["metrics"]]
                     if card.origin:  # its parity to the original file, on the same faces
@@ -122,7 +104,8 @@ def stamp(name, shared, saved_models=ROOT / "saved_models", cards=ROOT / "zoo"):
         with tempfile.TemporaryDirectory() as tmp:
             candidate = pathlib.Path(tmp) / path.name
             candidate.write_bytes(stamped)
-            if not np.array_equal(run_file(path, probe), run_file(candidate, probe)):
+            run = FORMATS[fmt].open  # the runtime's reader: (run(prepared batch), fixed batch)
+            if not np.array_equal(run(path)[0](probe), run(candidate)[0](probe)):
                 raise SystemExit(f"{name} {fmt}: the metadata changed the file's outputs")
         path.write_bytes(stamped)
         entry = artifact_entry(path, card.input_spec)

@@ -39,6 +39,14 @@ def make_face_folder(root, identities=4, per_identity=8, size=32, seed=0):
 DEMO_FACES = pathlib.Path(__file__).resolve().parents[1] / "keras_arcface" / "demo_data" / "faces"
 
 
+def demo_crops():
+    """The 8 bundled aligned demo crops, in name order: (paths, RGB uint8 (8, 112, 112, 3))."""
+    from keras_arcface.data.images import read_image
+
+    paths = sorted(DEMO_FACES.glob("*/*.jpg"))
+    return paths, np.stack([read_image(path) for path in paths])
+
+
 def demo_face(name, number=1):
     """A bundled aligned demo crop (Grace_Hopper or Eileen_Collins, 1-4), RGB uint8."""
     from keras_arcface.data.images import read_image

@@ -10,7 +10,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from tests.faces import demo_face, jpeg_bytes, photo_of
+from tests.faces import demo_crops, demo_face, jpeg_bytes, photo_of
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("serve_web", ROOT / "scripts" / "serve_web.py")
@@ -46,22 +46,19 @@ def _model_crops(spec):
     """The demo crops as Python maps them onto the model's template, as PNG bytes by name."""
     import cv2
 
-    from keras_arcface.data.images import read_image
-
-    paths = sorted((DEMO / "faces").glob("*/*.jpg"))
-    crops = spec.from_arcface_crops(np.stack([read_image(path) for path in paths]))
+    paths, faces = demo_crops()
     return {f"model_crops/{path.stem}.png": cv2.imencode(".png", crop[..., ::-1])[1].tobytes()
-            for path, crop in zip(paths, crops)}
+            for path, crop in zip(paths, spec.from_arcface_crops(faces))}
 
 
 @pytest.fixture(scope="module")
 def server():
     from keras_arcface.runtime import InputSpec
+    from keras_arcface.zoo import default_model, model_card
 
-    crops = {f"crops/{path.name}": path for path in sorted((DEMO / "faces").glob("*/*.jpg"))}
-    config, _ = serve_web.model_files()
-    specs = {InputSpec(**file["spec"]).size: InputSpec(**file["spec"]) for file in config["files"].values()}
-    model_crops = _model_crops(next(iter(specs.values())))  # the same crop size and template for both files
+    crops = {f"crops/{path.name}": path for path in demo_crops()[0]}
+    # the card's crop size and template: every file of the model's (only a file's colour order may differ)
+    model_crops = _model_crops(InputSpec(**model_card(default_model()).input_spec))
     server = serve_web.start_server(0, extra={**crops, **model_crops, **_photos()})
     yield server
     server.shutdown()
@@ -84,21 +81,20 @@ def test_the_pages_embeddings_and_verdicts_equal_the_python_runtimes(page):
     """The model alone: the page embeds the 8 demo faces as the Python runtime does, given the same pixels
     (the crops Python maps onto the model's template, as PNG); then the 24 demo pairs from the bundled JPEG
     crops (the browser decodes and maps them itself): the same verdicts."""
-    from keras_arcface.data.images import read_image
     from keras_arcface.evaluation.pairs import read_pairs
 
     runtime, driver, config = page
     ours = _python_embedder(config, runtime)
-    paths = sorted((DEMO / "faces").glob("*/*.jpg"))
+    paths, faces = demo_crops()
     assert len(paths) == 8
-    crops = ours.spec.from_arcface_crops(np.stack([read_image(path) for path in paths]))
+    crops = ours.spec.from_arcface_crops(faces)
     theirs = np.array([serve_web.page_call(driver, "window.kerasArcface.embedAlignedCrop(args[0])",
                                            f"models/model_crops/{path.stem}.png") for path in paths])
     cosines = np.sum(theirs * ours.embed(crops), axis=1)
     assert cosines.min() >= 0.9999, cosines  # float files: both runtimes' gate
     pairs = read_pairs(DEMO / "pairs.txt", DEMO / "faces")
     assert len(pairs) == 24
-    python = dict(zip(map(str, paths), ours.embed(np.stack([read_image(path) for path in paths]))))
+    python = dict(zip(map(str, paths), ours.embed(faces)))
     verdicts = []
     for pair in pairs:
         answer = serve_web.page_call(driver, "window.kerasArcface.compareAlignedCrops(args[0], args[1])",

@@ -165,6 +165,14 @@ export function resizeArea(rgb, width, height, outWidth, outHeight) {
   return out;
 }
 
+export function rgbaToRgb(rgba, pixels) {
+  const rgb = new Uint8ClampedArray(pixels * 3);
+  for (let i = 0; i < pixels; i++) {
+    rgb[3 * i] = rgba[4 * i]; rgb[3 * i + 1] = rgba[4 * i + 1]; rgb[3 * i + 2] = rgba[4 * i + 2];
+  }
+  return rgb;
+}
+
 export function rgbToRgba(rgb, pixels) {
   const rgba = new Uint8ClampedArray(pixels * 4);
   for (let i = 0; i < pixels; i++) {
@@ -182,11 +190,7 @@ export function alignFace(rgba, width, height, landmarks, spec) {
   const scale = Math.sqrt(Math.abs(matrix[0][0] * matrix[1][1] - matrix[0][1] * matrix[1][0]));
   if (scale < 0.5) {
     const smallW = Math.max(1, Math.round(width * scale)), smallH = Math.max(1, Math.round(height * scale));
-    const rgb = new Uint8ClampedArray(width * height * 3);
-    for (let i = 0; i < width * height; i++) {
-      rgb[3 * i] = rgba[4 * i]; rgb[3 * i + 1] = rgba[4 * i + 1]; rgb[3 * i + 2] = rgba[4 * i + 2];
-    }
-    const small = resizeArea(rgb, width, height, smallW, smallH);
+    const small = resizeArea(rgbaToRgb(rgba, width * height), width, height, smallW, smallH);
     const kx = width / smallW, ky = height / smallH;  // matrix composed with the inverse of the shrink
     matrix = [[matrix[0][0] * kx, matrix[0][1] * ky, matrix[0][2]], [matrix[1][0] * kx, matrix[1][1] * ky, matrix[1][2]]];
     return warpAffine(rgbToRgba(small, smallW * smallH), smallW, smallH, matrix, outW, outH);

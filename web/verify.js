@@ -8,8 +8,8 @@
 // litert_wasm=FILE (a LiteRT.js WASM build by name, e.g. litert_wasm_compat_internal.js: no relaxed SIMD).
 import * as ort from 'onnxruntime-web';
 import {loadLiteRt, loadAndCompile, Tensor} from '@litertjs/core';
-import {alignFace, cosine, decodeYunet, fromArcfaceCrop, l2normalize, prepare, resizeArea, rgbToRgba, yunetInput}
-  from './face.js';
+import {alignFace, cosine, decodeYunet, fromArcfaceCrop, l2normalize, prepare, resizeArea, rgbaToRgb, rgbToRgba,
+  yunetInput} from './face.js';
 
 const params = new URLSearchParams(location.search);
 // keras_arcface.alignment.detector.MAX_DETECTION_SIDE: longer sides above it are shrunk (area) for detection.
@@ -91,10 +91,8 @@ class FaceVerifier {
     const factor = Math.min(1, MAX_DETECTION_SIDE / Math.max(photo.width, photo.height));
     let {rgba, width, height} = photo;
     if (factor < 1) {
-      const rgb = new Uint8ClampedArray(width * height * 3);
-      for (let i = 0; i < width * height; i++) rgb.set(rgba.subarray(4 * i, 4 * i + 3), 3 * i);
       const [w, h] = [Math.round(width * factor), Math.round(height * factor)];
-      rgba = rgbToRgba(resizeArea(rgb, width, height, w, h), w * h);
+      rgba = rgbToRgba(resizeArea(rgbaToRgb(rgba, width * height), width, height, w, h), w * h);
       [width, height] = [w, h];
     }
     const {data, padW, padH} = yunetInput(rgba, width, height);
@@ -129,11 +127,7 @@ class FaceVerifier {
 function show(canvas, crop, [h, w]) {
   canvas.width = w;
   canvas.height = h;
-  const rgba = new ImageData(w, h);
-  for (let i = 0; i < w * h; i++) {
-    rgba.data.set([crop[3 * i], crop[3 * i + 1], crop[3 * i + 2], 255], 4 * i);
-  }
-  canvas.getContext('2d').putImageData(rgba, 0, 0);
+  canvas.getContext('2d').putImageData(new ImageData(rgbToRgba(crop, w * h), w, h), 0, 0);
 }
 
 async function main() {
@@ -167,8 +161,7 @@ async function main() {
   // model's template (the rule of InputSpec.aligned_crop).
   const embedAlignedCrop = async (url) => {
     const photo = await imageOf(url);
-    const rgb = new Uint8ClampedArray(photo.width * photo.height * 3);
-    for (let i = 0; i < photo.width * photo.height; i++) rgb.set(photo.rgba.subarray(4 * i, 4 * i + 3), 3 * i);
+    const rgb = rgbaToRgb(photo.rgba, photo.width * photo.height);
     const [h, w] = verifier.embedder.spec.size;
     if (photo.width === w && photo.height === h) return verifier.embedCrop(rgb);
     if (photo.width !== 112 || photo.height !== 112) throw new Error(`not an aligned crop: ${photo.width}x${photo.height}`);

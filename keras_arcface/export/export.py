@@ -54,6 +54,12 @@ def export(source, formats, output_dir, faces, name="model", opset=17, threshold
     output = pathlib.Path(output_dir)
     reference = keras_embeddings(model, faces, spec)
     results = {}
+    # what every file's sidecar (and a TFLite file's metadata) says of where it came from
+    provenance = {"keras_arcface_version": keras_arcface.__version__,
+                  "source": str(source_name or (source if isinstance(source, (str, pathlib.Path))
+                                                else getattr(source, "name", "model")))}
+    if threshold is not None:
+        provenance["threshold"] = float(threshold)
     # Every file is written and checked in a staging folder and moved into ``output`` only when all
     # formats passed: a failure (a parity gate, a converter error, a kill) leaves ``output`` as it was.
     with staged_folder(output) as staging:
@@ -62,16 +68,10 @@ def export(source, formats, output_dir, faces, name="model", opset=17, threshold
             gate = table_entry.parity_gate
             path = staging / table_entry.file_name(name)
             file_spec = table_entry.file_spec(spec)
-            facts = {"name": name, "format": fmt, "keras_arcface_version": keras_arcface.__version__,
-                     "source": str(source_name or (source if isinstance(source, (str, pathlib.Path))
-                                                   else getattr(source, "name", "model")))}
-            if threshold is not None:
-                facts["threshold"] = float(threshold)
-            table_entry.write(model, path, spec=file_spec, model_spec=spec, faces=faces, opset=opset, facts=facts)
+            table_entry.write(model, path, spec=file_spec, model_spec=spec, faces=faces, opset=opset,
+                              facts={"name": name, "format": fmt, **provenance})
             metadata = {"format": fmt, "embedding_size": int(model.output_shape[-1]), "input_spec": file_spec.to_dict(),
-                        "keras_arcface_version": keras_arcface.__version__, "source": facts["source"]}
-            if threshold is not None:
-                metadata["threshold"] = float(threshold)
+                        **provenance}
             metadata_path = pathlib.Path(str(path) + ".json")
             metadata_path.write_text(json.dumps(metadata, indent=1))  # the runtime reads the input spec from it
             low, mean = cosine_parity(reference, exported_embeddings(path, fmt, faces, file_spec))

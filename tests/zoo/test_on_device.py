@@ -14,12 +14,12 @@ from keras_arcface.export.tflite_metadata import read_metadata
 from keras_arcface.formats import FORMATS
 from keras_arcface.runtime import FaceEmbedder, InputSpec
 from keras_arcface.zoo import read_cards
+from tests.faces import demo_crops
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CARDS = read_cards(ROOT / "zoo")
 TFLITE_FILES = [pytest.param(name, fmt, id=f"{name}-{fmt}") for name, card in sorted(CARDS.items())
                 for fmt in card.artifacts if FORMATS.get(fmt) and FORMATS[fmt].family == "TFLite"]
-DEMO_FACES = sorted((ROOT / "keras_arcface" / "demo_data" / "faces").glob("*/*.jpg"))
 
 
 def _path(name, fmt):
@@ -47,10 +47,8 @@ def test_every_zoo_tflite_file_carries_its_cards_facts(name, fmt):
 
 
 def _aligned_crops(spec):
-    import cv2
-
-    faces = np.stack([cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in DEMO_FACES])
-    return faces if tuple(faces.shape[1:3]) == tuple(spec.size) else spec.from_arcface_crops(faces)
+    """The 8 demo faces as the model's aligned crops."""
+    return spec.from_arcface_crops(demo_crops()[1])
 
 
 @pytest.mark.parametrize("name, fmt", TFLITE_FILES)
